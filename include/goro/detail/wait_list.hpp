@@ -1,0 +1,16 @@
+// goro/detail/wait_list.hpp — storage for a primitive's queue of parked waiters.
+// Not public API: the waiter nodes and the operations live in the runtime (src/).
+#pragma once
+
+#include <atomic>
+
+namespace goro::detail {
+
+// A lock and an intrusive FIFO of waiter nodes that live on the waiters' own stacks.
+struct wait_list {
+  std::atomic<bool> locked{false};
+  void* head = nullptr;  // under locked
+  void* tail = nullptr;  // under locked
+};
+
+}  // namespace goro::detail

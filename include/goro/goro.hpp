@@ -1,0 +1,8 @@
+// goro/goro.hpp — everything goro offers, in one include.
+#pragma once
+
+#include "goro/panic.hpp"
+#include "goro/runtime.hpp"
+#include "goro/sync.hpp"
+#include "goro/time.hpp"
+#include "goro/wait_group.hpp"

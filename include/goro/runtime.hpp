@@ -1,0 +1,147 @@
+// goro/runtime.hpp — goroutines: go, run, yield, and the scheduler's knobs.
+//
+// A goroutine is a function running on its own small stack, scheduled M:N onto
+// max_procs() OS threads by a work-stealing scheduler. Any function called from a
+// goroutine may block (wait_group, sleep, channels, locks): the goroutine parks and
+// its thread runs other goroutines. The runtime starts lazily on first use;
+// goro::run is the Go-style entry point.
+//
+// Blocking: go() never blocks; yield() gives up the processor; run() blocks the
+//   calling thread until its main function returns.
+// Thread-safety: every function here may be called from any goroutine or thread.
+// Panics: an exception escaping a goroutine prints `panic: <what>`, the goroutine's
+//   id and creation site and a goroutine listing, then aborts (SPEC §4).
+//
+// Example:
+//   int main() {
+//     return goro::run([] {
+//       goro::wait_group wg;
+//       for (int i = 0; i < 3; ++i)
+//         wg.go([i] { std::printf("hello from %d\n", i); });
+//       wg.wait();
+//     });
+//   }
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <source_location>
+#include <string_view>
+#include <type_traits>
+
+#include "goro/detail/spawn.hpp"
+#include "goro/panic.hpp"
+
+namespace goro {
+
+// Options for one goroutine. `where` defaults to the place the options were built,
+// which is the creation site shown in panics and dumps.
+struct spawn_options {
+  std::string_view name{};      // shown in diagnostics; copied by go()
+  std::size_t stack_size = 0;   // bytes; 0 = default (64 KiB); 16 KiB .. 1 GiB, else panic_error
+  std::source_location where = std::source_location::current();
+};
+
+namespace detail {
+template <class F>
+concept not_options = !std::same_as<std::remove_cvref_t<F>, spawn_options>;
+}  // namespace detail
+
+// go(f, args...) starts a goroutine running f(args...). The callable and the arguments
+// are decay-copied first (like std::thread), so the loop-variable pitfall cannot happen:
+// `for (int i...) goro::go(work, i);` gives each goroutine its own i. Never blocks.
+// Overloads take up to six arguments; the creation site is recorded for diagnostics.
+// Throws panic_error for a bad spawn_options::stack_size.
+template <detail::not_options F>
+void go(F&& f, std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f));
+}
+template <detail::not_options F, class A1>
+void go(F&& f, A1&& a1, std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1));
+}
+template <detail::not_options F, class A1, class A2>
+void go(F&& f, A1&& a1, A2&& a2, std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
+                         std::forward<A2>(a2));
+}
+template <detail::not_options F, class A1, class A2, class A3>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3,
+        std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
+                         std::forward<A2>(a2), std::forward<A3>(a3));
+}
+template <detail::not_options F, class A1, class A2, class A3, class A4>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
+        std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
+                         std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
+}
+template <detail::not_options F, class A1, class A2, class A3, class A4, class A5>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5,
+        std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
+                         std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4),
+                         std::forward<A5>(a5));
+}
+template <detail::not_options F, class A1, class A2, class A3, class A4, class A5, class A6>
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6,
+        std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
+                         std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4),
+                         std::forward<A5>(a5), std::forward<A6>(a6));
+}
+
+// go(options, f, args...): as go(f, args...), with a name and stack size; the creation
+// site is options.where (the place the options were written).
+template <class F, class... Args>
+void go(const spawn_options& options, F&& f, Args&&... args) {
+  detail::spawn_callable(options, options.where, std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+namespace detail {
+int run_main(task* main_task, const std::source_location& where);
+}
+
+// Runs main_fn as the main goroutine and blocks the calling thread until it returns;
+// returns its exit code (an int result, or 0 for void). Goroutines still alive then are
+// abandoned, as in Go: run prints one line to stderr naming how many and where the
+// oldest was started (GORO_EXIT_CHECK=off|warn|dump, default warn). Call it from a
+// plain thread, not from a goroutine (panic_error).
+template <class F>
+int run(F&& main_fn, std::source_location where = std::source_location::current()) {
+  int code = 0;
+  auto body = [&code, &main_fn] {
+    if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+      std::invoke(main_fn);
+    } else {
+      code = static_cast<int>(std::invoke(main_fn));
+    }
+  };
+  detail::run_main(new detail::task_impl<decltype(body)>(body), where);
+  return code;
+}
+
+// Gives up the processor so other goroutines can run (Go's runtime.Gosched); the caller
+// continues later. On a plain thread: std::this_thread::yield().
+void yield();
+
+// The number of goroutines that exist now (running, runnable or waiting).
+std::size_t num_goroutine();
+
+// The number of processors that run goroutines at once: GORO_MAXPROCS if set,
+// otherwise the CPUs in the process's affinity mask.
+int max_procs();
+
+// Changes the number of processors; n < 1 throws panic_error. Takes effect at the
+// next scheduling point of each processor.
+void set_max_procs(int n);
+
+namespace this_goroutine {
+// The calling goroutine's id (1, 2, ...), or 0 on a plain thread.
+std::uint64_t id();
+}  // namespace this_goroutine
+
+}  // namespace goro

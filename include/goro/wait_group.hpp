@@ -1,0 +1,66 @@
+// goro/wait_group.hpp — goro::wait_group, Go's sync.WaitGroup.
+//
+// A wait_group counts outstanding work: add(n) before starting it, done() when each
+// piece finishes, wait() until the count is zero.
+//
+// Blocking: wait() parks the calling goroutine, or blocks the calling plain thread.
+// Thread-safety: all members may be called concurrently from goroutines and threads.
+// Panics: a counter that goes negative throws goro::panic_error
+//   ("sync: negative WaitGroup counter") and leaves the counter as it was.
+//
+// Example:
+//   goro::wait_group wg;
+//   for (int i = 0; i < 10; ++i) wg.go([i] { work(i); });
+//   wg.wait();   // all ten have finished
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <source_location>
+#include <type_traits>
+#include <utility>
+
+#include "goro/detail/wait_list.hpp"
+#include "goro/runtime.hpp"
+
+namespace goro {
+
+class wait_group {
+ public:
+  wait_group() = default;
+  wait_group(const wait_group&) = delete;
+  wait_group& operator=(const wait_group&) = delete;
+
+  // Adds delta (may be negative) to the counter; at zero, every waiter is released.
+  // Never blocks. Throws panic_error if the counter would go negative.
+  void add(int delta);
+
+  // add(-1).
+  void done() { add(-1); }
+
+  // Blocks until the counter is zero; returns at once if it already is.
+  void wait();
+
+  // add(1), then runs f() in a new goroutine that calls done() when f returns.
+  // f is decay-copied. An exception escaping f is a goroutine panic (SPEC §4).
+  template <class F>
+  void go(F&& f, std::source_location where = std::source_location::current()) {
+    add(1);
+    spawn_options opts;
+    opts.where = where;
+    goro::go(opts, [this, fn = std::decay_t<F>(std::forward<F>(f))]() mutable {
+      struct done_on_exit {
+        wait_group* wg;
+        ~done_on_exit() { wg->done(); }
+      } guard{this};
+      fn();
+    });
+  }
+
+ private:
+  // High 32 bits: the counter (signed); low 32 bits: the number of waiters.
+  std::atomic<std::uint64_t> state_{0};
+  detail::wait_list waiters_;
+};
+
+}  // namespace goro

@@ -1,0 +1,275 @@
+// api.cpp — the public runtime functions (goro/runtime.hpp), panics and the exit check.
+#include <cxxabi.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "goro/runtime.hpp"
+#include "runtime/goroutine.hpp"
+#include "runtime/parking.hpp"
+#include "runtime/scheduler.hpp"
+#include "runtime/timers.hpp"
+
+namespace goro {
+
+namespace detail {
+
+namespace {
+
+struct goroutine_info {
+  std::uint64_t id = 0;
+  g_state state = g_state::free;
+  wait_reason reason = wait_reason::none;
+  std::int64_t wait_since = 0;
+  std::int64_t created_at = 0;
+  std::uint64_t parent_id = 0;
+  std::source_location where{};
+  std::string name;
+};
+
+// A consistent copy of g's description, or false if g is not alive.
+bool snapshot(goroutine* g, goroutine_info& out) {
+  g_state st = g->state.load(std::memory_order_acquire);
+  if (st == g_state::free || st == g_state::dead) return false;
+  out.id = g->id.load(std::memory_order_relaxed);
+  out.state = st;
+  out.reason = g->reason.load(std::memory_order_relaxed);
+  out.wait_since = g->wait_since.load(std::memory_order_relaxed);
+  std::lock_guard lk(g->meta_lock);
+  out.created_at = g->created_at;
+  out.parent_id = g->parent_id;
+  out.where = g->where;
+  out.name = g->name ? g->name : "";
+  return true;
+}
+
+std::int64_t coarse_now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// "chan receive, 3 minutes" — Go's header words.
+std::string status_words(const goroutine_info& info) {
+  std::string s;
+  if (info.state == g_state::waiting) {
+    s = to_string(info.reason);
+    std::int64_t minutes = (coarse_now() - info.wait_since) / 60'000'000'000LL;
+    if (minutes >= 1) s += ", " + std::to_string(minutes) + " minutes";
+  } else {
+    s = to_string(info.state);
+  }
+  return s;
+}
+
+void write_one(std::FILE* out, const goroutine_info& info) {
+  std::fprintf(out, "goroutine %llu [%s]:\n", static_cast<unsigned long long>(info.id),
+               status_words(info).c_str());
+  if (!info.name.empty()) std::fprintf(out, "  name: %s\n", info.name.c_str());
+  if (info.parent_id != 0) {
+    std::fprintf(out, "created by %s in goroutine %llu\n", info.where.function_name(),
+                 static_cast<unsigned long long>(info.parent_id));
+  } else {
+    std::fprintf(out, "created by %s\n", info.where.function_name());
+  }
+  std::fprintf(out, "\t%s:%u\n\n", info.where.file_name(), info.where.line());
+}
+
+// Lists every live goroutine except `skip` (0: none).
+void write_all(std::FILE* out, std::uint64_t skip) {
+  for_each_goroutine([&](goroutine* g) {
+    goroutine_info info;
+    if (snapshot(g, info) && info.id != skip) write_one(out, info);
+  });
+}
+
+std::string describe_exception(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    int status = 0;
+    std::unique_ptr<char, decltype(&std::free)> type(
+        abi::__cxa_demangle(typeid(ex).name(), nullptr, nullptr, &status), &std::free);
+    return std::string(ex.what()) + " [" + (status == 0 ? type.get() : typeid(ex).name()) + "]";
+  } catch (...) {
+    std::type_info* t = abi::__cxa_current_exception_type();
+    if (t == nullptr) return "unknown exception";
+    int status = 0;
+    std::unique_ptr<char, decltype(&std::free)> type(
+        abi::__cxa_demangle(t->name(), nullptr, nullptr, &status), &std::free);
+    return std::string("exception of type ") + (status == 0 ? type.get() : t->name());
+  }
+}
+
+struct main_task final : task {
+  task* inner;
+  parker* waiter;
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> id{0};
+  main_task(task* t, parker* w) : inner(t), waiter(w) {}
+  ~main_task() override { delete inner; }
+  void run() override {
+    id.store(this_goroutine::id(), std::memory_order_relaxed);
+    inner->run();
+    delete inner;
+    inner = nullptr;
+    // `this` is owned by run_main's frame; after unpark it may be gone.
+    parker* w = waiter;
+    done.store(true, std::memory_order_release);
+    unpark(w);
+  }
+};
+
+enum class exit_check { off, warn, dump };
+
+exit_check exit_check_mode() {
+  const char* v = std::getenv("GORO_EXIT_CHECK");
+  if (v == nullptr || std::strcmp(v, "warn") == 0 || *v == '\0') return exit_check::warn;
+  if (std::strcmp(v, "off") == 0) return exit_check::off;
+  if (std::strcmp(v, "dump") == 0) return exit_check::dump;
+  std::fprintf(stderr, "goro: unknown GORO_EXIT_CHECK=%s (want off, warn or dump); using warn\n", v);
+  return exit_check::warn;
+}
+
+void check_abandoned(std::uint64_t main_id) {
+  exit_check mode = exit_check_mode();
+  if (mode == exit_check::off) return;
+  std::size_t count = 0;
+  goroutine_info oldest;
+  for_each_goroutine([&](goroutine* g) {
+    goroutine_info info;
+    if (!snapshot(g, info) || info.id == main_id) return;
+    if (count++ == 0 || info.created_at < oldest.created_at ||
+        (info.created_at == oldest.created_at && info.id < oldest.id)) {
+      oldest = info;
+    }
+  });
+  if (count == 0) return;
+  std::fprintf(stderr,
+               "goro: main returned with %zu goroutine%s still running (abandoned); the oldest, "
+               "goroutine %llu [%s], was started at %s:%u in %s\n",
+               count, count == 1 ? "" : "s", static_cast<unsigned long long>(oldest.id),
+               status_words(oldest).c_str(), oldest.where.file_name(), oldest.where.line(),
+               oldest.where.function_name());
+  if (mode == exit_check::dump) {
+    std::fputc('\n', stderr);
+    write_all(stderr, main_id);
+  }
+}
+
+}  // namespace
+
+void report_panic(goroutine* g, std::exception_ptr e) noexcept {
+  std::string what = describe_exception(e);
+  goroutine_info info;
+  snapshot(g, info);
+  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n",
+               what.c_str(), static_cast<unsigned long long>(info.id));
+  if (!info.name.empty()) std::fprintf(stderr, "  name: %s\n", info.name.c_str());
+  std::fprintf(stderr, "created by %s in goroutine %llu\n\t%s:%u\n\n",
+               info.where.function_name(), static_cast<unsigned long long>(info.parent_id),
+               info.where.file_name(), info.where.line());
+  write_all(stderr, info.id);
+  std::fflush(stderr);
+  std::abort();
+}
+
+// May run in a signal handler: formats into a local buffer and writes it in one call.
+[[noreturn]] void report_stack_overflow(goroutine* g, const char* how) noexcept {
+  char buf[1024];
+  int n = std::snprintf(buf, sizeof buf,
+                        "goroutine %llu stack overflow (stack size %u, created at %s:%u): %s\n",
+                        static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
+                        g->stack_size, g->where.file_name(), g->where.line(), how);
+  if (n > 0) {
+    ssize_t ignored = ::write(2, buf, static_cast<std::size_t>(n) < sizeof buf ? n : sizeof buf - 1);
+    (void)ignored;
+  }
+  std::abort();
+}
+
+void spawn(const spawn_options& options, task* t, const std::source_location& where) {
+  std::size_t size;
+  try {
+    size = normalize_stack_size(options.stack_size);
+  } catch (...) {
+    delete t;
+    throw;
+  }
+  goroutine* g = new_goroutine(t, size, options.name, where);
+  make_runnable(g, /*next=*/true);
+}
+
+int run_main(task* main_fn, const std::source_location& where) {
+  if (current_goroutine() != nullptr) {
+    delete main_fn;
+    throw panic_error("goro::run: called from a goroutine; call it once from a plain thread");
+  }
+  sched();
+  main_task wrapper(main_fn, current_parker());
+  // The wrapper lives in this frame; a forwarding task lets the goroutine own a task.
+  struct forward final : task {
+    main_task* target;
+    explicit forward(main_task* m) : target(m) {}
+    void run() override { target->run(); }
+  };
+  spawn_options opts;
+  opts.name = "main";
+  spawn(opts, new forward(&wrapper), where);
+  while (!wrapper.done.load(std::memory_order_acquire)) {
+    park(wrapper.waiter, wait_reason::run_main);
+  }
+  check_abandoned(wrapper.id.load(std::memory_order_relaxed));
+  return 0;
+}
+
+}  // namespace detail
+
+void yield() {
+  if (detail::goroutine* g = detail::current_goroutine()) {
+    detail::yield_goroutine(g);
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+std::size_t num_goroutine() {
+  detail::scheduler* s = detail::sched_if_started();
+  if (s == nullptr) return 0;
+  std::int64_t total = s->external_spawned.load(std::memory_order_relaxed);
+  int n = s->created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    if (detail::processor* p = s->procs[i].load(std::memory_order_acquire)) {
+      total += p->spawned.load(std::memory_order_relaxed) - p->exited.load(std::memory_order_relaxed);
+    }
+  }
+  return total > 0 ? static_cast<std::size_t>(total) : 0;
+}
+
+int max_procs() {
+  if (detail::scheduler* s = detail::sched_if_started()) {
+    return s->nprocs.load(std::memory_order_acquire);
+  }
+  return detail::configured_max_procs();
+}
+
+void set_max_procs(int n) {
+  if (n < 1 || n > detail::scheduler::max_processors) {
+    throw panic_error("goro::set_max_procs: " + std::to_string(n) + " out of range [1, " +
+                      std::to_string(detail::scheduler::max_processors) + "]");
+  }
+  detail::resize_processors(n);
+}
+
+std::uint64_t this_goroutine::id() {
+  detail::goroutine* g = detail::current_goroutine();
+  return g ? g->id.load(std::memory_order_relaxed) : 0;
+}
+
+}  // namespace goro

@@ -1,0 +1,172 @@
+// goroutine.cpp — descriptor allocation, the state machine, and wait-reason names.
+//
+// Invariants:
+//   - A descriptor is in exactly one of: a processor's free list (owned by its worker),
+//     the global free list (under global_free_lock), or in use.
+//   - Chunks are pushed onto all_goroutine_chunks with release order after their
+//     descriptors are constructed, and never removed.
+#include "runtime/goroutine.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+#include "runtime/scheduler.hpp"
+
+namespace goro::detail {
+
+std::atomic<goroutine_chunk*> all_goroutine_chunks{nullptr};
+
+namespace {
+
+constexpr int local_free_max = 64;   // beyond this a processor gives half back
+spinlock global_free_lock;
+goroutine* global_free = nullptr;    // under global_free_lock
+int global_free_count = 0;           // under global_free_lock
+
+bool allowed(g_state from, g_state to) {
+  switch (from) {
+    case g_state::free: return to == g_state::runnable;
+    case g_state::runnable: return to == g_state::running;
+    case g_state::running:
+      return to == g_state::runnable || to == g_state::waiting || to == g_state::dead;
+    case g_state::waiting: return to == g_state::runnable || to == g_state::running;
+    case g_state::dead: return to == g_state::free;
+  }
+  return false;
+}
+
+// Takes up to `want` descriptors from the global list, or makes a new chunk.
+goroutine* refill(int want, int* got) {
+  {
+    std::lock_guard lk(global_free_lock);
+    if (global_free != nullptr) {
+      goroutine* first = global_free;
+      goroutine* last = first;
+      int n = 1;
+      while (n < want && last->sched_next) {
+        last = last->sched_next;
+        ++n;
+      }
+      global_free = last->sched_next;
+      global_free_count -= n;
+      last->sched_next = nullptr;
+      *got = n;
+      return first;
+    }
+  }
+  auto* chunk = new goroutine_chunk;
+  for (int i = 0; i + 1 < goroutine_chunk::size; ++i) {
+    chunk->items[i].sched_next = &chunk->items[i + 1];
+  }
+  for (auto& g : chunk->items) g.park.g = &g;
+  goroutine_chunk* head = all_goroutine_chunks.load(std::memory_order_relaxed);
+  do {
+    chunk->next = head;
+  } while (!all_goroutine_chunks.compare_exchange_weak(head, chunk, std::memory_order_release,
+                                                       std::memory_order_relaxed));
+  *got = goroutine_chunk::size;
+  return &chunk->items[0];
+}
+
+}  // namespace
+
+const char* to_string(g_state s) noexcept {
+  switch (s) {
+    case g_state::free: return "free";
+    case g_state::runnable: return "runnable";
+    case g_state::running: return "running";
+    case g_state::waiting: return "waiting";
+    case g_state::dead: return "dead";
+  }
+  return "?";
+}
+
+const char* to_string(wait_reason r) noexcept {
+  switch (r) {
+    case wait_reason::none: return "";
+    case wait_reason::chan_receive: return "chan receive";
+    case wait_reason::chan_send: return "chan send";
+    case wait_reason::select: return "select";
+    case wait_reason::select_no_cases: return "select (no cases)";
+    case wait_reason::chan_receive_nil: return "chan receive (nil chan)";
+    case wait_reason::chan_send_nil: return "chan send (nil chan)";
+    case wait_reason::semacquire: return "semacquire";
+    case wait_reason::mutex_lock: return "sync.Mutex.Lock";
+    case wait_reason::rw_mutex_rlock: return "sync.RWMutex.RLock";
+    case wait_reason::rw_mutex_lock: return "sync.RWMutex.Lock";
+    case wait_reason::wait_group_wait: return "sync.WaitGroup.Wait";
+    case wait_reason::cond_wait: return "sync.Cond.Wait";
+    case wait_reason::sleep: return "sleep";
+    case wait_reason::io_wait: return "IO wait";
+    case wait_reason::run_main: return "run main";
+  }
+  return "?";
+}
+
+void set_state(goroutine* g, g_state from, g_state to) noexcept {
+  // Load and store, not an RMW: transitions of one goroutine are serialised by
+  // whoever owns it (see g_state), so a mismatch is a runtime bug, not a race.
+  g_state now = g->state.load(std::memory_order_relaxed);
+  if (now != from || !allowed(from, to)) {
+    std::fprintf(stderr, "fatal error: goro: goroutine %llu: bad state change %s -> %s (is %s)\n",
+                 static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
+                 to_string(from), to_string(to), to_string(now));
+    std::abort();
+  }
+  g->state.store(to, std::memory_order_release);
+}
+
+goroutine* allocate_goroutine(processor* p) {
+  if (p == nullptr) {
+    int got = 0;
+    goroutine* list = refill(1, &got);
+    if (got > 1) {
+      // A fresh chunk: keep the first, give the rest to the global list.
+      goroutine* rest = list->sched_next;
+      goroutine* last = rest;
+      while (last->sched_next) last = last->sched_next;
+      std::lock_guard lk(global_free_lock);
+      last->sched_next = global_free;
+      global_free = rest;
+      global_free_count += got - 1;
+    }
+    list->sched_next = nullptr;
+    return list;
+  }
+  if (p->free_goroutines == nullptr) {
+    int got = 0;
+    p->free_goroutines = refill(local_free_max / 2, &got);
+    p->free_count = got;
+  }
+  goroutine* g = p->free_goroutines;
+  p->free_goroutines = g->sched_next;
+  --p->free_count;
+  g->sched_next = nullptr;
+  return g;
+}
+
+void free_goroutine(processor* p, goroutine* g) noexcept {
+  {
+    std::lock_guard lk(g->meta_lock);
+    std::free(g->name);
+    g->name = nullptr;
+  }
+  g->is_main = false;
+  set_state(g, g_state::dead, g_state::free);
+  g->sched_next = p->free_goroutines;
+  p->free_goroutines = g;
+  if (++p->free_count <= local_free_max) return;
+  // Give half back so descriptors freed here can be reused where goroutines are made.
+  goroutine* first = p->free_goroutines;
+  goroutine* last = first;
+  for (int i = 1; i < local_free_max / 2; ++i) last = last->sched_next;
+  p->free_goroutines = last->sched_next;
+  p->free_count -= local_free_max / 2;
+  std::lock_guard lk(global_free_lock);
+  last->sched_next = global_free;
+  global_free = first;
+  global_free_count += local_free_max / 2;
+}
+
+}  // namespace goro::detail

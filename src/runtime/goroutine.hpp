@@ -1,0 +1,98 @@
+// goroutine.hpp — the goroutine descriptor, its state machine, and the registry of all
+// descriptors (Go's allgs).
+//
+// Invariants:
+//   - Descriptors are allocated in chunks that are never freed; a dead descriptor goes
+//     to a free list and is reused. So a pointer to a descriptor is always safe to read,
+//     and the registry can be walked while goroutines come and go.
+//   - `state` changes only through set_state(), which checks the transition.
+//   - A goroutine that has not run yet has no stack (stack.lo == nullptr); the worker
+//     binds a pooled stack the first time it runs it, and releases it when it exits.
+//   - The fields under `meta_lock` describe where the goroutine came from; they are
+//     written once at spawn and read by diagnostics from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <source_location>
+
+#include "runtime/parking.hpp"
+#include "runtime/stack.hpp"
+#include "runtime/sys.hpp"
+#include "runtime/wait_reason.hpp"
+
+namespace goro::detail {
+
+class task;
+struct processor;
+
+// Who owns the goroutine's stack in each state:
+//   free     — nobody; the descriptor is on a free list, no stack is bound.
+//   runnable — the run queue (or runnext slot) holding it; the stack, if bound, is
+//              suspended at a saved context.
+//   running  — the worker thread executing it.
+//   waiting  — nobody runs it; whoever unparks it (parking.hpp) makes it runnable.
+//   dead     — its task finished; the worker that ran it releases the stack.
+enum class g_state : std::uint8_t { free, runnable, running, waiting, dead };
+
+const char* to_string(g_state s) noexcept;
+
+struct goroutine {
+  // --- scheduling (owned by whoever owns the goroutine in its current state) ---
+  void* saved_sp = nullptr;         // the suspended context when not running
+  goroutine* sched_next = nullptr;  // link in the global run queue and the free lists
+  task* body = nullptr;             // what it runs; deleted on the goroutine's stack
+  stack_slot stack{};               // bound on first run
+  std::uint32_t stack_size = 0;     // requested usable size, bytes
+  std::atomic<g_state> state{g_state::free};
+  bool is_main = false;             // the main goroutine of goro::run
+
+  parker park{};                    // the goroutine's half of the parking protocol
+
+  // --- diagnostics ---
+  std::atomic<std::uint64_t> id{0};
+  std::atomic<wait_reason> reason{wait_reason::none};
+  std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked
+  spinlock meta_lock;               // guards the fields below
+  std::uint64_t parent_id = 0;      // under meta_lock
+  std::int64_t created_at = 0;      // under meta_lock; nanotime()
+  std::source_location where{};     // under meta_lock
+  char* name = nullptr;             // under meta_lock; heap copy, or null
+
+#if defined(GORO_TSAN)
+  void* tsan_fiber = nullptr;
+#endif
+#if defined(GORO_ASAN)
+  void* asan_fake_stack = nullptr;
+#endif
+};
+
+// Moves g from `from` to `to`; a transition the state machine does not allow is a
+// runtime bug and aborts with both states named.
+void set_state(goroutine* g, g_state from, g_state to) noexcept;
+
+// Descriptor allocation: a free descriptor from the calling processor's cache (p may
+// be null on a plain thread), the global free list, or a new chunk.
+goroutine* allocate_goroutine(processor* p);
+void free_goroutine(processor* p, goroutine* g) noexcept;
+
+// Calls fn(g) for every descriptor ever allocated (live or free). Safe at any time.
+template <class F>
+void for_each_goroutine(F&& fn);
+
+struct goroutine_chunk {
+  static constexpr int size = 128;
+  goroutine items[size];
+  goroutine_chunk* next = nullptr;
+};
+// The registry: chunks in allocation order (only ever prepended, with release order).
+extern std::atomic<goroutine_chunk*> all_goroutine_chunks;
+
+template <class F>
+void for_each_goroutine(F&& fn) {
+  for (auto* c = all_goroutine_chunks.load(std::memory_order_acquire); c; c = c->next) {
+    for (auto& g : c->items) fn(&g);
+  }
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,151 @@
+// run_queue.cpp — see run_queue.hpp for the invariants.
+//
+// Memory ordering: the owner publishes a slot with a release store of tail_; a thief
+// reads tail_ with acquire before reading slots, and claims them with an acq_rel CAS
+// on head_, which the owner reads with acquire before reusing those slots.
+#include "runtime/run_queue.hpp"
+
+#include <algorithm>
+
+#include "runtime/goroutine.hpp"
+
+namespace goro::detail {
+
+void local_run_queue::push(goroutine* g, bool next, global_run_queue& overflow) noexcept {
+  if (next) {
+    g = runnext_.exchange(g, std::memory_order_acq_rel);
+    if (g == nullptr) return;  // the displaced runnext, if any, goes to the ring
+  }
+  for (;;) {
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    // Relaxed: only this thread stores tail_.
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    if (t - h < capacity) {
+      // Relaxed: published by the release store of tail_ below.
+      slots_[t % capacity].store(g, std::memory_order_relaxed);
+      tail_.store(t + 1, std::memory_order_release);
+      return;
+    }
+    if (push_slow(g, h, overflow)) return;
+  }
+}
+
+bool local_run_queue::push_slow(goroutine* g, std::uint32_t h,
+                                global_run_queue& overflow) noexcept {
+  constexpr std::uint32_t n = capacity / 2;
+  goroutine* batch[n];
+  for (std::uint32_t i = 0; i < n; ++i) {
+    batch[i] = slots_[(h + i) % capacity].load(std::memory_order_relaxed);
+  }
+  if (!head_.compare_exchange_strong(h, h + n, std::memory_order_acq_rel)) {
+    return false;  // thieves took some; the ring has room again
+  }
+  for (std::uint32_t i = 0; i + 1 < n; ++i) batch[i]->sched_next = batch[i + 1];
+  batch[n - 1]->sched_next = g;
+  g->sched_next = nullptr;
+  overflow.push_batch(batch[0], g, n + 1);
+  return true;
+}
+
+goroutine* local_run_queue::pop() noexcept {
+  goroutine* g = runnext_.load(std::memory_order_acquire);
+  if (g != nullptr && runnext_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) {
+    return g;
+  }
+  for (;;) {
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);  // relaxed: our own
+    if (t == h) return nullptr;
+    g = slots_[h % capacity].load(std::memory_order_relaxed);
+    if (head_.compare_exchange_strong(h, h + 1, std::memory_order_acq_rel)) return g;
+  }
+}
+
+std::uint32_t local_run_queue::grab(goroutine** batch, bool take_runnext) noexcept {
+  for (;;) {
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint32_t t = tail_.load(std::memory_order_acquire);
+    std::uint32_t n = t - h;
+    n -= n / 2;
+    if (n == 0) {
+      if (!take_runnext) return 0;
+      goroutine* g = runnext_.load(std::memory_order_acquire);
+      if (g == nullptr) return 0;
+      if (!runnext_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) return 0;
+      batch[0] = g;
+      return 1;
+    }
+    if (n > capacity / 2) continue;  // h and t read at different moments; retry
+    for (std::uint32_t i = 0; i < n; ++i) {
+      batch[i] = slots_[(h + i) % capacity].load(std::memory_order_relaxed);
+    }
+    if (head_.compare_exchange_strong(h, h + n, std::memory_order_acq_rel)) return n;
+  }
+}
+
+goroutine* local_run_queue::steal_from(local_run_queue& victim, bool take_runnext) noexcept {
+  goroutine* batch[capacity / 2];
+  std::uint32_t n = victim.grab(batch, take_runnext);
+  if (n == 0) return nullptr;
+  goroutine* g = batch[--n];
+  if (n == 0) return g;
+  std::uint32_t t = tail_.load(std::memory_order_relaxed);  // relaxed: our own
+  for (std::uint32_t i = 0; i < n; ++i) {
+    slots_[(t + i) % capacity].store(batch[i], std::memory_order_relaxed);
+  }
+  tail_.store(t + n, std::memory_order_release);
+  return g;
+}
+
+void local_run_queue::drain_to(global_run_queue& to) noexcept {
+  while (goroutine* g = pop()) to.push(g);
+}
+
+void global_run_queue::push(goroutine* g) noexcept {
+  g->sched_next = nullptr;
+  push_batch(g, g, 1);
+}
+
+void global_run_queue::push_batch(goroutine* first, goroutine* last, std::uint32_t n) noexcept {
+  last->sched_next = nullptr;
+  std::lock_guard lk(lock_);
+  if (tail_ != nullptr) {
+    tail_->sched_next = first;
+  } else {
+    head_ = first;
+  }
+  tail_ = last;
+  size_.store(size_.load(std::memory_order_relaxed) + n, std::memory_order_seq_cst);
+}
+
+goroutine* global_run_queue::pop_batch(local_run_queue* into, global_run_queue& overflow,
+                                       std::uint32_t max_extra) noexcept {
+  if (size_.load(std::memory_order_acquire) == 0) return nullptr;
+  goroutine* first;
+  goroutine* extra = nullptr;
+  {
+    std::lock_guard lk(lock_);
+    std::uint32_t n = size_.load(std::memory_order_relaxed);
+    if (n == 0) return nullptr;
+    std::uint32_t take = std::min(n, max_extra + 1);
+    first = head_;
+    goroutine* last = first;
+    for (std::uint32_t i = 1; i < take; ++i) last = last->sched_next;
+    head_ = last->sched_next;
+    if (head_ == nullptr) tail_ = nullptr;
+    extra = take > 1 ? first->sched_next : nullptr;
+    last->sched_next = nullptr;
+    size_.store(n - take, std::memory_order_seq_cst);
+  }
+  first->sched_next = nullptr;
+  // Outside the lock: a full local ring overflows back into this queue.
+  while (extra != nullptr) {
+    goroutine* next = extra->sched_next;
+    extra->sched_next = nullptr;
+    into->push(extra, false, overflow);
+    extra = next;
+  }
+  return first;
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,78 @@
+// run_queue.hpp — where runnable goroutines wait: per-processor queues and the global one.
+//
+// Local queue (Go's runq): a fixed ring of 256 slots plus a `runnext` slot.
+//   Invariants:
+//   - Only the owning worker stores `tail` and writes slots at or after it; any worker
+//     may take from the head by CAS on `head` (the owner pops, thieves steal half).
+//   - tail - head is in [0, capacity]; slots in [head, tail) hold goroutines.
+//   - `runnext` holds at most one goroutine that runs before the ring: a goroutine the
+//     current one just woke (a hand-off) or spawned. Thieves take it only when the
+//     owner has not scheduled for a while (see steal_from).
+//
+// Global queue: an intrusive FIFO under a spin lock, for overflow, wake-ups from plain
+// threads and processors that retire. `size` mirrors the length for lock-free peeks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/sys.hpp"
+
+namespace goro::detail {
+
+struct goroutine;
+class global_run_queue;
+
+class local_run_queue {
+ public:
+  static constexpr std::uint32_t capacity = 256;
+
+  // Owner only. `next`: put g in runnext (the displaced one goes to the ring).
+  // A full ring moves half of itself plus g to `overflow`.
+  void push(goroutine* g, bool next, global_run_queue& overflow) noexcept;
+  // Owner only: runnext first, then the head of the ring. Null when empty.
+  goroutine* pop() noexcept;
+  // Owner only, with its ring empty: moves about half of victim's goroutines into
+  // this ring and returns one of them to run now (null if there was nothing).
+  goroutine* steal_from(local_run_queue& victim, bool take_runnext) noexcept;
+  // Owner only: moves everything to `to` (used when the processor retires).
+  void drain_to(global_run_queue& to) noexcept;
+
+  bool empty() const noexcept {
+    return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire) &&
+           runnext_.load(std::memory_order_acquire) == nullptr;
+  }
+  std::uint32_t size() const noexcept {
+    return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire);
+  }
+
+ private:
+  bool push_slow(goroutine* g, std::uint32_t head, global_run_queue& overflow) noexcept;
+  std::uint32_t grab(goroutine** batch, bool take_runnext) noexcept;
+
+  alignas(64) std::atomic<std::uint32_t> head_{0};
+  alignas(64) std::atomic<std::uint32_t> tail_{0};
+  std::atomic<goroutine*> runnext_{nullptr};
+  // Slots are atomics only so that a thief's speculative read of a slot the owner is
+  // rewriting is defined behaviour; the CAS on head_ decides who owns the value read.
+  std::atomic<goroutine*> slots_[capacity];
+};
+
+class global_run_queue {
+ public:
+  void push(goroutine* g) noexcept;
+  // Pushes a chain first..last (linked by sched_next) of `n` goroutines.
+  void push_batch(goroutine* first, goroutine* last, std::uint32_t n) noexcept;
+  // Pops one goroutine to run and moves up to `max_extra` more into `into`.
+  goroutine* pop_batch(local_run_queue* into, global_run_queue& overflow,
+                       std::uint32_t max_extra) noexcept;
+  std::uint32_t size() const noexcept { return size_.load(std::memory_order_seq_cst); }
+
+ private:
+  spinlock lock_;
+  goroutine* head_ = nullptr;  // under lock_
+  goroutine* tail_ = nullptr;  // under lock_
+  std::atomic<std::uint32_t> size_{0};  // written under lock_, read anywhere
+};
+
+}  // namespace goro::detail

@@ -1,0 +1,749 @@
+// scheduler.cpp — the M:N work-stealing scheduler.
+//
+// ## Glossary
+//
+//   goroutine  A function with its own stack (goroutine.hpp). Go's G.
+//   processor  The right to run goroutines: a local run queue, a runnext slot, caches
+//              of free descriptors and stacks. Go's P. There are max_procs() active.
+//   worker     The OS thread that drives one processor, running the scheduler loop on
+//              its own native stack ("g0"). Go's M.
+//   park       A goroutine gives up its processor until something unparks it
+//              (parking.hpp); its worker runs other goroutines meanwhile.
+//
+// ## Processors and threads
+//
+// Each processor is driven by exactly one worker thread for its whole life. Go
+// separates M from P so that a thread blocked in a system call can hand its P to
+// another thread; goro does not: goroutines never block their thread in goro's own
+// primitives, and blocking system calls go to helper threads (goro::blocking) while
+// the goroutine parks. This keeps every processor's state single-threaded, at the cost
+// that a goroutine that blocks its thread in foreign code stalls one processor.
+//
+// ## Queues
+//
+// A runnable goroutine sits in exactly one place: a processor's runnext slot, its
+// local ring (run_queue.hpp), or the global queue. A worker looks for work in this
+// order (find_runnable):
+//   1. every 61st schedule, the global queue first (so it cannot starve);
+//   2. runnext, then the local ring;
+//   3. the global queue (taking a batch into the local ring);
+//   4. due timers (firing them readies their goroutines);
+//   5. spinning: stealing half of another processor's ring, in random order. A
+//      thief takes a victim's runnext only if the victim has not scheduled for a few
+//      microseconds (it is stuck in one long goroutine), so a hand-off between two
+//      goroutines on one processor is not broken up;
+//   6. idle: the worker sleeps on a futex (0% CPU), with a timeout when it is the one
+//      idle worker that watches the timer heap.
+// A goroutine made runnable by a goroutine (unpark, spawn) goes to runnext, so a
+// hand-off runs next on the same thread without waking anyone — the waker is usually
+// about to park. Yielded goroutines go to the tail of the local ring.
+//
+// ## Spinning and waking (the part with a memory-ordering argument)
+//
+// Waking a sleeping worker costs tens of microseconds on a VM, so a worker that runs
+// out of work first spins for up to spin_limit_ns looking for some, and a producer
+// wakes a sleeping worker only when nobody is spinning (wakep). The invariant: if
+// there is work in a queue and an idle processor, then some processor is spinning or
+// running and will find it — no work is stranded while a processor sleeps.
+//
+//   producer (make_runnable / spawn):   worker going idle (idle()):
+//     P1 publish g in a queue (seq_cst)    W1 npidle += 1 (seq_cst, under idle_lock)
+//     P2 load npidle, nmspinning          W2 if spinning: nmspinning -= 1 (seq_cst)
+//     P3 if npidle > 0 && nmspinning == 0   W3 re-check the global queue, and if it was
+//          wake an idle processor              spinning every local queue; if work:
+//                                              take itself off the idle list
+//                                           W4 sleep
+// All of P1, P2, W1, W2, W3 are sequentially consistent, so either the producer sees
+// the worker idle and not spinning (and wakes one), or the worker's re-check sees
+// the work. If the producer saw nmspinning > 0, some spinner has not yet done W2, and
+// its W3 comes after P1. A worker woken by wakep starts out spinning (the waker
+// counted it), and when a spinner finds work it stops spinning and, if it was the
+// last spinner, wakes another (resetspinning) so that a burst of work fans out.
+//
+// ## The park protocol
+//
+// park_goroutine() saves the goroutine's context and switches to the worker's g0 with
+// action `park`. On g0 the worker sets the state to waiting and CASes the parker
+// idle -> parked (release); an unpark that arrived during the switch left `notified`
+// instead, so the CAS fails and the worker resumes the goroutine at once. Because the
+// parked state is published only after the goroutine's registers are saved, an
+// unparker that CASes parked -> idle (acquire) may run the goroutine immediately on
+// any processor. The stack is checked (stack.hpp) at every switch away.
+//
+// ## Per-thread state and migration
+//
+// A goroutine can park on one worker and resume on another. current_processor() is
+// not inlined and reads the thread-local each call, so no cached address survives a
+// switch. The C++ runtime's per-thread exception state (__cxa_get_globals: the
+// exceptions being handled and std::uncaught_exceptions) is saved into the goroutine
+// when it switches out and restored on whichever thread it resumes, so a goroutine
+// may park inside a catch block or a destructor during unwinding.
+//
+// ## Rejected approaches
+//
+//   - One global run queue under a lock: every spawn and wake contends on one line.
+//   - Waking a worker on every spawn: each futex wake costs 20-30 us here; hand-offs
+//     via runnext plus a bounded spin avoid most of them.
+//   - Switching goroutine -> goroutine directly without g0: saves one switch, but the
+//     park commit (publishing `parked`) must happen after the parking goroutine's
+//     registers are saved, which is easiest on a third stack.
+//   - An M:P split with hand-off on blocking system calls: see above.
+#include "runtime/scheduler.hpp"
+
+#include <cxxabi.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "goro/detail/spawn.hpp"
+#include "runtime/context.hpp"
+#include "runtime/timers.hpp"
+
+#if defined(GORO_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(GORO_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace goro::detail {
+
+void report_panic(goroutine* g, std::exception_ptr e) noexcept;        // api.cpp
+[[noreturn]] void report_stack_overflow(goroutine* g, const char* how) noexcept;  // api.cpp
+
+namespace {
+
+constexpr std::int64_t spin_limit_ns = 50'000;
+constexpr std::int64_t runnext_steal_delay_ns = 3'000;
+
+thread_local processor* tls_processor = nullptr;
+
+scheduler* the_scheduler = nullptr;
+std::once_flag start_once;
+std::atomic<int> requested_procs{0};  // set_max_procs before start
+
+// The C++ runtime's per-thread exception state (libstdc++ and libc++abi agree).
+struct eh_globals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
+struct saved_eh {
+  eh_globals state{nullptr, 0};
+};
+
+eh_globals* thread_eh() noexcept {
+  return reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
+}
+
+void install_overflow_handler();
+
+}  // namespace
+
+processor* current_processor() noexcept {
+  asm volatile("" ::: "memory");
+  return tls_processor;
+}
+
+goroutine* current_goroutine() noexcept {
+  processor* p = current_processor();
+  return p ? p->current : nullptr;
+}
+
+// ---- switching ----------------------------------------------------------------------
+
+namespace {
+
+// On g0: runs g until it switches back.
+void switch_to_goroutine(processor* p, goroutine* g) noexcept {
+#if defined(GORO_ASAN)
+  __sanitizer_start_switch_fiber(&p->asan_fake_stack, g->stack.lo,
+                                 static_cast<std::size_t>(g->stack.hi - g->stack.lo));
+#endif
+#if defined(GORO_TSAN)
+  __tsan_switch_to_fiber(g->tsan_fiber, 0);
+#endif
+  goro_context_switch(&p->sched_sp, g->saved_sp);
+#if defined(GORO_ASAN)
+  __sanitizer_finish_switch_fiber(p->asan_fake_stack, nullptr, nullptr);
+#endif
+}
+
+// On g: runs the worker's scheduler loop; returns when g is resumed (maybe elsewhere).
+void switch_to_scheduler(goroutine* g, processor* p, bool exiting) noexcept {
+  eh_globals* eh = thread_eh();
+  eh_globals mine = *eh;
+  *eh = eh_globals{nullptr, 0};
+#if defined(GORO_ASAN)
+  __sanitizer_start_switch_fiber(exiting ? nullptr : &g->asan_fake_stack,
+                                 p->sched_stack_bottom, p->sched_stack_size);
+#else
+  (void)exiting;
+#endif
+#if defined(GORO_TSAN)
+  __tsan_switch_to_fiber(p->tsan_sched_fiber, 0);
+#endif
+  goro_context_switch(&g->saved_sp, p->sched_sp);
+  // Resumed, possibly on another worker: nothing read before the switch is current.
+  processor* now = current_processor();
+#if defined(GORO_ASAN)
+  __sanitizer_finish_switch_fiber(g->asan_fake_stack, &now->sched_stack_bottom,
+                                  &now->sched_stack_size);
+#else
+  (void)now;
+#endif
+  *thread_eh() = mine;
+}
+
+// The first frame of every goroutine, on its own stack.
+void goroutine_entry(void* arg) {
+  auto* g = static_cast<goroutine*>(arg);
+#if defined(GORO_ASAN)
+  processor* first = current_processor();
+  __sanitizer_finish_switch_fiber(nullptr, &first->sched_stack_bottom,
+                                  &first->sched_stack_size);
+#endif
+  try {
+    g->body->run();
+    delete g->body;
+  } catch (...) {
+    report_panic(g, std::current_exception());
+  }
+  g->body = nullptr;
+  processor* p = current_processor();
+  p->action = after_switch::exit;
+  switch_to_scheduler(g, p, /*exiting=*/true);
+  __builtin_trap();  // an exited goroutine is never resumed
+}
+
+}  // namespace
+
+void park_goroutine(goroutine* g, wait_reason reason) noexcept {
+  g->reason.store(reason, std::memory_order_relaxed);  // relaxed: diagnostics only
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // coarse: dumps show minutes, not ns
+  g->wait_since.store(std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec,
+                      std::memory_order_relaxed);
+  processor* p = current_processor();
+  p->action = after_switch::park;
+  switch_to_scheduler(g, p, false);
+  g->reason.store(wait_reason::none, std::memory_order_relaxed);
+}
+
+void yield_goroutine(goroutine* g) noexcept {
+  processor* p = current_processor();
+  p->action = after_switch::yield;
+  switch_to_scheduler(g, p, false);
+}
+
+// ---- waking -------------------------------------------------------------------------
+
+namespace {
+
+// Takes an idle processor off the idle list, preferring one that is not the timer
+// watcher. Called with idle_lock held.
+processor* pop_idle_locked(scheduler& s) {
+  processor* pick = nullptr;
+  processor** link = nullptr;
+  for (processor** at = &s.idle_head; *at; at = &(*at)->idle_next) {
+    if (*at != s.timed_sleeper || pick == nullptr) {
+      pick = *at;
+      link = at;
+      if (*at != s.timed_sleeper) break;
+    }
+  }
+  if (!pick) return nullptr;
+  *link = pick->idle_next;
+  pick->idle_next = nullptr;
+  pick->in_idle_list = false;
+  if (s.timed_sleeper == pick) s.timed_sleeper = nullptr;
+  s.npidle.fetch_sub(1, std::memory_order_seq_cst);
+  return pick;
+}
+
+bool remove_idle_locked(scheduler& s, processor* p) {
+  if (!p->in_idle_list) return false;
+  for (processor** at = &s.idle_head; *at; at = &(*at)->idle_next) {
+    if (*at == p) {
+      *at = p->idle_next;
+      break;
+    }
+  }
+  p->idle_next = nullptr;
+  p->in_idle_list = false;
+  if (s.timed_sleeper == p) s.timed_sleeper = nullptr;
+  s.npidle.fetch_sub(1, std::memory_order_seq_cst);
+  return true;
+}
+
+// Wakes `p` (already off the idle list) as a spinning processor.
+void wake_processor(processor* p) {
+  p->wake_word.store(1, std::memory_order_release);
+  futex_wake(&p->wake_word, 1);
+}
+
+// Go's wakep: if processors are idle and none is spinning, wake one to spin.
+void wakep(scheduler& s) noexcept {
+  if (s.npidle.load(std::memory_order_seq_cst) == 0) return;
+  int expected = 0;
+  if (s.nmspinning.load(std::memory_order_seq_cst) != 0 ||
+      !s.nmspinning.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
+    return;
+  }
+  processor* p;
+  {
+    std::lock_guard lk(s.idle_lock);
+    p = pop_idle_locked(s);
+  }
+  if (!p) {
+    s.nmspinning.fetch_sub(1, std::memory_order_seq_cst);
+    return;
+  }
+  wake_processor(p);
+}
+
+}  // namespace
+
+void make_runnable(goroutine* g, bool next) noexcept {
+  scheduler& s = *the_scheduler;
+  processor* p = current_processor();
+  if (p != nullptr && !p->retired.load(std::memory_order_relaxed)) {
+    p->runq.push(g, next, s.global);
+  } else {
+    s.global.push(g);
+  }
+  wakep(s);
+}
+
+void timer_added(std::int64_t when) noexcept {
+  scheduler* s = the_scheduler;
+  if (!s) return;
+  processor* p = nullptr;
+  {
+    std::lock_guard lk(s->idle_lock);
+    if (s->timed_sleeper != nullptr) {
+      if (when < s->timed_until) {
+        p = s->timed_sleeper;
+        remove_idle_locked(*s, p);
+      }
+    } else if (s->idle_head != nullptr) {
+      p = pop_idle_locked(*s);
+    }
+  }
+  if (p) {
+    s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
+    wake_processor(p);
+  }
+}
+
+// ---- the scheduler loop ---------------------------------------------------------------
+
+namespace {
+
+std::uint32_t fast_rand(processor* p) {
+  std::uint32_t x = p->rand_state;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  p->rand_state = x;
+  return x;
+}
+
+void stop_spinning(scheduler& s, processor* p) {
+  if (!p->spinning) return;
+  p->spinning = false;
+  if (s.nmspinning.fetch_sub(1, std::memory_order_seq_cst) == 1) wakep(s);
+}
+
+goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
+  int n = s.nprocs.load(std::memory_order_acquire);
+  if (n <= 1) return nullptr;
+  std::uint32_t start = fast_rand(p) % static_cast<std::uint32_t>(n);
+  for (int i = 0; i < n; ++i) {
+    int v = static_cast<int>((start + static_cast<std::uint32_t>(i)) % static_cast<std::uint32_t>(n));
+    processor* victim = s.procs[v].load(std::memory_order_acquire);
+    if (victim == nullptr || victim == p) continue;
+    bool runnext = false;
+    if (take_runnext && victim->runq.size() == 0 && !victim->runq.empty()) {
+      // Only if the victim is stuck in one goroutine: let a hand-off run there.
+      std::uint64_t tick = victim->schedtick.load(std::memory_order_acquire);
+      std::int64_t until = nanotime() + runnext_steal_delay_ns;
+      while (nanotime() < until) cpu_relax();
+      runnext = victim->schedtick.load(std::memory_order_acquire) == tick;
+    }
+    if (goroutine* g = p->runq.steal_from(victim->runq, runnext)) return g;
+  }
+  return nullptr;
+}
+
+bool any_local_work(scheduler& s) {
+  int n = s.nprocs.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    if (q && !q->runq.empty()) return true;
+  }
+  return false;
+}
+
+void run_due_timers() {
+  timer_heap& t = timers();
+  std::int64_t next = t.next_deadline();
+  if (next == timer_heap::no_deadline) return;
+  std::int64_t now = nanotime();
+  if (next <= now) t.run_due(now);
+}
+
+// Sleeps until woken or until the next timer. On return p->spinning says whether a
+// waker granted us a spinning slot.
+void idle(scheduler& s, processor* p) {
+  std::int64_t deadline = -1;
+  {
+    std::lock_guard lk(s.idle_lock);
+    p->wake_word.store(0, std::memory_order_relaxed);
+    p->in_idle_list = true;
+    p->idle_next = s.idle_head;
+    s.idle_head = p;
+    s.npidle.fetch_add(1, std::memory_order_seq_cst);
+    if (s.timed_sleeper == nullptr) {
+      std::int64_t next = timers().next_deadline();
+      if (next != timer_heap::no_deadline) {
+        s.timed_sleeper = p;
+        s.timed_until = next;
+        deadline = next;
+      }
+    }
+  }
+  bool was_spinning = p->spinning;
+  if (was_spinning) {
+    p->spinning = false;
+    s.nmspinning.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  // Re-check after publishing ourselves idle (see the essay).
+  bool work = s.global.size() > 0 || (was_spinning && any_local_work(s)) ||
+              timers().next_deadline() <= nanotime();
+  if (!work) {
+    while (p->wake_word.load(std::memory_order_acquire) == 0) {
+      std::int64_t timeout = -1;
+      if (deadline >= 0) {
+        timeout = deadline - nanotime();
+        if (timeout <= 0) break;
+      }
+      futex_wait(&p->wake_word, 0, timeout);
+    }
+  }
+  std::lock_guard lk(s.idle_lock);
+  if (remove_idle_locked(s, p)) {
+    // Timed out or found work ourselves: not counted as spinning.
+    p->spinning = false;
+  } else {
+    // A waker took us off the list and counted us in nmspinning.
+    p->spinning = true;
+  }
+}
+
+// Retires p after set_max_procs shrank below it: hands its work to the global queue
+// and sleeps until it is reactivated.
+void retire(scheduler& s, processor* p) {
+  stop_spinning(s, p);
+  p->runq.drain_to(s.global);
+  wakep(s);
+  for (;;) {
+    p->wake_word.store(0, std::memory_order_seq_cst);
+    if (!p->retired.load(std::memory_order_seq_cst)) return;
+    futex_wait(&p->wake_word, 0);
+  }
+}
+
+goroutine* find_runnable(scheduler& s, processor* p) {
+  for (;;) {
+    if (p->retired.load(std::memory_order_acquire)) retire(s, p);
+    run_due_timers();
+    std::uint64_t tick = p->schedtick.load(std::memory_order_relaxed);
+    if (tick % 61 == 0 && s.global.size() > 0) {
+      if (goroutine* g = s.global.pop_batch(&p->runq, s.global, 1)) return g;
+    }
+    if (goroutine* g = p->runq.pop()) return g;
+    if (s.global.size() > 0) {
+      std::uint32_t n = static_cast<std::uint32_t>(s.nprocs.load(std::memory_order_relaxed));
+      std::uint32_t share = s.global.size() / (n ? n : 1) + 1;
+      if (share > local_run_queue::capacity / 2) share = local_run_queue::capacity / 2;
+      if (goroutine* g = s.global.pop_batch(&p->runq, s.global, share)) return g;
+    }
+    // Spin, if not too many already are (Go's limit: at most half the busy ones).
+    int busy = s.nprocs.load(std::memory_order_relaxed) - s.npidle.load(std::memory_order_relaxed);
+    if (!p->spinning && 2 * s.nmspinning.load(std::memory_order_relaxed) < busy) {
+      p->spinning = true;
+      s.nmspinning.fetch_add(1, std::memory_order_seq_cst);
+    }
+    if (p->spinning) {
+      std::int64_t start = nanotime();
+      for (int round = 0;; ++round) {
+        bool late = nanotime() - start > spin_limit_ns / 2;
+        if (goroutine* g = try_steal(s, p, late)) return g;
+        if (s.global.size() > 0 || timers().next_deadline() <= nanotime()) break;
+        if (nanotime() - start > spin_limit_ns) break;
+        for (int i = 0; i < 32; ++i) cpu_relax();
+      }
+      if (s.global.size() > 0 || timers().next_deadline() <= nanotime()) continue;
+    }
+    idle(s, p);
+  }
+}
+
+// Runs g until it parks, yields or exits, then carries out what it asked for.
+void execute(scheduler& s, processor* p, goroutine* g) {
+  for (;;) {
+    p->current = g;
+    p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_release);  // single writer
+    if (g->stack.lo == nullptr) {
+      g->stack = acquire_stack(&p->stacks, g->stack_size);
+      g->saved_sp = make_context(g->stack.hi, &goroutine_entry, g);
+#if defined(GORO_TSAN)
+      g->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    }
+    switch_to_goroutine(p, g);
+    p->current = nullptr;
+    if (!stack_intact(g->stack, g->saved_sp)) {
+      report_stack_overflow(g, "reserve zone below the stack was written");
+    }
+    switch (p->action) {
+      case after_switch::yield:
+        set_state(g, g_state::running, g_state::runnable);
+        p->runq.push(g, false, s.global);
+        return;
+      case after_switch::park: {
+        set_state(g, g_state::running, g_state::waiting);
+        std::uint32_t expected = parker::idle;
+        if (g->park.state.compare_exchange_strong(expected, parker::parked,
+                                                  std::memory_order_acq_rel)) {
+          return;  // whoever unparks it owns it now
+        }
+        // A permit arrived while it was switching out: consume it and keep running.
+        g->park.state.store(parker::idle, std::memory_order_relaxed);
+        set_state(g, g_state::waiting, g_state::running);
+        continue;
+      }
+      case after_switch::exit:
+        set_state(g, g_state::running, g_state::dead);
+        release_stack(&p->stacks, g->stack, g->stack_size);
+        g->stack = stack_slot{};
+#if defined(GORO_TSAN)
+        __tsan_destroy_fiber(g->tsan_fiber);
+        g->tsan_fiber = nullptr;
+#endif
+        p->exited.store(p->exited.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);  // single writer; read for counts only
+        free_goroutine(p, g);
+        return;
+      case after_switch::none:
+        break;
+    }
+    std::fprintf(stderr, "fatal error: goro: goroutine switched out without an action\n");
+    std::abort();
+  }
+}
+
+void worker_main(scheduler* s, processor* p) {
+  tls_processor = p;
+  p->rand_state = 0x9E3779B9u * static_cast<std::uint32_t>(p->id + 1);
+  stack_t ss{};
+  ss.ss_sp = p->alt_stack;
+  ss.ss_size = 64 * 1024;
+  sigaltstack(&ss, nullptr);
+#if defined(GORO_TSAN)
+  p->tsan_sched_fiber = __tsan_get_current_fiber();
+#endif
+  for (;;) {
+    goroutine* g = find_runnable(*s, p);
+    stop_spinning(*s, p);
+    set_state(g, g_state::runnable, g_state::running);
+    execute(*s, p, g);
+  }
+}
+
+void start_processor(scheduler& s, int id) {
+  auto* p = new processor;
+  p->id = id;
+  p->alt_stack = std::malloc(64 * 1024);
+  s.procs[id].store(p, std::memory_order_release);
+  p->thread = std::thread(worker_main, &s, p);
+  p->thread.detach();
+}
+
+int default_procs() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int env_procs() {
+  const char* v = std::getenv("GORO_MAXPROCS");
+  if (v == nullptr || *v == '\0') return 0;
+  char* end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n < 1 || n > scheduler::max_processors) {
+    std::fprintf(stderr, "goro: ignoring GORO_MAXPROCS=%s (want 1..%d)\n", v,
+                 scheduler::max_processors);
+    return 0;
+  }
+  return static_cast<int>(n);
+}
+
+void start_runtime() {
+  auto* s = new scheduler;  // never destroyed: detached workers reference it
+  int n = requested_procs.load(std::memory_order_acquire);
+  if (n == 0) n = configured_max_procs();
+  install_overflow_handler();
+  s->nprocs.store(n, std::memory_order_release);
+  s->created.store(n, std::memory_order_release);
+  the_scheduler = s;
+  for (int i = 0; i < n; ++i) start_processor(*s, i);
+}
+
+// ---- stack overflow reporting ---------------------------------------------------------
+
+struct sigaction previous_segv;
+struct sigaction previous_bus;
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+  processor* p = tls_processor;
+  goroutine* g = p ? p->current : nullptr;
+  if (g && g->stack.lo && in_overflow_zone(g->stack, info->si_addr)) {
+    report_stack_overflow(g, g->stack.guarded ? "hit the guard page" : "ran below the stack");
+  }
+  // Not ours: hand over to whoever was installed before, or die the default way.
+  struct sigaction& prev = sig == SIGSEGV ? previous_segv : previous_bus;
+  if (prev.sa_flags & SA_SIGINFO) {
+    if (prev.sa_sigaction) {
+      prev.sa_sigaction(sig, info, uctx);
+      return;
+    }
+  } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+    prev.sa_handler(sig);
+    return;
+  }
+  signal(sig, SIG_DFL);  // returning re-executes the fault, now fatal
+}
+
+void install_overflow_handler() {
+  struct sigaction sa{};
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &previous_segv);
+  sigaction(SIGBUS, &sa, &previous_bus);
+}
+
+}  // namespace
+
+// ---- public-facing pieces ---------------------------------------------------------------
+
+scheduler& sched() {
+  std::call_once(start_once, start_runtime);
+  return *the_scheduler;
+}
+
+scheduler* sched_if_started() noexcept { return the_scheduler; }
+
+int configured_max_procs() noexcept {
+  int r = requested_procs.load(std::memory_order_acquire);
+  if (r > 0) return r;
+  static const int from_env = env_procs();
+  static const int from_cpus = default_procs();
+  return from_env > 0 ? from_env : from_cpus;
+}
+
+void resize_processors(int n) {
+  if (the_scheduler == nullptr) {
+    requested_procs.store(n, std::memory_order_release);
+    return;
+  }
+  scheduler& s = *the_scheduler;
+  std::lock_guard lk(s.procs_lock);
+  requested_procs.store(n, std::memory_order_release);
+  int old = s.nprocs.load(std::memory_order_acquire);
+  if (n > old) {
+    for (int i = old; i < n; ++i) {
+      if (i < s.created.load(std::memory_order_acquire)) {
+        processor* p = s.procs[i].load(std::memory_order_acquire);
+        p->retired.store(false, std::memory_order_seq_cst);
+        p->wake_word.store(1, std::memory_order_seq_cst);
+        futex_wake(&p->wake_word, 1);
+      } else {
+        start_processor(s, i);
+        s.created.store(i + 1, std::memory_order_release);
+      }
+    }
+    s.nprocs.store(n, std::memory_order_seq_cst);
+  } else if (n < old) {
+    s.nprocs.store(n, std::memory_order_seq_cst);
+    for (int i = n; i < old; ++i) {
+      processor* p = s.procs[i].load(std::memory_order_acquire);
+      p->retired.store(true, std::memory_order_seq_cst);
+      // Wake it if idle so it retires (and hands over its queue) promptly; a running
+      // one notices at its next scheduling point.
+      bool was_idle;
+      {
+        std::lock_guard ilk(s.idle_lock);
+        was_idle = remove_idle_locked(s, p);
+      }
+      if (was_idle) {
+        s.nmspinning.fetch_add(1, std::memory_order_seq_cst);  // idle() counts it spinning
+        wake_processor(p);
+      }
+    }
+  }
+}
+
+goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
+                         const std::source_location& where) {
+  scheduler& s = sched();
+  processor* p = current_processor();
+  goroutine* parent = p ? p->current : nullptr;
+  goroutine* g = allocate_goroutine(p);
+  std::uint64_t id;
+  if (p != nullptr) {
+    if (p->id_next == p->id_end) {
+      p->id_next = s.next_goroutine_id.fetch_add(64, std::memory_order_relaxed);
+      p->id_end = p->id_next + 64;
+    }
+    id = p->id_next++;
+    p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_relaxed);  // single writer
+  } else {
+    id = s.next_goroutine_id.fetch_add(1, std::memory_order_relaxed);
+    s.external_spawned.fetch_add(1, std::memory_order_relaxed);
+  }
+  g->body = t;
+  g->stack_size = static_cast<std::uint32_t>(stack_size);
+  g->id.store(id, std::memory_order_relaxed);
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  {
+    std::lock_guard lk(g->meta_lock);
+    g->parent_id = parent ? parent->id.load(std::memory_order_relaxed) : 0;
+    g->created_at = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    g->where = where;
+    if (!name.empty()) {
+      g->name = static_cast<char*>(std::malloc(name.size() + 1));
+      if (g->name) {
+        std::memcpy(g->name, name.data(), name.size());
+        g->name[name.size()] = '\0';
+      }
+    }
+  }
+  set_state(g, g_state::free, g_state::runnable);
+  return g;
+}
+
+}  // namespace goro::detail

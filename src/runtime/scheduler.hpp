@@ -1,0 +1,110 @@
+// scheduler.hpp — processors, the scheduler singleton, and the entry points the rest of
+// the runtime uses. The design essay is at the top of scheduler.cpp.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "runtime/goroutine.hpp"
+#include "runtime/run_queue.hpp"
+#include "runtime/stack.hpp"
+#include "runtime/sys.hpp"
+
+namespace goro::detail {
+
+// What a goroutine asked its worker to do when it switched to the scheduler context.
+enum class after_switch : std::uint8_t { none, yield, park, exit };
+
+// A processor: the right to run goroutines, with its own run queue and caches, driven
+// by exactly one worker thread (see "Processors and threads" in scheduler.cpp).
+struct processor {
+  int id = 0;
+  local_run_queue runq;
+
+  // --- owned by the worker thread; nobody else touches these ---
+  goroutine* current = nullptr;       // the goroutine running now, or null on g0
+  void* sched_sp = nullptr;           // the worker's scheduler context while g runs
+  after_switch action = after_switch::none;
+  bool spinning = false;              // counted in scheduler::nmspinning
+  goroutine* free_goroutines = nullptr;
+  int free_count = 0;
+  stack_cache stacks;
+  std::uint64_t id_next = 0, id_end = 0;  // a batch of goroutine ids
+  std::uint32_t rand_state = 0;
+  void* alt_stack = nullptr;
+#if defined(GORO_TSAN)
+  void* tsan_sched_fiber = nullptr;
+#endif
+#if defined(GORO_ASAN)
+  void* asan_fake_stack = nullptr;
+  const void* sched_stack_bottom = nullptr;
+  std::size_t sched_stack_size = 0;
+#endif
+
+  // --- shared ---
+  std::atomic<std::uint64_t> schedtick{0};   // bumped per goroutine run; thieves read it
+  std::atomic<std::uint32_t> wake_word{0};   // futex: 1 once a waker took us off idle
+  std::atomic<bool> retired{false};          // id >= max_procs after a shrink
+  // Single-writer counters (the worker), read by num_goroutine().
+  std::atomic<std::int64_t> spawned{0};
+  std::atomic<std::int64_t> exited{0};
+
+  // --- under scheduler::idle_lock ---
+  bool in_idle_list = false;
+  processor* idle_next = nullptr;
+
+  std::thread thread;
+};
+
+struct scheduler {
+  static constexpr int max_processors = 1024;
+
+  std::atomic<processor*> procs[max_processors] = {};
+  std::atomic<int> nprocs{0};            // active processors: ids [0, nprocs)
+  std::atomic<int> created{0};           // processor objects that exist
+  global_run_queue global;
+
+  spinlock idle_lock;                    // guards the idle list and timed sleeper
+  processor* idle_head = nullptr;        // under idle_lock
+  processor* timed_sleeper = nullptr;    // under idle_lock: idle, sleeping until a timer
+  std::int64_t timed_until = 0;          // under idle_lock
+  std::atomic<int> npidle{0};            // processors in the idle list
+  std::atomic<int> nmspinning{0};        // processors looking for work without sleeping
+
+  std::atomic<std::uint64_t> next_goroutine_id{1};
+  std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
+  spinlock procs_lock;                   // serialises set_max_procs
+};
+
+// The scheduler, started on first call. Never destroyed (workers may outlive main).
+scheduler& sched();
+// The scheduler if it has been started, else null. Never starts it.
+scheduler* sched_if_started() noexcept;
+
+// The calling worker's processor, or null on a plain thread. Not inlined, and reads
+// the thread-local afresh on every call: a goroutine can resume on another thread.
+processor* current_processor() noexcept;
+goroutine* current_goroutine() noexcept;
+
+// Makes a parked or new goroutine runnable. From a worker it goes to that processor's
+// runnext slot (`next`) or ring; from a plain thread, to the global queue.
+void make_runnable(goroutine* g, bool next) noexcept;
+
+// Goroutine side of park(): switches to the scheduler with the park action.
+void park_goroutine(goroutine* g, wait_reason reason) noexcept;
+
+// Yields the calling goroutine's processor.
+void yield_goroutine(goroutine* g) noexcept;
+
+// Called when a newly added timer became the earliest one.
+void timer_added(std::int64_t when) noexcept;
+
+// Creates a goroutine for `t` (used by spawn and run).
+goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
+                         const std::source_location& where);
+
+int configured_max_procs() noexcept;
+void resize_processors(int n);
+
+}  // namespace goro::detail

@@ -1,0 +1,198 @@
+// stack.cpp — slabs, the warm pool and the guard budget. See stack.hpp for the design.
+//
+// Invariants:
+//   - Every stack ever carved stays mapped for the life of the process: a stack_slot
+//     is either bound to a goroutine, in a processor's cache, or in its size's pool
+//     (warm: pages may be committed; cold: pages returned to the OS).
+//   - A pool's lists are guarded by that pool's lock; the pool table by table_lock.
+//   - guarded_stacks only grows; no more than guard_budget stacks get a guard page.
+#include "runtime/stack.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "goro/panic.hpp"
+#include "runtime/sys.hpp"
+
+namespace goro::detail {
+namespace {
+
+constexpr std::size_t slab_target_bytes = 4 << 20;   // ~4 MiB of stacks per mmap
+constexpr std::size_t warm_pool_limit_bytes = 32 << 20;  // beyond this, pages go back
+
+struct size_pool {
+  std::size_t size = 0;
+  spinlock lock;
+  std::vector<stack_slot> warm;  // under lock
+  std::vector<stack_slot> cold;  // under lock
+};
+
+std::mutex table_lock;
+std::vector<size_pool*> pools;  // under table_lock; never shrinks, entries never freed
+std::atomic<long> guarded_stacks{0};
+
+long compute_guard_budget() {
+  long max_maps = 65530;
+  if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+    if (std::fscanf(f, "%ld", &max_maps) != 1) max_maps = 65530;
+    std::fclose(f);
+  }
+  // Leave 32k map entries to the program (malloc arenas, libraries, unguarded slabs).
+  long budget = (max_maps - 32768) / 2;
+  return budget > 0 ? budget : 0;
+}
+
+long guard_budget() {
+  static const long budget = compute_guard_budget();
+  return budget;
+}
+
+size_pool* pool_for(std::size_t size) {
+  std::lock_guard lk(table_lock);
+  for (auto* p : pools) {
+    if (p->size == size) return p;
+  }
+  auto* p = new size_pool;
+  p->size = size;
+  pools.push_back(p);
+  return p;
+}
+
+size_pool* default_pool() {
+  static size_pool* const p = pool_for(default_stack_size);
+  return p;
+}
+
+[[noreturn]] void out_of_stack_memory(std::size_t size) {
+  std::fprintf(stderr,
+               "fatal error: goro: out of memory for a goroutine stack (%zu bytes): %s\n",
+               size, std::strerror(errno));
+  std::abort();
+}
+
+// Maps a new slab for `pool` and puts all but one of its stacks in the cold list.
+// Called with pool->lock held.
+stack_slot carve_slab(size_pool* pool) {
+  std::size_t size = pool->size;
+  std::size_t count = slab_target_bytes / size;
+  if (count < 1) count = 1;
+  bool guarded = guarded_stacks.load(std::memory_order_relaxed) + static_cast<long>(count) <=
+                 guard_budget();
+  std::size_t stride = size + (guarded ? page_bytes : 0);
+  void* base = mmap(nullptr, stride * count, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) out_of_stack_memory(size);
+  if (guarded) {
+    // Relaxed: the budget is a soft limit on map entries, not a synchronisation point.
+    guarded_stacks.fetch_add(static_cast<long>(count), std::memory_order_relaxed);
+  }
+  auto* at = static_cast<char*>(base);
+  stack_slot first{};
+  for (std::size_t i = 0; i < count; ++i, at += stride) {
+    stack_slot s{};
+    if (guarded) {
+      if (mprotect(at, page_bytes, PROT_NONE) != 0) out_of_stack_memory(size);
+      s.lo = at + page_bytes;
+    } else {
+      s.lo = at;
+    }
+    s.hi = s.lo + size;
+    s.guarded = guarded;
+    if (i == 0) {
+      first = s;
+    } else {
+      pool->cold.push_back(s);
+    }
+  }
+  return first;
+}
+
+stack_slot take_from_pool(size_pool* pool) {
+  std::lock_guard lk(pool->lock);
+  if (!pool->warm.empty()) {
+    stack_slot s = pool->warm.back();
+    pool->warm.pop_back();
+    return s;
+  }
+  if (!pool->cold.empty()) {
+    stack_slot s = pool->cold.back();
+    pool->cold.pop_back();
+    return s;
+  }
+  return carve_slab(pool);
+}
+
+void give_to_pool(size_pool* pool, stack_slot s) noexcept {
+  std::size_t warm_limit = warm_pool_limit_bytes / pool->size;
+  {
+    std::lock_guard lk(pool->lock);
+    if (pool->warm.size() < warm_limit) {
+      pool->warm.push_back(s);
+      return;
+    }
+  }
+  // Return the touched pages to the OS outside the lock; the range stays mapped.
+  madvise(s.lo, static_cast<std::size_t>(s.hi - s.lo), MADV_DONTNEED);
+  std::lock_guard lk(pool->lock);
+  pool->cold.push_back(s);
+}
+
+}  // namespace
+
+std::size_t normalize_stack_size(std::size_t requested) {
+  if (requested == 0) return default_stack_size;
+  if (requested < min_stack_size || requested > max_stack_size) {
+    throw panic_error("goro: stack_size " + std::to_string(requested) +
+                      " out of range [16 KiB, 1 GiB]");
+  }
+  return (requested + page_bytes - 1) & ~(page_bytes - 1);
+}
+
+stack_slot acquire_stack(stack_cache* cache, std::size_t size) {
+  if (size == default_stack_size) {
+    if (cache && cache->count > 0) return cache->slots[--cache->count];
+    return take_from_pool(default_pool());
+  }
+  return take_from_pool(pool_for(size));
+}
+
+void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept {
+  if (size == default_stack_size) {
+    if (cache && cache->count < stack_cache::capacity) {
+      cache->slots[cache->count++] = s;
+      return;
+    }
+    give_to_pool(default_pool(), s);
+    return;
+  }
+  give_to_pool(pool_for(size), s);
+}
+
+// Not instrumented: the reserve zone is outside every frame, and sanitizers may still
+// hold shadow state for it from an earlier goroutine on the same stack.
+__attribute__((no_sanitize("address", "thread")))
+bool stack_intact(const stack_slot& s, const void* sp) noexcept {
+  auto* p = static_cast<const char*>(sp);
+  if (p < s.lo + reserve_bytes || p > s.hi) return false;
+  if (s.guarded) return true;  // the guard page catches an overflow in hardware
+  // The lowest cache line of the reserve zone must never have been written.
+  auto* words = reinterpret_cast<const std::uint64_t*>(s.lo);
+  std::uint64_t any = 0;
+  for (int i = 0; i < 8; ++i) any |= words[i];
+  return any == 0;
+}
+
+bool in_overflow_zone(const stack_slot& s, const void* addr) noexcept {
+  auto* a = static_cast<const char*>(addr);
+  const char* low = s.guarded ? s.lo - page_bytes : s.lo - 64 * 1024;
+  return a >= low && a < s.lo + reserve_bytes;
+}
+
+}  // namespace goro::detail

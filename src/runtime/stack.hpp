@@ -1,0 +1,61 @@
+// stack.hpp — goroutine stacks: pooled, lazily committed, overflow never silent.
+//
+// Design (the numbers are for a default Linux: vm.max_map_count = 65530):
+//   - Stacks are carved from slabs: one mmap(MAP_NORESERVE) holds many stacks, so
+//     a million stacks cost ~16k mappings, not a million. The kernel commits a page
+//     only when it is touched, so a parked goroutine costs the pages its frames used
+//     (usually one) plus its descriptor.
+//   - Guard pages where the mapping budget allows: a PROT_NONE page below a stack
+//     splits the slab's mapping, costing two map entries per stack. The first
+//     `guard_budget` stacks (about (max_map_count - 32768) / 2, 16k by default) get
+//     one; a fault in it is reported as a stack overflow by the SIGSEGV handler.
+//   - Beyond the budget, stacks are unguarded and protected by a reserve zone: the
+//     lowest `reserve_bytes` of every stack must stay zero (untouched memory reads as
+//     zero without being committed), and the saved stack pointer must stay above it.
+//     Both are checked at every switch away from the goroutine.
+//   - Released stacks go to a bounded per-processor cache and a bounded global warm
+//     pool; beyond that their pages are returned to the OS (madvise DONTNEED) and the
+//     address range is kept for reuse.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace goro::detail {
+
+struct stack_slot {
+  char* lo = nullptr;          // lowest usable byte (the reserve zone starts here)
+  char* hi = nullptr;          // one past the highest byte; the initial frame goes below
+  bool guarded = false;        // a PROT_NONE page lies just below lo
+};
+
+inline constexpr std::size_t default_stack_size = 64 * 1024;
+inline constexpr std::size_t min_stack_size = 16 * 1024;
+inline constexpr std::size_t max_stack_size = std::size_t{1} << 30;
+inline constexpr std::size_t reserve_bytes = 256;   // bottom zone that must stay zero
+inline constexpr std::size_t page_bytes = 4096;
+
+// Rounds a requested size to what the pool hands out; throws panic_error when it is
+// out of [min_stack_size, max_stack_size]. 0 means the default.
+std::size_t normalize_stack_size(std::size_t requested);
+
+// A per-processor cache of default-size stacks (no locking: owned by one worker).
+struct stack_cache {
+  static constexpr int capacity = 32;
+  stack_slot slots[capacity];
+  int count = 0;
+};
+
+// Takes a stack of `size` bytes (normalized). Aborts with a clear message when the
+// OS refuses memory for it (a goroutine cannot start without a stack).
+stack_slot acquire_stack(stack_cache* cache, std::size_t size);
+void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept;
+
+// True when the reserve zone is intact and `sp` lies above it.
+bool stack_intact(const stack_slot& s, const void* sp) noexcept;
+
+// True when `addr` is in the guard page or reserve zone of `s` (a fault there is an
+// overflow of that stack).
+bool in_overflow_zone(const stack_slot& s, const void* addr) noexcept;
+
+}  // namespace goro::detail
