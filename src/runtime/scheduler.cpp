@@ -91,6 +91,7 @@
 #include "runtime/scheduler.hpp"
 
 #include <cxxabi.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 
@@ -119,25 +120,13 @@ namespace {
 
 constexpr std::int64_t spin_limit_ns = 50'000;
 constexpr std::int64_t runnext_steal_delay_ns = 3'000;
+constexpr std::int64_t scavenge_delay_ns = 10'000'000;
 
 thread_local processor* tls_processor = nullptr;
 
 scheduler* the_scheduler = nullptr;
 std::once_flag start_once;
 std::atomic<int> requested_procs{0};  // set_max_procs before start
-
-// The C++ runtime's per-thread exception state (libstdc++ and libc++abi agree).
-struct eh_globals {
-  void* caught_exceptions;
-  unsigned int uncaught_exceptions;
-};
-struct saved_eh {
-  eh_globals state{nullptr, 0};
-};
-
-eh_globals* thread_eh() noexcept {
-  return reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
-}
 
 void install_overflow_handler();
 
@@ -154,58 +143,152 @@ goroutine* current_goroutine() noexcept {
 }
 
 // ---- switching ----------------------------------------------------------------------
+//
+// A goroutine that yields, parks or exits switches directly to the next goroutine of
+// its processor's local queue when there is one (no detour through g0), and to g0
+// otherwise. Either way the action it asked for (requeue it, publish `parked`, free
+// it) is carried out by whichever context resumes next, in complete_switch(): only
+// then are the old goroutine's registers saved, so only then may another worker run it.
 
 namespace {
 
-// On g0: runs g until it switches back.
-void switch_to_goroutine(processor* p, goroutine* g) noexcept {
-#if defined(GORO_ASAN)
-  __sanitizer_start_switch_fiber(&p->asan_fake_stack, g->stack.lo,
-                                 static_cast<std::size_t>(g->stack.hi - g->stack.lo));
-#endif
+void goroutine_entry(void* arg);
+
+// Makes `next` the running goroutine of p, binding a stack on its first run.
+void install(processor* p, goroutine* next) noexcept {
+  set_state(next, g_state::runnable, g_state::running);
+  p->current = next;
+  p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_release);  // single writer; thieves only compare it
+  if (next->stack.lo == nullptr) {
+    next->stack = acquire_stack(&p->stacks, next->stack_size);
+    next->saved_sp = make_context(next->stack.hi, &goroutine_entry, next);
 #if defined(GORO_TSAN)
-  __tsan_switch_to_fiber(g->tsan_fiber, 0);
+    next->tsan_fiber = __tsan_create_fiber(0);
 #endif
-  goro_context_switch(&p->sched_sp, g->saved_sp);
-#if defined(GORO_ASAN)
-  __sanitizer_finish_switch_fiber(p->asan_fake_stack, nullptr, nullptr);
-#endif
+  }
 }
 
-// On g: runs the worker's scheduler loop; returns when g is resumed (maybe elsewhere).
-void switch_to_scheduler(goroutine* g, processor* p, bool exiting) noexcept {
-  eh_globals* eh = thread_eh();
-  eh_globals mine = *eh;
-  *eh = eh_globals{nullptr, 0};
+// The one place that switches stacks: from the running context (`from`, or g0 when
+// null) to `to` (or g0 when null). Returns when `from` is resumed, maybe elsewhere.
+void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) noexcept {
+  void** save = from ? &from->saved_sp : &p->sched_sp;
+  void* load = to ? to->saved_sp : p->sched_sp;
 #if defined(GORO_ASAN)
-  __sanitizer_start_switch_fiber(exiting ? nullptr : &g->asan_fake_stack,
-                                 p->sched_stack_bottom, p->sched_stack_size);
+  void** fake = from ? (exiting ? nullptr : &from->asan_fake_stack) : &p->asan_fake_stack;
+  if (to) {
+    __sanitizer_start_switch_fiber(fake, to->stack.lo,
+                                   static_cast<std::size_t>(to->stack.hi - to->stack.lo));
+  } else {
+    __sanitizer_start_switch_fiber(fake, p->sched_stack_bottom, p->sched_stack_size);
+  }
 #else
   (void)exiting;
 #endif
 #if defined(GORO_TSAN)
-  __tsan_switch_to_fiber(p->tsan_sched_fiber, 0);
+  __tsan_switch_to_fiber(to ? to->tsan_fiber : p->tsan_sched_fiber, 0);
 #endif
-  goro_context_switch(&g->saved_sp, p->sched_sp);
+  goro_context_switch(save, load);
+#if defined(GORO_ASAN)
+  __sanitizer_finish_switch_fiber(from ? from->asan_fake_stack : p->asan_fake_stack, nullptr,
+                                  nullptr);
+#endif
+}
+
+// Carries out what the goroutine that just switched away asked for. Runs first thing
+// in every context that resumes after a switch.
+void complete_switch(processor* p) noexcept {
+  goroutine* prev = p->prev;
+  if (prev == nullptr) return;
+  p->prev = nullptr;
+  after_switch action = p->action;
+  p->action = after_switch::none;
+  if (!stack_intact(prev->stack, prev->saved_sp)) {
+    report_stack_overflow(prev, "the reserve zone at the bottom of the stack was written");
+  }
+  scheduler& s = *the_scheduler;
+  switch (action) {
+    case after_switch::yield:
+      set_state(prev, g_state::running, g_state::runnable);
+      p->runq.push(prev, false, s.global);
+      return;
+    case after_switch::park: {
+      set_state(prev, g_state::running, g_state::waiting);
+      std::uint32_t expected = parker::idle;
+      if (prev->park.state.compare_exchange_strong(expected, parker::parked,
+                                                   std::memory_order_acq_rel)) {
+        return;  // whoever unparks it owns it now
+      }
+      // A permit arrived while it was switching out: consume it and run it next.
+      prev->park.state.store(parker::idle, std::memory_order_relaxed);
+      set_state(prev, g_state::waiting, g_state::runnable);
+      p->runq.push(prev, true, s.global);
+      return;
+    }
+    case after_switch::exit:
+      set_state(prev, g_state::running, g_state::dead);
+      release_stack(&p->stacks, prev->stack, prev->stack_size);
+      prev->stack = stack_slot{};
+#if defined(GORO_TSAN)
+      __tsan_destroy_fiber(prev->tsan_fiber);
+      prev->tsan_fiber = nullptr;
+#endif
+      p->exited.store(p->exited.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);  // single writer; read for counts only
+      free_goroutine(p, prev);
+      return;
+    case after_switch::none:
+      break;
+  }
+  std::fprintf(stderr, "fatal error: goro: goroutine switched out without an action\n");
+  std::abort();
+}
+
+// Whether p's own heap (or the plain threads' heap) has a timer due.
+bool timers_due(processor* p) noexcept {
+  std::int64_t next = p->timers.next_deadline();
+  std::int64_t ext = external_timers().next_deadline();
+  if (ext < next) next = ext;
+  return next != timer_heap::no_deadline && next <= nanotime();
+}
+
+// The next goroutine to switch to directly, or null when the scheduler loop must run
+// (fairness tick for the global queue, due timers, retirement, or no local work).
+goroutine* pick_local(processor* p) noexcept {
+  if (p->retired.load(std::memory_order_relaxed)) return nullptr;
+  if (p->schedtick.load(std::memory_order_relaxed) % 61 == 60) return nullptr;
+  if (timers_due(p)) return nullptr;
+  return p->runq.pop();
+}
+
+// Switches the running goroutine g out with `action`; returns when g runs again.
+void switch_out(goroutine* g, after_switch action) noexcept {
+  processor* p = current_processor();
+  eh_globals* eh = p->eh;
+  eh_globals mine = *eh;
+  *eh = eh_globals{nullptr, 0};
+  p->prev = g;
+  p->action = action;
+  goroutine* next = pick_local(p);
+  if (next != nullptr) {
+    install(p, next);
+  } else {
+    p->current = nullptr;
+  }
+  switch_context(p, g, next, action == after_switch::exit);
   // Resumed, possibly on another worker: nothing read before the switch is current.
   processor* now = current_processor();
-#if defined(GORO_ASAN)
-  __sanitizer_finish_switch_fiber(g->asan_fake_stack, &now->sched_stack_bottom,
-                                  &now->sched_stack_size);
-#else
-  (void)now;
-#endif
-  *thread_eh() = mine;
+  complete_switch(now);
+  *now->eh = mine;
 }
 
 // The first frame of every goroutine, on its own stack.
 void goroutine_entry(void* arg) {
   auto* g = static_cast<goroutine*>(arg);
 #if defined(GORO_ASAN)
-  processor* first = current_processor();
-  __sanitizer_finish_switch_fiber(nullptr, &first->sched_stack_bottom,
-                                  &first->sched_stack_size);
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
+  complete_switch(current_processor());
   try {
     g->body->run();
     delete g->body;
@@ -213,9 +296,7 @@ void goroutine_entry(void* arg) {
     report_panic(g, std::current_exception());
   }
   g->body = nullptr;
-  processor* p = current_processor();
-  p->action = after_switch::exit;
-  switch_to_scheduler(g, p, /*exiting=*/true);
+  switch_out(g, after_switch::exit);
   __builtin_trap();  // an exited goroutine is never resumed
 }
 
@@ -227,16 +308,15 @@ void park_goroutine(goroutine* g, wait_reason reason) noexcept {
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // coarse: dumps show minutes, not ns
   g->wait_since.store(std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec,
                       std::memory_order_relaxed);
-  processor* p = current_processor();
-  p->action = after_switch::park;
-  switch_to_scheduler(g, p, false);
+  switch_out(g, after_switch::park);
   g->reason.store(wait_reason::none, std::memory_order_relaxed);
 }
 
 void yield_goroutine(goroutine* g) noexcept {
   processor* p = current_processor();
-  p->action = after_switch::yield;
-  switch_to_scheduler(g, p, false);
+  // Nothing else could run here: carry on, as Go's Gosched would after rescheduling.
+  if (p->runq.empty() && the_scheduler->global.size() == 0 && !timers_due(p)) return;
+  switch_out(g, after_switch::yield);
 }
 
 // ---- waking -------------------------------------------------------------------------
@@ -388,12 +468,39 @@ bool any_local_work(scheduler& s) {
   return false;
 }
 
-void run_due_timers() {
-  timer_heap& t = timers();
+void run_heap(timer_heap& t, std::int64_t& now) {
   std::int64_t next = t.next_deadline();
   if (next == timer_heap::no_deadline) return;
-  std::int64_t now = nanotime();
+  if (now == 0) now = nanotime();
   if (next <= now) t.run_due(now);
+}
+
+// Fires due timers: p's own and the plain threads', and with `all` every processor's
+// (a spinning or idle worker fires timers of processors busy in long goroutines).
+void run_due_timers(scheduler& s, processor* p, bool all) {
+  std::int64_t now = 0;
+  run_heap(p->timers, now);
+  run_heap(external_timers(), now);
+  if (!all) return;
+  int n = s.nprocs.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    if (q && q != p) run_heap(q->timers, now);
+  }
+}
+
+// The earliest deadline over every heap.
+std::int64_t earliest_timer(scheduler& s) {
+  std::int64_t next = external_timers().next_deadline();
+  int n = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    if (q) {
+      std::int64_t d = q->timers.next_deadline();
+      if (d < next) next = d;
+    }
+  }
+  return next;
 }
 
 // Sleeps until woken or until the next timer. On return p->spinning says whether a
@@ -408,7 +515,7 @@ void idle(scheduler& s, processor* p) {
     s.idle_head = p;
     s.npidle.fetch_add(1, std::memory_order_seq_cst);
     if (s.timed_sleeper == nullptr) {
-      std::int64_t next = timers().next_deadline();
+      std::int64_t next = earliest_timer(s);
       if (next != timer_heap::no_deadline) {
         s.timed_sleeper = p;
         s.timed_until = next;
@@ -423,13 +530,27 @@ void idle(scheduler& s, processor* p) {
   }
   // Re-check after publishing ourselves idle (see the essay).
   bool work = s.global.size() > 0 || (was_spinning && any_local_work(s)) ||
-              timers().next_deadline() <= nanotime();
+              earliest_timer(s) <= nanotime();
   if (!work) {
+    // Return surplus stack memory once we have been idle for a while: madvise costs
+    // a TLB shootdown on every processor, so not in the middle of a burst.
+    bool scavenged = false;
+    std::int64_t idle_since = nanotime();
     while (p->wake_word.load(std::memory_order_acquire) == 0) {
+      std::int64_t now = nanotime();
       std::int64_t timeout = -1;
       if (deadline >= 0) {
-        timeout = deadline - nanotime();
+        timeout = deadline - now;
         if (timeout <= 0) break;
+      }
+      if (!scavenged) {
+        std::int64_t until_scavenge = idle_since + scavenge_delay_ns - now;
+        if (until_scavenge <= 0) {
+          scavenge_stacks();
+          scavenged = true;
+          continue;
+        }
+        if (timeout < 0 || until_scavenge < timeout) timeout = until_scavenge;
       }
       futex_wait(&p->wake_word, 0, timeout);
     }
@@ -460,7 +581,7 @@ void retire(scheduler& s, processor* p) {
 goroutine* find_runnable(scheduler& s, processor* p) {
   for (;;) {
     if (p->retired.load(std::memory_order_acquire)) retire(s, p);
-    run_due_timers();
+    run_due_timers(s, p, p->spinning);
     std::uint64_t tick = p->schedtick.load(std::memory_order_relaxed);
     if (tick % 61 == 0 && s.global.size() > 0) {
       if (goroutine* g = s.global.pop_batch(&p->runq, s.global, 1)) return g;
@@ -480,76 +601,23 @@ goroutine* find_runnable(scheduler& s, processor* p) {
     }
     if (p->spinning) {
       std::int64_t start = nanotime();
-      for (int round = 0;; ++round) {
-        bool late = nanotime() - start > spin_limit_ns / 2;
-        if (goroutine* g = try_steal(s, p, late)) return g;
-        if (s.global.size() > 0 || timers().next_deadline() <= nanotime()) break;
-        if (nanotime() - start > spin_limit_ns) break;
-        for (int i = 0; i < 32; ++i) cpu_relax();
+      bool more = false;
+      for (;;) {
+        std::int64_t now = nanotime();
+        if (goroutine* g = try_steal(s, p, now - start > spin_limit_ns / 2)) return g;
+        more = s.global.size() > 0 || earliest_timer(s) <= now;
+        if (more || now - start > spin_limit_ns) break;
+        for (int i = 0; i < 64; ++i) cpu_relax();
       }
-      if (s.global.size() > 0 || timers().next_deadline() <= nanotime()) continue;
+      if (more) continue;
     }
     idle(s, p);
   }
 }
 
-// Runs g until it parks, yields or exits, then carries out what it asked for.
-void execute(scheduler& s, processor* p, goroutine* g) {
-  for (;;) {
-    p->current = g;
-    p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1,
-                       std::memory_order_release);  // single writer
-    if (g->stack.lo == nullptr) {
-      g->stack = acquire_stack(&p->stacks, g->stack_size);
-      g->saved_sp = make_context(g->stack.hi, &goroutine_entry, g);
-#if defined(GORO_TSAN)
-      g->tsan_fiber = __tsan_create_fiber(0);
-#endif
-    }
-    switch_to_goroutine(p, g);
-    p->current = nullptr;
-    if (!stack_intact(g->stack, g->saved_sp)) {
-      report_stack_overflow(g, "reserve zone below the stack was written");
-    }
-    switch (p->action) {
-      case after_switch::yield:
-        set_state(g, g_state::running, g_state::runnable);
-        p->runq.push(g, false, s.global);
-        return;
-      case after_switch::park: {
-        set_state(g, g_state::running, g_state::waiting);
-        std::uint32_t expected = parker::idle;
-        if (g->park.state.compare_exchange_strong(expected, parker::parked,
-                                                  std::memory_order_acq_rel)) {
-          return;  // whoever unparks it owns it now
-        }
-        // A permit arrived while it was switching out: consume it and keep running.
-        g->park.state.store(parker::idle, std::memory_order_relaxed);
-        set_state(g, g_state::waiting, g_state::running);
-        continue;
-      }
-      case after_switch::exit:
-        set_state(g, g_state::running, g_state::dead);
-        release_stack(&p->stacks, g->stack, g->stack_size);
-        g->stack = stack_slot{};
-#if defined(GORO_TSAN)
-        __tsan_destroy_fiber(g->tsan_fiber);
-        g->tsan_fiber = nullptr;
-#endif
-        p->exited.store(p->exited.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);  // single writer; read for counts only
-        free_goroutine(p, g);
-        return;
-      case after_switch::none:
-        break;
-    }
-    std::fprintf(stderr, "fatal error: goro: goroutine switched out without an action\n");
-    std::abort();
-  }
-}
-
 void worker_main(scheduler* s, processor* p) {
   tls_processor = p;
+  p->eh = reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
   p->rand_state = 0x9E3779B9u * static_cast<std::uint32_t>(p->id + 1);
   stack_t ss{};
   ss.ss_sp = p->alt_stack;
@@ -558,11 +626,20 @@ void worker_main(scheduler* s, processor* p) {
 #if defined(GORO_TSAN)
   p->tsan_sched_fiber = __tsan_get_current_fiber();
 #endif
+#if defined(GORO_ASAN)
+  pthread_attr_t attr;
+  pthread_getattr_np(pthread_self(), &attr);
+  void* addr = nullptr;
+  pthread_attr_getstack(&attr, &addr, &p->sched_stack_size);
+  p->sched_stack_bottom = addr;
+  pthread_attr_destroy(&attr);
+#endif
   for (;;) {
+    complete_switch(p);
     goroutine* g = find_runnable(*s, p);
     stop_spinning(*s, p);
-    set_state(g, g_state::runnable, g_state::running);
-    execute(*s, p, g);
+    install(p, g);
+    switch_context(p, nullptr, g, false);
   }
 }
 

@@ -10,8 +10,16 @@
 #include "runtime/run_queue.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/sys.hpp"
+#include "runtime/timers.hpp"
 
 namespace goro::detail {
+
+// The C++ runtime's per-thread exception state (libstdc++ and libc++abi agree on it):
+// the exceptions being handled and the std::uncaught_exceptions() count.
+struct eh_globals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
 
 // What a goroutine asked its worker to do when it switched to the scheduler context.
 enum class after_switch : std::uint8_t { none, yield, park, exit };
@@ -24,6 +32,7 @@ struct processor {
 
   // --- owned by the worker thread; nobody else touches these ---
   goroutine* current = nullptr;       // the goroutine running now, or null on g0
+  goroutine* prev = nullptr;          // just switched away; its action is pending
   void* sched_sp = nullptr;           // the worker's scheduler context while g runs
   after_switch action = after_switch::none;
   bool spinning = false;              // counted in scheduler::nmspinning
@@ -33,6 +42,7 @@ struct processor {
   std::uint64_t id_next = 0, id_end = 0;  // a batch of goroutine ids
   std::uint32_t rand_state = 0;
   void* alt_stack = nullptr;
+  eh_globals* eh = nullptr;           // this thread's C++ exception-handling globals
 #if defined(GORO_TSAN)
   void* tsan_sched_fiber = nullptr;
 #endif
@@ -43,6 +53,7 @@ struct processor {
 #endif
 
   // --- shared ---
+  timer_heap timers;                         // this processor's timers (own lock)
   std::atomic<std::uint64_t> schedtick{0};   // bumped per goroutine run; thieves read it
   std::atomic<std::uint32_t> wake_word{0};   // futex: 1 once a waker took us off idle
   std::atomic<bool> retired{false};          // id >= max_procs after a shrink

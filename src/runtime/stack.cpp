@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -27,11 +28,16 @@ namespace {
 constexpr std::size_t slab_target_bytes = 4 << 20;   // ~4 MiB of stacks per mmap
 constexpr std::size_t warm_pool_limit_bytes = 32 << 20;  // beyond this, pages go back
 
+// Dirty stacks are normally returned by idle workers; a release returns them itself
+// only when this many have piled up (a program that never goes idle).
+constexpr std::size_t scavenge_batch = 16384;
+
 struct size_pool {
   std::size_t size = 0;
   spinlock lock;
-  std::vector<stack_slot> warm;  // under lock
-  std::vector<stack_slot> cold;  // under lock
+  std::vector<stack_slot> warm;   // under lock: pages may be committed, reused first
+  std::vector<stack_slot> dirty;  // under lock: beyond the warm limit, to be returned
+  std::vector<stack_slot> cold;   // under lock: pages returned to the OS
 };
 
 std::mutex table_lock;
@@ -77,23 +83,23 @@ size_pool* default_pool() {
   std::abort();
 }
 
-// Maps a new slab for `pool` and puts all but one of its stacks in the cold list.
-// Called with pool->lock held.
+// Maps a new slab for `pool`, puts all but one of its stacks in the cold list and
+// returns that one. Called without pool->lock: the system calls take microseconds.
 stack_slot carve_slab(size_pool* pool) {
   std::size_t size = pool->size;
   std::size_t count = slab_target_bytes / size;
   if (count < 1) count = 1;
-  bool guarded = guarded_stacks.load(std::memory_order_relaxed) + static_cast<long>(count) <=
-                 guard_budget();
+  // Relaxed: the budget is a soft limit on map entries, not a synchronisation point.
+  bool guarded = guarded_stacks.fetch_add(static_cast<long>(count), std::memory_order_relaxed) +
+                     static_cast<long>(count) <= guard_budget();
+  if (!guarded) guarded_stacks.fetch_sub(static_cast<long>(count), std::memory_order_relaxed);
   std::size_t stride = size + (guarded ? page_bytes : 0);
   void* base = mmap(nullptr, stride * count, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) out_of_stack_memory(size);
-  if (guarded) {
-    // Relaxed: the budget is a soft limit on map entries, not a synchronisation point.
-    guarded_stacks.fetch_add(static_cast<long>(count), std::memory_order_relaxed);
-  }
   auto* at = static_cast<char*>(base);
+  std::vector<stack_slot> rest;
+  rest.reserve(count - 1);
   stack_slot first{};
   for (std::size_t i = 0; i < count; ++i, at += stride) {
     stack_slot s{};
@@ -108,40 +114,66 @@ stack_slot carve_slab(size_pool* pool) {
     if (i == 0) {
       first = s;
     } else {
-      pool->cold.push_back(s);
+      rest.push_back(s);
     }
   }
+  std::lock_guard lk(pool->lock);
+  pool->cold.insert(pool->cold.end(), rest.begin(), rest.end());
   return first;
 }
 
 stack_slot take_from_pool(size_pool* pool) {
-  std::lock_guard lk(pool->lock);
-  if (!pool->warm.empty()) {
-    stack_slot s = pool->warm.back();
-    pool->warm.pop_back();
-    return s;
-  }
-  if (!pool->cold.empty()) {
-    stack_slot s = pool->cold.back();
-    pool->cold.pop_back();
-    return s;
+  {
+    std::lock_guard lk(pool->lock);
+    for (auto* list : {&pool->warm, &pool->dirty, &pool->cold}) {
+      if (!list->empty()) {
+        stack_slot s = list->back();
+        list->pop_back();
+        return s;
+      }
+    }
   }
   return carve_slab(pool);
 }
 
+// Returns the pages of `batch` to the OS and moves the stacks to the cold list.
+// Sorting lets neighbouring stacks of a slab (and the guard pages between them, which
+// madvise accepts) go back in one call, so a batch costs a few system calls and TLB
+// shootdowns instead of one per stack.
+void scavenge(size_pool* pool, std::vector<stack_slot>& batch) noexcept {
+  std::sort(batch.begin(), batch.end(),
+            [](const stack_slot& a, const stack_slot& b) { return a.lo < b.lo; });
+  std::size_t i = 0;
+  while (i < batch.size()) {
+    char* lo = batch[i].lo;
+    char* hi = batch[i].hi;
+    std::size_t j = i + 1;
+    while (j < batch.size() &&
+           (batch[j].lo == hi || (batch[j].guarded && batch[j].lo == hi + page_bytes))) {
+      hi = batch[j].hi;
+      ++j;
+    }
+    madvise(lo, static_cast<std::size_t>(hi - lo), MADV_DONTNEED);
+    i = j;
+  }
+  std::lock_guard lk(pool->lock);
+  pool->cold.insert(pool->cold.end(), batch.begin(), batch.end());
+}
+
 void give_to_pool(size_pool* pool, stack_slot s) noexcept {
   std::size_t warm_limit = warm_pool_limit_bytes / pool->size;
+  std::vector<stack_slot> batch;
   {
     std::lock_guard lk(pool->lock);
     if (pool->warm.size() < warm_limit) {
       pool->warm.push_back(s);
       return;
     }
+    pool->dirty.push_back(s);
+    if (pool->dirty.size() < scavenge_batch) return;
+    batch.swap(pool->dirty);
   }
-  // Return the touched pages to the OS outside the lock; the range stays mapped.
-  madvise(s.lo, static_cast<std::size_t>(s.hi - s.lo), MADV_DONTNEED);
-  std::lock_guard lk(pool->lock);
-  pool->cold.push_back(s);
+  scavenge(pool, batch);
 }
 
 }  // namespace
@@ -178,6 +210,22 @@ void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept 
 // Not instrumented: the reserve zone is outside every frame, and sanitizers may still
 // hold shadow state for it from an earlier goroutine on the same stack.
 __attribute__((no_sanitize("address", "thread")))
+void scavenge_stacks() noexcept {
+  std::vector<size_pool*> all;
+  {
+    std::lock_guard lk(table_lock);
+    all = pools;
+  }
+  for (size_pool* pool : all) {
+    std::vector<stack_slot> batch;
+    {
+      std::lock_guard lk(pool->lock);
+      batch.swap(pool->dirty);
+    }
+    if (!batch.empty()) scavenge(pool, batch);
+  }
+}
+
 bool stack_intact(const stack_slot& s, const void* sp) noexcept {
   auto* p = static_cast<const char*>(sp);
   if (p < s.lo + reserve_bytes || p > s.hi) return false;

@@ -15,7 +15,9 @@
 //     Both are checked at every switch away from the goroutine.
 //   - Released stacks go to a bounded per-processor cache and a bounded global warm
 //     pool; beyond that their pages are returned to the OS (madvise DONTNEED) and the
-//     address range is kept for reuse.
+//     address range is kept for reuse. The returns are batched (sorted, neighbours
+//     merged) and mostly done by workers about to go idle, because each madvise of
+//     committed pages costs a TLB shootdown on every processor.
 #pragma once
 
 #include <cstddef>
@@ -50,6 +52,10 @@ struct stack_cache {
 // OS refuses memory for it (a goroutine cannot start without a stack).
 stack_slot acquire_stack(stack_cache* cache, std::size_t size);
 void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept;
+
+// Returns the pages of released stacks beyond the warm pool to the OS. Called by
+// workers about to go idle; releases also do it in batches.
+void scavenge_stacks() noexcept;
 
 // True when the reserve zone is intact and `sp` lies above it.
 bool stack_intact(const stack_slot& s, const void* sp) noexcept;

@@ -7,29 +7,36 @@
 
 namespace goro::detail {
 
-timer_heap& timers() noexcept {
+timer_heap& external_timers() noexcept {
   static timer_heap* const heap = new timer_heap;  // never destroyed: workers outlive main
   return *heap;
+}
+
+timer_heap& local_timers() noexcept {
+  processor* p = current_processor();
+  return p ? p->timers : external_timers();
 }
 
 void timer_heap::add(timer_entry* t) {
   bool earliest;
   {
     std::lock_guard lk(lock_);
-    t->heap_index = static_cast<std::int32_t>(heap_.size());
-    heap_.push_back(t);
-    sift_up(heap_.size() - 1);
-    earliest = heap_[0] == t;
+    t->heap = this;
+    heap_.push_back(slot{t->when, t});
+    sift_up(heap_.size() - 1, slot{t->when, t});
+    earliest = heap_[0].entry == t;
     if (earliest) publish_earliest();
   }
   if (earliest) timer_added(t->when);
 }
 
 bool timer_heap::remove(timer_entry* t) noexcept {
-  std::lock_guard lk(lock_);
+  timer_heap* h = t->heap;
+  if (h == nullptr) return false;
+  std::lock_guard lk(h->lock_);
   if (t->heap_index < 0) return false;
-  remove_at(static_cast<std::size_t>(t->heap_index));
-  publish_earliest();
+  h->remove_at(static_cast<std::size_t>(t->heap_index));
+  h->publish_earliest();
   return true;
 }
 
@@ -41,8 +48,8 @@ int timer_heap::run_due(std::int64_t now) noexcept {
     int n = 0;
     {
       std::lock_guard lk(lock_);
-      while (n < batch && !heap_.empty() && heap_[0]->when <= now) {
-        due[n++] = heap_[0];
+      while (n < batch && !heap_.empty() && heap_[0].when <= now) {
+        due[n++] = heap_[0].entry;
         remove_at(0);
       }
       publish_earliest();
@@ -54,47 +61,48 @@ int timer_heap::run_due(std::int64_t now) noexcept {
 }
 
 void timer_heap::publish_earliest() noexcept {
-  earliest_.store(heap_.empty() ? no_deadline : heap_[0]->when, std::memory_order_release);
+  earliest_.store(heap_.empty() ? no_deadline : heap_[0].when, std::memory_order_release);
 }
 
 void timer_heap::remove_at(std::size_t i) noexcept {
-  heap_[i]->heap_index = -1;
-  std::size_t last = heap_.size() - 1;
-  if (i != last) {
-    heap_[i] = heap_[last];
-    heap_[i]->heap_index = static_cast<std::int32_t>(i);
-    heap_.pop_back();
-    sift_down(i);
-    sift_up(i);
+  heap_[i].entry->heap_index = -1;
+  slot last = heap_.back();
+  heap_.pop_back();
+  if (i == heap_.size()) return;
+  if (i > 0 && last.when < heap_[(i - 1) / 4].when) {
+    sift_up(i, last);
   } else {
-    heap_.pop_back();
+    sift_down(i, last);
   }
 }
 
-void timer_heap::sift_up(std::size_t i) noexcept {
+// Moves the hole at i up until `s` fits, then places s.
+void timer_heap::sift_up(std::size_t i, slot s) noexcept {
   while (i > 0) {
-    std::size_t parent = (i - 1) / 2;
-    if (heap_[parent]->when <= heap_[i]->when) break;
-    std::swap(heap_[parent], heap_[i]);
-    heap_[parent]->heap_index = static_cast<std::int32_t>(parent);
-    heap_[i]->heap_index = static_cast<std::int32_t>(i);
+    std::size_t parent = (i - 1) / 4;
+    if (heap_[parent].when <= s.when) break;
+    place(i, heap_[parent]);
     i = parent;
   }
+  place(i, s);
 }
 
-void timer_heap::sift_down(std::size_t i) noexcept {
+// Moves the hole at i down until `s` fits, then places s.
+void timer_heap::sift_down(std::size_t i, slot s) noexcept {
   std::size_t n = heap_.size();
   for (;;) {
-    std::size_t smallest = i;
-    std::size_t l = 2 * i + 1, r = l + 1;
-    if (l < n && heap_[l]->when < heap_[smallest]->when) smallest = l;
-    if (r < n && heap_[r]->when < heap_[smallest]->when) smallest = r;
-    if (smallest == i) return;
-    std::swap(heap_[smallest], heap_[i]);
-    heap_[smallest]->heap_index = static_cast<std::int32_t>(smallest);
-    heap_[i]->heap_index = static_cast<std::int32_t>(i);
-    i = smallest;
+    std::size_t first = 4 * i + 1;
+    if (first >= n) break;
+    std::size_t best = first;
+    std::size_t end = first + 4 < n ? first + 4 : n;
+    for (std::size_t c = first + 1; c < end; ++c) {
+      if (heap_[c].when < heap_[best].when) best = c;
+    }
+    if (s.when <= heap_[best].when) break;
+    place(i, heap_[best]);
+    i = best;
   }
+  place(i, s);
 }
 
 }  // namespace goro::detail

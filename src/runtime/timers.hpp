@@ -1,4 +1,14 @@
-// timers.hpp — the runtime's timer heap: one binary min-heap of deadlines.
+// timers.hpp — the runtime's timer heaps: 4-ary min-heaps of deadlines.
+//
+// Each processor has its own heap (Go's per-P timers): a goroutine's timer goes to
+// the heap of the processor it runs on, so sleeping goroutines on different
+// processors never contend. Plain threads use one shared heap. A worker fires its own
+// heap's due timers at every scheduling round; spinning and idle workers fire every
+// heap's, so timers of a busy processor still fire on time.
+//
+// The heap stores each deadline next to its entry pointer, so sifting compares
+// contiguous memory instead of chasing pointers into thousands of goroutine stacks
+// (where a sleeper's entry lives); 4 children per node halve the depth.
 //
 // Invariants:
 //   - heap_ and every entry's heap_index are guarded by lock_; an entry is pending iff
@@ -19,8 +29,11 @@
 
 namespace goro::detail {
 
+class timer_heap;
+
 struct timer_entry {
   std::int64_t when = 0;                 // nanotime() deadline
+  timer_heap* heap = nullptr;            // where it was added (set by add)
   void (*fire)(timer_entry*) = nullptr;  // called once, on a worker or the adding thread
   void* arg = nullptr;
   std::int32_t heap_index = -1;          // under the heap's lock
@@ -32,8 +45,9 @@ class timer_heap {
 
   // Adds `t`; tells the scheduler when it became the earliest deadline.
   void add(timer_entry* t);
-  // Removes `t` if still pending; true if it was (so it will not fire).
-  bool remove(timer_entry* t) noexcept;
+  // Removes `t` from the heap it was added to if still pending; true if it was (so it
+  // will not fire).
+  static bool remove(timer_entry* t) noexcept;
   std::int64_t next_deadline() const noexcept {
     return earliest_.load(std::memory_order_acquire);
   }
@@ -41,16 +55,27 @@ class timer_heap {
   int run_due(std::int64_t now) noexcept;
 
  private:
-  void sift_up(std::size_t i) noexcept;
-  void sift_down(std::size_t i) noexcept;
+  struct slot {
+    std::int64_t when;
+    timer_entry* entry;
+  };
+  void place(std::size_t i, slot s) noexcept {
+    heap_[i] = s;
+    s.entry->heap_index = static_cast<std::int32_t>(i);
+  }
+  void sift_up(std::size_t i, slot s) noexcept;
+  void sift_down(std::size_t i, slot s) noexcept;
   void remove_at(std::size_t i) noexcept;
   void publish_earliest() noexcept;
 
   spinlock lock_;
-  std::vector<timer_entry*> heap_;  // under lock_
+  std::vector<slot> heap_;  // under lock_
   std::atomic<std::int64_t> earliest_{no_deadline};
 };
 
-timer_heap& timers() noexcept;
+// The heap for timers added by the caller: its processor's, or the plain threads'.
+timer_heap& local_timers() noexcept;
+// The heap plain threads add to.
+timer_heap& external_timers() noexcept;
 
 }  // namespace goro::detail

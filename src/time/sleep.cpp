@@ -37,7 +37,7 @@ void sleep_ns(std::int64_t ns) {
   s.timer.fire = &wake_sleeper;
   std::int64_t now = nanotime();
   s.timer.when = ns > timer_heap::no_deadline - now ? timer_heap::no_deadline - 1 : now + ns;
-  timers().add(&s.timer);
+  local_timers().add(&s.timer);
   while (!s.fired.load(std::memory_order_acquire)) park(s.who, wait_reason::sleep);
 }
 

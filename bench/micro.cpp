@@ -1,0 +1,56 @@
+// goro-micro — Google Benchmark micro-benchmarks, each beside a std::thread baseline.
+#include <benchmark/benchmark.h>
+#include <goro/goro.hpp>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// Spawning and joining 1,000 goroutines vs 1,000 threads.
+void BM_goro_spawn_join_1000(benchmark::State& state) {
+  for (auto _ : state) {
+    goro::wait_group wg;
+    for (int i = 0; i < 1000; ++i) wg.go([] {});
+    wg.wait();
+  }
+  state.SetItemsProcessed(state.iterations() * 1000);
+}
+BENCHMARK(BM_goro_spawn_join_1000)->UseRealTime();
+
+void BM_thread_spawn_join_1000(benchmark::State& state) {
+  for (auto _ : state) {
+    std::vector<std::thread> ts;
+    ts.reserve(1000);
+    for (int i = 0; i < 1000; ++i) ts.emplace_back([] {});
+    for (auto& t : ts) t.join();
+  }
+  state.SetItemsProcessed(state.iterations() * 1000);
+}
+BENCHMARK(BM_thread_spawn_join_1000)->UseRealTime();
+
+// A wait_group released by another goroutine vs by another thread.
+void BM_goro_wait_group_handoff(benchmark::State& state) {
+  for (auto _ : state) {
+    goro::wait_group wg;
+    wg.add(1);
+    goro::go([&wg] { wg.done(); });
+    wg.wait();
+  }
+}
+BENCHMARK(BM_goro_wait_group_handoff)->UseRealTime();
+
+void BM_thread_handoff(benchmark::State& state) {
+  for (auto _ : state) {
+    std::atomic<bool> flag{false};
+    std::thread t([&] { flag.store(true); flag.notify_one(); });
+    flag.wait(false);
+    t.join();
+  }
+}
+BENCHMARK(BM_thread_handoff)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

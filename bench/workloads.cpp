@@ -1,0 +1,147 @@
+// goro-workloads — the workloads of SPEC §6, one per run:
+//   goro-workloads <spawn|parked_memory|timers|yield>
+// Prints `workload=<name> ns_per_op=<x> ...`; honours GORO_MAXPROCS. Sizes match
+// ../shared/peers/go/main.go so that compare.sh can put the numbers side by side.
+#include <goro/goro.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double ns_since(clock_type::time_point start) {
+  return std::chrono::duration<double, std::nano>(clock_type::now() - start).count();
+}
+
+void report(const char* name, double elapsed_ns, long ops, const std::string& extra = "") {
+  std::printf("workload=%s ns_per_op=%.2f gomaxprocs=%d%s\n", name, elapsed_ns / ops,
+              goro::max_procs(), extra.c_str());
+}
+
+// ---- W1 spawn: n goroutines that only signal a wait_group -----------------------------
+double spawn_round(long n) {
+  goro::wait_group wg;
+  auto start = clock_type::now();
+  wg.add(static_cast<int>(n));
+  for (long i = 0; i < n; ++i) goro::go([&wg] { wg.done(); });
+  wg.wait();
+  return ns_since(start);
+}
+
+void spawn() {
+  constexpr long n = 1'000'000;
+  spawn_round(10'000);
+  report("spawn", spawn_round(n), n);
+}
+
+// ---- W7 parked_memory: RSS growth per parked goroutine --------------------------------
+long vm_rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+void parked_memory() {
+  long n = 1'000'000;
+  if (const char* v = std::getenv("PEERS_PARKED_N")) n = std::strtol(v, nullptr, 10);
+  long before = vm_rss_kib();
+  // Until channels exist, the goroutines park on one shared gate (a wait_group held at
+  // one); the parked footprint is the same: a stack page, a descriptor, a waiter node.
+  goro::wait_group gate, started, done;
+  gate.add(1);
+  started.add(static_cast<int>(n));
+  done.add(static_cast<int>(n));
+  for (long i = 0; i < n; ++i) {
+    goro::go([&] {
+      started.done();
+      gate.wait();
+      done.done();
+    });
+  }
+  started.wait();
+  goro::sleep(200ms);  // let the last few reach the gate
+  long after = vm_rss_kib();
+  gate.done();
+  done.wait();
+  double per = static_cast<double>(after - before) * 1024 / n;
+  std::printf("workload=parked_memory bytes_per_goroutine=%.0f goroutines=%ld rss_before_kib=%ld "
+              "rss_after_kib=%ld gomaxprocs=%d\n",
+              per, n, before, after, goro::max_procs());
+}
+
+// ---- W10 timers: 10,000 goroutines x 10 sleeps of 1 ms ------------------------------
+void timers() {
+  constexpr int goroutines = 10'000, sleeps = 10;
+  goro::wait_group wg;
+  auto start = clock_type::now();
+  wg.add(goroutines);
+  for (int i = 0; i < goroutines; ++i) {
+    goro::go([&wg] {
+      for (int j = 0; j < sleeps; ++j) goro::sleep(1ms);
+      wg.done();
+    });
+  }
+  wg.wait();
+  double wall_ms = ns_since(start) / 1e6;
+  std::printf("workload=timers wall_ms=%.3f overshoot_ms=%.3f gomaxprocs=%d\n", wall_ms,
+              wall_ms - sleeps * 1.0, goro::max_procs());
+}
+
+// ---- W11 yield: two goroutines on one processor yielding ---------------------------
+double yield_round(long n) {
+  goro::wait_group wg;
+  wg.add(2);
+  auto start = clock_type::now();
+  for (int g = 0; g < 2; ++g) {
+    goro::go([&wg, n] {
+      for (long i = 0; i < n; ++i) goro::yield();
+      wg.done();
+    });
+  }
+  wg.wait();
+  return ns_since(start);
+}
+
+void yield() {
+  constexpr long n = 1'000'000;
+  goro::set_max_procs(1);
+  yield_round(10'000);
+  report("yield", yield_round(n), 2 * n);
+}
+
+struct workload {
+  const char* name;
+  void (*fn)();
+};
+constexpr workload workloads[] = {
+    {"spawn", spawn}, {"parked_memory", parked_memory}, {"timers", timers}, {"yield", yield},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: goro-workloads <workload>\nworkloads:");
+    for (auto& w : workloads) std::fprintf(stderr, " %s", w.name);
+    std::fprintf(stderr, "\n");
+    return 2;
+  }
+  for (auto& w : workloads) {
+    if (std::strcmp(argv[1], w.name) == 0) {
+      if (std::strcmp(w.name, "yield") == 0) goro::set_max_procs(1);
+      return goro::run(w.fn);
+    }
+  }
+  std::fprintf(stderr, "goro-workloads: unknown or not yet implemented workload '%s'\n", argv[1]);
+  return 2;
+}
