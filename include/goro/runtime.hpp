@@ -36,12 +36,13 @@
 
 namespace goro {
 
-// Options for one goroutine. `where` defaults to the place the options were built,
-// which is the creation site shown in panics and dumps.
+// Options for one goroutine.
 struct spawn_options {
   std::string_view name{};      // shown in diagnostics; copied by go()
   std::size_t stack_size = 0;   // bytes; 0 = default (64 KiB); 16 KiB .. 1 GiB, else panic_error
-  std::source_location where = std::source_location::current();
+  // The creation site shown in panics and dumps; when left empty (line 0), go()
+  // records the place it was called from. Wrappers around go() set it to their caller.
+  std::source_location where{};
 };
 
 namespace detail {
@@ -94,11 +95,40 @@ void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6,
                          std::forward<A5>(a5), std::forward<A6>(a6));
 }
 
-// go(options, f, args...): as go(f, args...), with a name and stack size; the creation
-// site is options.where (the place the options were written).
-template <class F, class... Args>
-void go(const spawn_options& options, F&& f, Args&&... args) {
-  detail::spawn_callable(options, options.where, std::forward<F>(f), std::forward<Args>(args)...);
+namespace detail {
+inline const std::source_location& site(const spawn_options& o, const std::source_location& call) {
+  return o.where.line() != 0 ? o.where : call;
+}
+}  // namespace detail
+
+// go(options, f, args...): as go(f, args...), with a name, a stack size and
+// optionally an explicit creation site.
+template <class F>
+void go(const spawn_options& o, F&& f, std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f));
+}
+template <class F, class A1>
+void go(const spawn_options& o, F&& f, A1&& a1,
+        std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f), std::forward<A1>(a1));
+}
+template <class F, class A1, class A2>
+void go(const spawn_options& o, F&& f, A1&& a1, A2&& a2,
+        std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f), std::forward<A1>(a1),
+                         std::forward<A2>(a2));
+}
+template <class F, class A1, class A2, class A3>
+void go(const spawn_options& o, F&& f, A1&& a1, A2&& a2, A3&& a3,
+        std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f), std::forward<A1>(a1),
+                         std::forward<A2>(a2), std::forward<A3>(a3));
+}
+template <class F, class A1, class A2, class A3, class A4>
+void go(const spawn_options& o, F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
+        std::source_location where = std::source_location::current()) {
+  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f), std::forward<A1>(a1),
+                         std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
 }
 
 namespace detail {

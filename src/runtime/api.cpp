@@ -172,9 +172,11 @@ void report_panic(goroutine* g, std::exception_ptr e) noexcept {
   std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n",
                what.c_str(), static_cast<unsigned long long>(info.id));
   if (!info.name.empty()) std::fprintf(stderr, "  name: %s\n", info.name.c_str());
-  std::fprintf(stderr, "created by %s in goroutine %llu\n\t%s:%u\n\n",
-               info.where.function_name(), static_cast<unsigned long long>(info.parent_id),
-               info.where.file_name(), info.where.line());
+  std::fprintf(stderr, "created by %s", info.where.function_name());
+  if (info.parent_id != 0) {
+    std::fprintf(stderr, " in goroutine %llu", static_cast<unsigned long long>(info.parent_id));
+  }
+  std::fprintf(stderr, "\n\t%s:%u\n\n", info.where.file_name(), info.where.line());
   write_all(stderr, info.id);
   std::fflush(stderr);
   std::abort();

@@ -476,7 +476,8 @@ void run_heap(timer_heap& t, std::int64_t& now) {
 }
 
 // Fires due timers: p's own and the plain threads', and with `all` every processor's
-// (a spinning or idle worker fires timers of processors busy in long goroutines).
+// (so a timer of a processor busy in a long goroutine fires anyway, and the idle
+// worker that slept until that timer fires it when it wakes).
 void run_due_timers(scheduler& s, processor* p, bool all) {
   std::int64_t now = 0;
   run_heap(p->timers, now);
@@ -581,7 +582,7 @@ void retire(scheduler& s, processor* p) {
 goroutine* find_runnable(scheduler& s, processor* p) {
   for (;;) {
     if (p->retired.load(std::memory_order_acquire)) retire(s, p);
-    run_due_timers(s, p, p->spinning);
+    run_due_timers(s, p, /*all=*/true);
     std::uint64_t tick = p->schedtick.load(std::memory_order_relaxed);
     if (tick % 61 == 0 && s.global.size() > 0) {
       if (goroutine* g = s.global.pop_batch(&p->runq, s.global, 1)) return g;

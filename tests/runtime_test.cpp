@@ -1,0 +1,371 @@
+// runtime_test — goro/runtime.hpp: go, run, yield, ids, counts, processors, panics,
+// migration between threads, work spreading and an idle runtime's CPU use.
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "support/fixture.hpp"
+
+namespace {
+
+using namespace goro_test;
+
+class runtime : public procs_test {};
+GORO_PROCS_SUITE(runtime);
+
+long os_thread_id() { return static_cast<long>(syscall(SYS_gettid)); }
+
+TEST_P(runtime, go_runs_the_function_with_copied_arguments) {
+  goro::wait_group wg;
+  std::string text = "before";
+  std::atomic<bool> saw_copy{false};
+  goro::wait_group gate;
+  gate.add(1);
+  wg.add(1);
+  goro::go([&](std::string s) {
+    gate.wait();
+    saw_copy = (s == "before");
+    wg.done();
+  }, text);
+  text = "after";  // the goroutine holds its own copy
+  gate.done();
+  wg.wait();
+  EXPECT_TRUE(saw_copy);
+}
+
+TEST_P(runtime, loop_variable_pitfall_cannot_happen) {
+  constexpr int n = 1000;
+  std::vector<std::atomic<int>> seen(n);
+  goro::wait_group wg;
+  wg.add(n);
+  for (int i = 0; i < n; ++i) {
+    goro::go([&](int v) {
+      seen[static_cast<std::size_t>(v)].fetch_add(1);
+      wg.done();
+    }, i);
+  }
+  wg.wait();
+  for (int i = 0; i < n; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)].load(), 1) << i;
+}
+
+TEST_P(runtime, move_only_arguments_are_moved_in) {
+  goro::wait_group wg;
+  std::atomic<int> got{0};
+  wg.add(1);
+  goro::go([&](std::unique_ptr<int> p) {
+    got = *p;
+    wg.done();
+  }, std::make_unique<int>(42));
+  wg.wait();
+  EXPECT_EQ(got, 42);
+}
+
+TEST_P(runtime, ids_are_zero_on_threads_and_unique_in_goroutines) {
+  EXPECT_EQ(goro::this_goroutine::id(), 0u);
+  constexpr int n = 500;
+  std::mutex mu;
+  std::set<std::uint64_t> ids;
+  goro::wait_group wg;
+  for (int i = 0; i < n; ++i) {
+    wg.go([&] {
+      std::uint64_t id = goro::this_goroutine::id();
+      std::lock_guard lk(mu);
+      ids.insert(id);
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(ids.count(0), 0u);
+}
+
+TEST_P(runtime, num_goroutine_counts_parked_goroutines) {
+  std::size_t before = goro::num_goroutine();
+  goro::wait_group gate, started, finished;
+  gate.add(1);
+  constexpr int n = 200;
+  started.add(n);
+  finished.add(n);
+  for (int i = 0; i < n; ++i) {
+    goro::go([&] {
+      started.done();
+      gate.wait();
+      finished.done();
+    });
+  }
+  started.wait();
+  EXPECT_GE(goro::num_goroutine(), before + n);
+  gate.done();
+  finished.wait();
+  EXPECT_TRUE(eventually([&] { return goro::num_goroutine() <= before; }));
+}
+
+TEST_P(runtime, yield_lets_others_run_on_one_processor) {
+  // Two goroutines take turns through yield: each sees the other make progress.
+  goro::set_max_procs(1);
+  std::atomic<int> turns[2] = {0, 0};
+  std::atomic<bool> interleaved{false};
+  goro::wait_group wg;
+  for (int me = 0; me < 2; ++me) {
+    wg.go([&, me] {
+      for (int i = 0; i < 1000; ++i) {
+        int other = turns[1 - me].load();
+        turns[me].fetch_add(1);
+        goro::yield();
+        if (turns[1 - me].load() != other) interleaved = true;
+      }
+    });
+  }
+  wg.wait();
+  EXPECT_TRUE(interleaved);
+  goro::yield();  // from a plain thread: just std::this_thread::yield
+}
+
+TEST_P(runtime, max_procs_reports_what_was_set) {
+  EXPECT_EQ(goro::max_procs(), GetParam());
+  EXPECT_THROW(goro::set_max_procs(0), goro::panic_error);
+  EXPECT_THROW(goro::set_max_procs(-3), goro::panic_error);
+  EXPECT_EQ(goro::max_procs(), GetParam());
+}
+
+TEST_P(runtime, changing_processors_while_goroutines_run) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> work{0};
+  goro::wait_group wg;
+  for (int i = 0; i < 8; ++i) {
+    wg.go([&] {
+      while (!stop.load()) {
+        work.fetch_add(1);
+        goro::yield();
+      }
+    });
+  }
+  for (int n : {1, 3, 2, 4, 1, GetParam()}) {
+    goro::set_max_procs(n);
+    long at = work.load();
+    EXPECT_TRUE(eventually([&] { return work.load() > at + 100; })) << "stalled at " << n;
+  }
+  stop = true;
+  wg.wait();
+}
+
+TEST_P(runtime, invalid_stack_size_is_a_panic) {
+  goro::spawn_options tiny;
+  tiny.stack_size = 1024;
+  EXPECT_THROW(goro::go(tiny, [] {}), goro::panic_error);
+  goro::spawn_options huge;
+  huge.stack_size = std::size_t{4} << 30;
+  EXPECT_THROW(goro::go(huge, [] {}), goro::panic_error);
+}
+
+// Uses about `bytes` of stack, in frames the optimiser cannot elide.
+__attribute__((noinline)) int use_stack(std::size_t bytes) {
+  volatile char frame[1024];
+  frame[0] = static_cast<char>(bytes);
+  frame[1023] = 1;
+  if (bytes <= 1024) return frame[0] + frame[1023];
+  return use_stack(bytes - 1024) + frame[1023];
+}
+
+TEST_P(runtime, spawn_options_give_a_bigger_stack_and_a_name) {
+  goro::spawn_options opts;
+  opts.name = "deep";
+  opts.stack_size = 1 << 20;
+  goro::wait_group wg;
+  std::atomic<int> result{0};
+  wg.add(1);
+  goro::go(opts, [&] {
+    result = use_stack(600 * 1024);
+    wg.done();
+  });
+  wg.wait();
+  EXPECT_GT(result.load(), 0);
+}
+
+TEST_P(runtime, goroutines_migrate_between_threads_and_keep_their_state) {
+  if (GetParam() < 2) GTEST_SKIP() << "migration needs two processors";
+  // Sleepers park on one processor's timer heap; whichever worker is free when the
+  // timer is due fires it and runs the goroutine, so they keep changing threads.
+  std::atomic<int> migrations{0};
+  std::atomic<bool> consistent{true};
+  goro::wait_group wg;
+  auto until = steady::now() + 20s;
+  thread_local int canary = 0;  // a thread_local read through a fresh access each time
+  for (int i = 0; i < 4; ++i) {
+    wg.go([&, i] {
+      std::uint64_t me = goro::this_goroutine::id();
+      while (migrations.load() < 200 && steady::now() < until) {
+        auto busy_until = steady::now() + std::chrono::microseconds(20 + 40 * i);
+        while (steady::now() < busy_until) {
+        }
+        long before = os_thread_id();
+        canary = static_cast<int>(before);
+        goro::sleep(200us);
+        long after = os_thread_id();
+        if (after != before) {
+          migrations.fetch_add(1);
+          // The thread_local now belongs to another thread: it was not written here.
+          if (canary == static_cast<int>(before)) consistent = false;
+        }
+        if (goro::this_goroutine::id() != me) consistent = false;
+      }
+    });
+  }
+  wg.wait();
+  EXPECT_GE(migrations.load(), 200) << "goroutines never resumed on another thread";
+  EXPECT_TRUE(consistent);
+}
+
+TEST_P(runtime, exception_state_follows_a_goroutine_across_threads) {
+  // A goroutine that parks inside a catch block and resumes elsewhere still rethrows
+  // its own exception; std::uncaught_exceptions belongs to the goroutine.
+  std::atomic<int> ok{0};
+  goro::wait_group wg;
+  constexpr int n = 16;
+  for (int i = 0; i < n; ++i) {
+    wg.go([&, i] {
+      try {
+        try {
+          throw std::runtime_error("mine " + std::to_string(i));
+        } catch (const std::runtime_error&) {
+          for (int k = 0; k < 20; ++k) {
+            goro::sleep(20us);
+            goro::yield();
+          }
+          throw;
+        }
+      } catch (const std::runtime_error& e) {
+        if (std::string(e.what()) == "mine " + std::to_string(i)) ok.fetch_add(1);
+      }
+      struct checks_unwinding {
+        std::atomic<int>* ok;
+        ~checks_unwinding() {
+          goro::yield();
+          if (std::uncaught_exceptions() == 1) ok->fetch_add(1);
+        }
+      };
+      try {
+        checks_unwinding c{&ok};
+        throw 7;
+      } catch (int) {
+      }
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(ok.load(), 2 * n);
+}
+
+TEST(runtime_run, returns_the_exit_code_of_main) {
+  EXPECT_EQ(goro::run([] { return 7; }), 7);
+  EXPECT_EQ(goro::run([] {}), 0);
+  int ran_in_goroutine = -1;
+  goro::run([&] { ran_in_goroutine = goro::this_goroutine::id() != 0; });
+  EXPECT_EQ(ran_in_goroutine, 1);
+}
+
+TEST(runtime_run, called_from_a_goroutine_is_a_panic) {
+  bool threw = false;
+  goro::run([&] {
+    try {
+      goro::run([] {});
+    } catch (const goro::panic_error&) {
+      threw = true;
+    }
+  });
+  EXPECT_TRUE(threw);
+}
+
+TEST(runtime_run, warns_about_abandoned_goroutines) {
+  EXPECT_EXIT(
+      {
+        unsetenv("GORO_EXIT_CHECK");
+        goro::run([] {
+          goro::wait_group started;
+          started.add(1);
+          goro::go([&] {
+            started.done();
+            goro::sleep(1h);
+          });
+          started.wait();
+        });
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      "main returned with 1 goroutine still running \\(abandoned\\); the oldest, goroutine "
+      "[0-9]+ \\[sleep\\], was started at .*runtime_test.cpp:[0-9]+");
+}
+
+TEST(runtime_run, exit_check_off_is_silent) {
+  EXPECT_EXIT(
+      {
+        setenv("GORO_EXIT_CHECK", "off", 1);
+        goro::run([] { goro::go([] { goro::sleep(1h); }); });
+        std::fprintf(stderr, "done\n");
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "^done\n$");
+}
+
+TEST(runtime_panic, exception_escaping_a_goroutine_aborts_with_its_story) {
+  EXPECT_DEATH(
+      {
+        goro::spawn_options opts;
+        opts.name = "thrower";
+        goro::go(opts, [] { throw std::runtime_error("boom"); });
+        std::this_thread::sleep_for(10s);
+      },
+      "panic: boom \\[std::runtime_error\\]\n\ngoroutine [0-9]+ \\[running\\]:\n  name: "
+      "thrower\ncreated by .*\n\t.*runtime_test.cpp:[0-9]+");
+}
+
+TEST(runtime_spread, two_processors_run_two_cpu_bound_goroutines_at_once) {
+  goro::set_max_procs(2);
+  auto burn = [] {
+    volatile std::uint64_t x = 0;
+    for (std::uint64_t i = 0; i < 60'000'000; ++i) x = x + i;
+  };
+  double best = 10;
+  for (int attempt = 0; attempt < 3 && best > 0.75; ++attempt) {
+    goro::wait_group wg;
+    auto t0 = steady::now();
+    wg.go([&] {
+      burn();
+      burn();
+    });
+    wg.wait();
+    double serial = ms_since(t0);
+    t0 = steady::now();
+    wg.go(burn);
+    wg.go(burn);
+    wg.wait();
+    double parallel = ms_since(t0);
+    best = std::min(best, parallel / serial);
+  }
+  EXPECT_LT(best, 0.75) << "two goroutines did not run in parallel on two processors";
+}
+
+TEST(runtime_idle, an_idle_runtime_burns_no_cpu) {
+  goro::wait_group wg;
+  for (int i = 0; i < 1000; ++i) wg.go([] { goro::sleep(1ms); });
+  wg.wait();
+  std::this_thread::sleep_for(200ms);  // spinning ends, idle-time work is done
+  auto cpu_ms = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+  };
+  double before = cpu_ms();
+  std::this_thread::sleep_for(1s);
+  double used = cpu_ms() - before;
+  EXPECT_LT(used, 20.0) << "an idle runtime used " << used << " ms of CPU in 1 s";
+}
+
+}  // namespace

@@ -1,0 +1,66 @@
+// fixture.hpp — the shared fixture: every case runs at 1, 2 and 4 processors and fails
+// if it leaves goroutines behind; plus small helpers for time-bounded checks.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <goro/goro.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <thread>
+
+namespace goro_test {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+// Polls `cond` until it holds or `limit` passes; true if it held.
+inline bool eventually(const std::function<bool()>& cond,
+                       std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+  auto until = steady::now() + limit;
+  while (steady::now() < until) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return cond();
+}
+
+inline double ms_since(steady::time_point t) {
+  return std::chrono::duration<double, std::milli>(steady::now() - t).count();
+}
+
+// A seed for randomised tests: GORO_TEST_SEED if set, else random; always printed.
+inline std::uint64_t test_seed() {
+  std::uint64_t seed;
+  if (const char* v = std::getenv("GORO_TEST_SEED")) {
+    seed = std::strtoull(v, nullptr, 10);
+  } else {
+    seed = std::random_device{}();
+  }
+  std::printf("[ seed     ] GORO_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+class procs_test : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    goro::set_max_procs(GetParam());
+    baseline_ = goro::num_goroutine();
+  }
+  void TearDown() override {
+    bool clean = eventually([&] { return goro::num_goroutine() <= baseline_; }, 3000ms);
+    EXPECT_TRUE(clean) << "goroutines left behind: " << goro::num_goroutine() << " alive, "
+                       << baseline_ << " before the test";
+  }
+  std::size_t baseline_ = 0;
+};
+
+}  // namespace goro_test
+
+#define GORO_PROCS_SUITE(suite) \
+  INSTANTIATE_TEST_SUITE_P(procs, suite, ::testing::Values(1, 2, 4), \
+                           [](const ::testing::TestParamInfo<int>& i) { \
+                             return "p" + std::to_string(i.param); \
+                           })
