@@ -105,6 +105,7 @@
 #include "runtime/timers.hpp"
 
 #if defined(GORO_ASAN)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if defined(GORO_TSAN)
@@ -162,6 +163,12 @@ void install(processor* p, goroutine* next) noexcept {
                      std::memory_order_release);  // single writer; thieves only compare it
   if (next->stack.lo == nullptr) {
     next->stack = acquire_stack(&p->stacks, next->stack_size);
+#if defined(GORO_ASAN)
+    // The last goroutine on this stack never returned from its final frames, so
+    // their redzones are still poisoned.
+    __asan_unpoison_memory_region(next->stack.lo,
+                                  static_cast<std::size_t>(next->stack.hi - next->stack.lo));
+#endif
     next->saved_sp = make_context(next->stack.hi, &goroutine_entry, next);
 #if defined(GORO_TSAN)
     next->tsan_fiber = __tsan_create_fiber(0);

@@ -40,8 +40,15 @@ struct size_pool {
   std::vector<stack_slot> cold;   // under lock: pages returned to the OS
 };
 
-std::mutex table_lock;
-std::vector<size_pool*> pools;  // under table_lock; never shrinks, entries never freed
+// The table of pools by size. Never destroyed: worker threads outlive main().
+struct pool_table {
+  std::mutex lock;
+  std::vector<size_pool*> pools;  // under lock; never shrinks, entries never freed
+};
+pool_table& table() {
+  static pool_table* const t = new pool_table;
+  return *t;
+}
 std::atomic<long> guarded_stacks{0};
 
 long compute_guard_budget() {
@@ -67,13 +74,14 @@ long guard_budget() {
 }
 
 size_pool* pool_for(std::size_t size) {
-  std::lock_guard lk(table_lock);
-  for (auto* p : pools) {
+  pool_table& t = table();
+  std::lock_guard lk(t.lock);
+  for (auto* p : t.pools) {
     if (p->size == size) return p;
   }
   auto* p = new size_pool;
   p->size = size;
-  pools.push_back(p);
+  t.pools.push_back(p);
   return p;
 }
 
@@ -219,8 +227,8 @@ __attribute__((no_sanitize("address", "thread")))
 void scavenge_stacks() noexcept {
   std::vector<size_pool*> all;
   {
-    std::lock_guard lk(table_lock);
-    all = pools;
+    std::lock_guard lk(table().lock);
+    all = table().pools;
   }
   for (size_pool* pool : all) {
     std::vector<stack_slot> batch;
