@@ -79,7 +79,9 @@ TEST_P(time_sleep, ten_thousand_sleepers_wake_together) {
   wg.wait();
   EXPECT_EQ(woke.load(), n);
   EXPECT_GE(ms_since(t0), 50.0);
-  EXPECT_LT(ms_since(t0), 5000.0) << "sleeps ran one after another";
+  // One after another they would take 500 s; sanitizer builds are slow, so the bound
+  // is loose.
+  EXPECT_LT(ms_since(t0), 60000.0) << "sleeps ran one after another";
 }
 
 TEST_P(time_sleep, sleeps_end_in_deadline_order) {
