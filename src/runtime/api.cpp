@@ -233,13 +233,7 @@ int run_main(task* main_fn, const std::source_location& where) {
 
 }  // namespace detail
 
-void yield() {
-  if (detail::goroutine* g = detail::current_goroutine()) {
-    detail::yield_goroutine(g);
-  } else {
-    std::this_thread::yield();
-  }
-}
+void yield() { detail::yield_current(); }
 
 std::size_t num_goroutine() {
   detail::scheduler* s = detail::sched_if_started();

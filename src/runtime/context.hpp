@@ -24,6 +24,7 @@ inline void* make_context(void* stack_hi, context_entry entry, void* arg) {
 #if defined(__x86_64__)
   // [fp control][r15][r14][r13][r12][rbx][rbp][ret] — see context_x86_64_sysv.S.
   auto* sp = reinterpret_cast<std::uint64_t*>(top - 80);
+  sp[0] = 0;                                             // control-word slot padding
   std::uint32_t mxcsr = 0x1F80;   // the ABI's initial values: all exceptions masked,
   std::uint16_t fpucw = 0x037F;   // round to nearest, extended precision
   std::memcpy(reinterpret_cast<char*>(sp), &mxcsr, 4);

@@ -1,7 +1,7 @@
 // Context switch for x86-64, System V ABI.
 //
 // A saved context is the stack pointer of a suspended stack whose top holds, from
-// low to high: MXCSR (4 bytes) and the x87 control word (2 bytes, padded to 8),
+// low to high: MXCSR (4 bytes) and the x87 control word (2 bytes, zero-padded to 8),
 // r15, r14, r13, r12, rbx, rbp, and the return address. Those are exactly the
 // callee-saved registers the ABI requires a call to preserve; everything else is
 // caller-saved, so the C++ caller has already spilled it.
@@ -24,11 +24,25 @@ goro_context_switch:
         pushq   %r13
         pushq   %r14
         pushq   %r15
-        subq    $8, %rsp
+        pushq   $0                      // the control-word slot, upper bytes zero
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
+        movq    (%rsp), %rax
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
+        // Reloading MXCSR and the x87 control word stalls the pipeline; almost always
+        // the resumed context uses the same values, so reload only when they differ.
+        cmpq    (%rsp), %rax
+        jne     1f
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        ret
+1:
         ldmxcsr (%rsp)
         fldcw   4(%rsp)
         addq    $8, %rsp

@@ -24,18 +24,6 @@ spinlock global_free_lock;
 goroutine* global_free = nullptr;    // under global_free_lock
 int global_free_count = 0;           // under global_free_lock
 
-bool allowed(g_state from, g_state to) {
-  switch (from) {
-    case g_state::free: return to == g_state::runnable;
-    case g_state::runnable: return to == g_state::running;
-    case g_state::running:
-      return to == g_state::runnable || to == g_state::waiting || to == g_state::dead;
-    case g_state::waiting: return to == g_state::runnable || to == g_state::running;
-    case g_state::dead: return to == g_state::free;
-  }
-  return false;
-}
-
 // Takes up to `want` descriptors from the global list, or makes a new chunk.
 goroutine* refill(int want, int* got) {
   {
@@ -104,17 +92,12 @@ const char* to_string(wait_reason r) noexcept {
   return "?";
 }
 
-void set_state(goroutine* g, g_state from, g_state to) noexcept {
-  // Load and store, not an RMW: transitions of one goroutine are serialised by
-  // whoever owns it (see g_state), so a mismatch is a runtime bug, not a race.
-  g_state now = g->state.load(std::memory_order_relaxed);
-  if (now != from || !allowed(from, to)) {
-    std::fprintf(stderr, "fatal error: goro: goroutine %llu: bad state change %s -> %s (is %s)\n",
-                 static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
-                 to_string(from), to_string(to), to_string(now));
-    std::abort();
-  }
-  g->state.store(to, std::memory_order_release);
+void bad_state_change(goroutine* g, g_state from, g_state to) noexcept {
+  std::fprintf(stderr, "fatal error: goro: goroutine %llu: bad state change %s -> %s (is %s)\n",
+               static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
+               to_string(from), to_string(to),
+               to_string(g->state.load(std::memory_order_relaxed)));
+  std::abort();
 }
 
 goroutine* allocate_goroutine(processor* p) {

@@ -67,9 +67,27 @@ struct goroutine {
 #endif
 };
 
-// Moves g from `from` to `to`; a transition the state machine does not allow is a
-// runtime bug and aborts with both states named.
-void set_state(goroutine* g, g_state from, g_state to) noexcept;
+[[noreturn]] void bad_state_change(goroutine* g, g_state from, g_state to) noexcept;
+
+// Moves g from `from` to `to`; a transition the state machine does not allow, or g not
+// being in `from`, is a runtime bug and aborts with the states named.
+inline void set_state(goroutine* g, g_state from, g_state to) noexcept {
+  // The allowed transitions, as a bit per (from, to) pair.
+  constexpr auto bit = [](g_state a, g_state b) {
+    return 1u << (static_cast<unsigned>(a) * 5 + static_cast<unsigned>(b));
+  };
+  constexpr unsigned allowed =
+      bit(g_state::free, g_state::runnable) | bit(g_state::runnable, g_state::running) |
+      bit(g_state::running, g_state::runnable) | bit(g_state::running, g_state::waiting) |
+      bit(g_state::running, g_state::dead) | bit(g_state::waiting, g_state::runnable) |
+      bit(g_state::waiting, g_state::running) | bit(g_state::dead, g_state::free);
+  // Load and store, not an RMW: transitions of one goroutine are serialised by
+  // whoever owns it (see g_state), so a mismatch is a runtime bug, not a race.
+  if (g->state.load(std::memory_order_relaxed) != from || !(allowed & bit(from, to))) {
+    bad_state_change(g, from, to);
+  }
+  g->state.store(to, std::memory_order_release);
+}
 
 // Descriptor allocation: a free descriptor from the calling processor's cache (p may
 // be null on a plain thread), the global free list, or a new chunk.

@@ -11,25 +11,6 @@
 
 namespace goro::detail {
 
-void local_run_queue::push(goroutine* g, bool next, global_run_queue& overflow) noexcept {
-  if (next) {
-    g = runnext_.exchange(g, std::memory_order_acq_rel);
-    if (g == nullptr) return;  // the displaced runnext, if any, goes to the ring
-  }
-  for (;;) {
-    std::uint32_t h = head_.load(std::memory_order_acquire);
-    // Relaxed: only this thread stores tail_.
-    std::uint32_t t = tail_.load(std::memory_order_relaxed);
-    if (t - h < capacity) {
-      // Relaxed: published by the release store of tail_ below.
-      slots_[t % capacity].store(g, std::memory_order_relaxed);
-      tail_.store(t + 1, std::memory_order_release);
-      return;
-    }
-    if (push_slow(g, h, overflow)) return;
-  }
-}
-
 bool local_run_queue::push_slow(goroutine* g, std::uint32_t h,
                                 global_run_queue& overflow) noexcept {
   constexpr std::uint32_t n = capacity / 2;
@@ -45,20 +26,6 @@ bool local_run_queue::push_slow(goroutine* g, std::uint32_t h,
   g->sched_next = nullptr;
   overflow.push_batch(batch[0], g, n + 1);
   return true;
-}
-
-goroutine* local_run_queue::pop() noexcept {
-  goroutine* g = runnext_.load(std::memory_order_acquire);
-  if (g != nullptr && runnext_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) {
-    return g;
-  }
-  for (;;) {
-    std::uint32_t h = head_.load(std::memory_order_acquire);
-    std::uint32_t t = tail_.load(std::memory_order_relaxed);  // relaxed: our own
-    if (t == h) return nullptr;
-    g = slots_[h % capacity].load(std::memory_order_relaxed);
-    if (head_.compare_exchange_strong(h, h + 1, std::memory_order_acq_rel)) return g;
-  }
 }
 
 std::uint32_t local_run_queue::grab(goroutine** batch, bool take_runnext) noexcept {

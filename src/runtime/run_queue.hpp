@@ -28,10 +28,40 @@ class local_run_queue {
   static constexpr std::uint32_t capacity = 256;
 
   // Owner only. `next`: put g in runnext (the displaced one goes to the ring).
-  // A full ring moves half of itself plus g to `overflow`.
-  void push(goroutine* g, bool next, global_run_queue& overflow) noexcept;
+  // A full ring moves half of itself plus g to `overflow`. Inline: on every switch.
+  void push(goroutine* g, bool next, global_run_queue& overflow) noexcept {
+    if (next) {
+      g = runnext_.exchange(g, std::memory_order_acq_rel);
+      if (g == nullptr) return;  // the displaced runnext, if any, goes to the ring
+    }
+    for (;;) {
+      std::uint32_t h = head_.load(std::memory_order_acquire);
+      // Relaxed: only this thread stores tail_.
+      std::uint32_t t = tail_.load(std::memory_order_relaxed);
+      if (t - h < capacity) {
+        // Relaxed: published by the release store of tail_ below.
+        slots_[t % capacity].store(g, std::memory_order_relaxed);
+        tail_.store(t + 1, std::memory_order_release);
+        return;
+      }
+      if (push_slow(g, h, overflow)) return;
+    }
+  }
   // Owner only: runnext first, then the head of the ring. Null when empty.
-  goroutine* pop() noexcept;
+  goroutine* pop() noexcept {
+    goroutine* g = runnext_.load(std::memory_order_acquire);
+    if (g != nullptr &&
+        runnext_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) {
+      return g;
+    }
+    for (;;) {
+      std::uint32_t h = head_.load(std::memory_order_acquire);
+      std::uint32_t t = tail_.load(std::memory_order_relaxed);  // relaxed: our own
+      if (t == h) return nullptr;
+      g = slots_[h % capacity].load(std::memory_order_relaxed);
+      if (head_.compare_exchange_strong(h, h + 1, std::memory_order_acq_rel)) return g;
+    }
+  }
   // Owner only, with its ring empty: moves about half of victim's goroutines into
   // this ring and returns one of them to run now (null if there was nothing).
   goroutine* steal_from(local_run_queue& victim, bool take_runnext) noexcept;

@@ -99,6 +99,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "goro/detail/spawn.hpp"
 #include "runtime/context.hpp"
@@ -156,7 +157,7 @@ namespace {
 void goroutine_entry(void* arg);
 
 // Makes `next` the running goroutine of p, binding a stack on its first run.
-void install(processor* p, goroutine* next) noexcept {
+[[gnu::always_inline]] inline void install(processor* p, goroutine* next) noexcept {
   set_state(next, g_state::runnable, g_state::running);
   p->current = next;
   p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1,
@@ -204,7 +205,7 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
 
 // Carries out what the goroutine that just switched away asked for. Runs first thing
 // in every context that resumes after a switch.
-void complete_switch(processor* p) noexcept {
+[[gnu::always_inline]] inline void complete_switch(processor* p) noexcept {
   goroutine* prev = p->prev;
   if (prev == nullptr) return;
   p->prev = nullptr;
@@ -251,32 +252,31 @@ void complete_switch(processor* p) noexcept {
   std::abort();
 }
 
-// Whether p's own heap (or the plain threads' heap) has a timer due.
+// Whether p's own heap has a timer due. (The plain threads' heap and the other
+// processors' are checked in find_runnable, which runs at least every 61st switch.)
 bool timers_due(processor* p) noexcept {
   std::int64_t next = p->timers.next_deadline();
-  std::int64_t ext = external_timers().next_deadline();
-  if (ext < next) next = ext;
   return next != timer_heap::no_deadline && next <= nanotime();
 }
 
 // The next goroutine to switch to directly, or null when the scheduler loop must run
 // (fairness tick for the global queue, due timers, retirement, or no local work).
-goroutine* pick_local(processor* p) noexcept {
+[[gnu::always_inline]] inline goroutine* pick_local(processor* p) noexcept {
   if (p->retired.load(std::memory_order_relaxed)) return nullptr;
   if (p->schedtick.load(std::memory_order_relaxed) % 61 == 60) return nullptr;
   if (timers_due(p)) return nullptr;
   return p->runq.pop();
 }
 
-// Switches the running goroutine g out with `action`; returns when g runs again.
-void switch_out(goroutine* g, after_switch action) noexcept {
-  processor* p = current_processor();
+// Switches the running goroutine g out of p with `action`, to `next` (already taken
+// from p's queue by pick_local) or, when null, to the scheduler loop. Returns when g
+// runs again.
+void switch_out(processor* p, goroutine* g, after_switch action, goroutine* next) noexcept {
   eh_globals* eh = p->eh;
   eh_globals mine = *eh;
   *eh = eh_globals{nullptr, 0};
   p->prev = g;
   p->action = action;
-  goroutine* next = pick_local(p);
   if (next != nullptr) {
     install(p, next);
   } else {
@@ -303,7 +303,8 @@ void goroutine_entry(void* arg) {
     report_panic(g, std::current_exception());
   }
   g->body = nullptr;
-  switch_out(g, after_switch::exit);
+  processor* p = current_processor();
+  switch_out(p, g, after_switch::exit, pick_local(p));
   __builtin_trap();  // an exited goroutine is never resumed
 }
 
@@ -315,15 +316,25 @@ void park_goroutine(goroutine* g, wait_reason reason) noexcept {
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // coarse: dumps show minutes, not ns
   g->wait_since.store(std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec,
                       std::memory_order_relaxed);
-  switch_out(g, after_switch::park);
+  processor* p = current_processor();
+  switch_out(p, g, after_switch::park, pick_local(p));
   g->reason.store(wait_reason::none, std::memory_order_relaxed);
 }
 
-void yield_goroutine(goroutine* g) noexcept {
+void yield_current() noexcept {
   processor* p = current_processor();
-  // Nothing else could run here: carry on, as Go's Gosched would after rescheduling.
-  if (p->runq.empty() && the_scheduler->global.size() == 0 && !timers_due(p)) return;
-  switch_out(g, after_switch::yield);
+  goroutine* g = p ? p->current : nullptr;
+  if (g == nullptr) {
+    std::this_thread::yield();
+    return;
+  }
+  goroutine* next = pick_local(p);
+  if (next == nullptr && p->runq.empty() && the_scheduler->global.size() == 0 &&
+      !timers_due(p) && external_timers().next_deadline() == timer_heap::no_deadline &&
+      !p->retired.load(std::memory_order_relaxed)) {
+    return;  // nothing else could run here: carry on, as Go's Gosched would
+  }
+  switch_out(p, g, after_switch::yield, next);
 }
 
 // ---- waking -------------------------------------------------------------------------

@@ -105,8 +105,9 @@ void make_runnable(goroutine* g, bool next) noexcept;
 // Goroutine side of park(): switches to the scheduler with the park action.
 void park_goroutine(goroutine* g, wait_reason reason) noexcept;
 
-// Yields the calling goroutine's processor.
-void yield_goroutine(goroutine* g) noexcept;
+// goro::yield: switches the calling goroutine out to the back of its processor's
+// queue, or yields the thread when called from a plain thread.
+void yield_current() noexcept;
 
 // Called when a newly added timer became the earliest one.
 void timer_added(std::int64_t when) noexcept;

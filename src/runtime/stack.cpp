@@ -221,9 +221,6 @@ void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept 
   give_to_pool(pool_for(size), s);
 }
 
-// Not instrumented: the reserve zone is outside every frame, and sanitizers may still
-// hold shadow state for it from an earlier goroutine on the same stack.
-__attribute__((no_sanitize("address", "thread")))
 void scavenge_stacks() noexcept {
   std::vector<size_pool*> all;
   {
@@ -240,10 +237,10 @@ void scavenge_stacks() noexcept {
   }
 }
 
-bool stack_intact(const stack_slot& s, const void* sp) noexcept {
-  auto* p = static_cast<const char*>(sp);
-  if (p < s.lo + reserve_bytes || p > s.hi) return false;
-  if (s.guarded) return true;  // the guard page catches an overflow in hardware
+// Not instrumented: the reserve zone is outside every frame, and sanitizers may still
+// hold shadow state for it from an earlier goroutine on the same stack.
+__attribute__((no_sanitize("address", "thread")))
+bool reserve_zone_clean(const stack_slot& s) noexcept {
   // The lowest cache line of the reserve zone must never have been written.
   auto* words = reinterpret_cast<const std::uint64_t*>(s.lo);
   std::uint64_t any = 0;

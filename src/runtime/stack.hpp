@@ -57,8 +57,15 @@ void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept;
 // workers about to go idle; releases also do it in batches.
 void scavenge_stacks() noexcept;
 
-// True when the reserve zone is intact and `sp` lies above it.
-bool stack_intact(const stack_slot& s, const void* sp) noexcept;
+bool reserve_zone_clean(const stack_slot& s) noexcept;
+
+// True when `sp` lies above the reserve zone and, for an unguarded stack, the zone
+// is still clean (a guarded stack's overflow faults on its guard page instead).
+inline bool stack_intact(const stack_slot& s, const void* sp) noexcept {
+  auto* p = static_cast<const char*>(sp);
+  if (p < s.lo + reserve_bytes || p > s.hi) return false;
+  return s.guarded || reserve_zone_clean(s);
+}
 
 // True when `addr` is in the guard page or reserve zone of `s` (a fault there is an
 // overflow of that stack).

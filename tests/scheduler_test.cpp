@@ -1,0 +1,57 @@
+// scheduler_test — properties of the scheduler as a whole: work is spread over the
+// processors, and an idle runtime sleeps. Timing-sensitive, so ctest runs these alone
+// (RUN_SERIAL): a test running beside them on a 2-core machine would steal the CPU.
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include "support/fixture.hpp"
+
+namespace {
+
+using namespace goro_test;
+
+TEST(scheduler, two_processors_run_two_cpu_bound_goroutines_at_once) {
+  goro::set_max_procs(2);
+  auto burn = [] {
+    volatile std::uint64_t x = 0;
+    for (std::uint64_t i = 0; i < 60'000'000; ++i) x = x + i;
+  };
+  double best = 10;
+  for (int attempt = 0; attempt < 3 && best > 0.75; ++attempt) {
+    goro::wait_group wg;
+    auto t0 = steady::now();
+    wg.go([&] {
+      burn();
+      burn();
+    });
+    wg.wait();
+    double serial = ms_since(t0);
+    t0 = steady::now();
+    wg.go(burn);
+    wg.go(burn);
+    wg.wait();
+    double parallel = ms_since(t0);
+    best = std::min(best, parallel / serial);
+  }
+  EXPECT_LT(best, 0.75) << "two goroutines did not run in parallel on two processors";
+}
+
+TEST(scheduler, an_idle_runtime_burns_no_cpu) {
+  goro::wait_group wg;
+  for (int i = 0; i < 1000; ++i) wg.go([] { goro::sleep(1ms); });
+  wg.wait();
+  std::this_thread::sleep_for(200ms);  // spinning ends, idle-time work is done
+  auto cpu_ms = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+  };
+  double before = cpu_ms();
+  std::this_thread::sleep_for(1s);
+  double used = cpu_ms() - before;
+  EXPECT_LT(used, 20.0) << "an idle runtime used " << used << " ms of CPU in 1 s";
+}
+
+}  // namespace
