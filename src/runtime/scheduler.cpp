@@ -551,8 +551,9 @@ void idle(scheduler& s, processor* p) {
   bool work = s.global.size() > 0 || (was_spinning && any_local_work(s)) ||
               earliest_timer(s) <= nanotime();
   if (!work) {
-    // Return surplus stack memory once we have been idle for a while: madvise costs
-    // a TLB shootdown on every processor, so not in the middle of a burst.
+    // Return surplus stack memory and add guard pages once we have been idle for a
+    // while: madvise costs a TLB shootdown on every processor and mprotect takes the
+    // address-space lock that page faults need, so not in the middle of a burst.
     bool scavenged = false;
     std::int64_t idle_since = nanotime();
     while (p->wake_word.load(std::memory_order_acquire) == 0) {
@@ -566,6 +567,7 @@ void idle(scheduler& s, processor* p) {
         std::int64_t until_scavenge = idle_since + scavenge_delay_ns - now;
         if (until_scavenge <= 0) {
           scavenge_stacks();
+          harden_stacks(4096);  // guard pages for fresh stacks, while nothing runs
           scavenged = true;
           continue;
         }

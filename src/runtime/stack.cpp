@@ -3,8 +3,15 @@
 // Invariants:
 //   - Every stack ever carved stays mapped for the life of the process: a stack_slot
 //     is either bound to a goroutine, in a processor's cache, or in its size's pool
-//     (warm: pages may be committed; cold: pages returned to the OS).
-//   - A pool's lists are guarded by that pool's lock; the pool table by table_lock.
+//     (warm: pages may be committed; dirty: to be returned; cold: pages returned to
+//     the OS; fresh: never used and not yet guarded).
+//   - Every stack has a one-page guard slot below it. It is ordinary, untouched memory
+//     until the stack is hardened (mprotect PROT_NONE, s.guarded = true). The first
+//     eager_harden_limit stacks are hardened when carved; later ones are not, because
+//     an mprotect per stack during a burst of spawns is the most expensive part of
+//     starting a goroutine. Idle workers harden fresh and returned stacks
+//     (harden_stacks), within the budget.
+//   - A pool's lists are guarded by that pool's lock; the pool table by its lock.
 //   - guarded_stacks only grows; no more than guard_budget stacks get a guard page.
 #include "runtime/stack.hpp"
 
@@ -38,6 +45,8 @@ struct size_pool {
   std::vector<stack_slot> warm;   // under lock: pages may be committed, reused first
   std::vector<stack_slot> dirty;  // under lock: beyond the warm limit, to be returned
   std::vector<stack_slot> cold;   // under lock: pages returned to the OS
+  std::vector<stack_slot> fresh;  // under lock: never used, not yet hardened
+  std::atomic<std::size_t> unhardened{0};  // fresh.size(), readable without the lock
 };
 
 // The table of pools by size. Never destroyed: worker threads outlive main().
@@ -50,6 +59,8 @@ pool_table& table() {
   return *t;
 }
 std::atomic<long> guarded_stacks{0};
+constexpr long eager_harden_limit = 1024;  // stacks guarded when carved; later ones lazily
+std::atomic<long> eager_hardened{0};
 
 long compute_guard_budget() {
   long max_maps = 65530;
@@ -97,52 +108,64 @@ size_pool* default_pool() {
   std::abort();
 }
 
-// Maps a new slab for `pool`, puts all but one of its stacks in the cold list and
-// returns that one. Called without pool->lock: the system calls take microseconds.
+// Turns the guard slot of `s` into a guard page if the budget allows.
+void harden(stack_slot& s) noexcept {
+  if (s.guarded) return;
+  // Relaxed: the budget is a soft limit on map entries, not a synchronisation point.
+  if (guarded_stacks.fetch_add(1, std::memory_order_relaxed) + 1 > guard_budget()) {
+    guarded_stacks.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  if (mprotect(s.lo - page_bytes, page_bytes, PROT_NONE) == 0) {
+    s.guarded = true;
+  } else {
+    guarded_stacks.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+// Maps a new slab for `pool`, puts all but one of its stacks in the fresh list and
+// returns that one. Called without pool->lock: the system call takes microseconds.
 stack_slot carve_slab(size_pool* pool) {
   std::size_t size = pool->size;
   std::size_t count = slab_target_bytes / size;
   if (count < 1) count = 1;
-  // Relaxed: the budget is a soft limit on map entries, not a synchronisation point.
-  bool guarded = guarded_stacks.fetch_add(static_cast<long>(count), std::memory_order_relaxed) +
-                     static_cast<long>(count) <= guard_budget();
-  if (!guarded) guarded_stacks.fetch_sub(static_cast<long>(count), std::memory_order_relaxed);
-  std::size_t stride = size + (guarded ? page_bytes : 0);
+  std::size_t stride = size + page_bytes;  // a guard slot below every stack
   void* base = mmap(nullptr, stride * count, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) out_of_stack_memory(size);
   auto* at = static_cast<char*>(base);
   std::vector<stack_slot> rest;
   rest.reserve(count - 1);
-  stack_slot first{};
   for (std::size_t i = 0; i < count; ++i, at += stride) {
     stack_slot s{};
-    if (guarded) {
-      if (mprotect(at, page_bytes, PROT_NONE) != 0) out_of_stack_memory(size);
-      s.lo = at + page_bytes;
-    } else {
-      s.lo = at;
-    }
+    s.lo = at + page_bytes;
     s.hi = s.lo + size;
-    s.guarded = guarded;
-    if (i == 0) {
-      first = s;
-    } else {
-      rest.push_back(s);
-    }
+    rest.push_back(s);
   }
+  // The first stacks a program makes get their guard page at once: most programs
+  // never have more goroutines than that, and it costs them a few milliseconds.
+  bool eager = eager_hardened.fetch_add(static_cast<long>(count), std::memory_order_relaxed) <
+               eager_harden_limit;
+  if (eager) {
+    for (auto& s : rest) harden(s);
+  }
+  stack_slot first = rest.back();
+  rest.pop_back();
   std::lock_guard lk(pool->lock);
-  pool->cold.insert(pool->cold.end(), rest.begin(), rest.end());
+  auto& list = eager ? pool->cold : pool->fresh;
+  list.insert(list.end(), rest.begin(), rest.end());
+  pool->unhardened.store(pool->fresh.size(), std::memory_order_relaxed);
   return first;
 }
 
 stack_slot take_from_pool(size_pool* pool) {
   {
     std::lock_guard lk(pool->lock);
-    for (auto* list : {&pool->warm, &pool->dirty, &pool->cold}) {
+    for (auto* list : {&pool->warm, &pool->dirty, &pool->cold, &pool->fresh}) {
       if (!list->empty()) {
         stack_slot s = list->back();
         list->pop_back();
+        pool->unhardened.store(pool->fresh.size(), std::memory_order_relaxed);
         return s;
       }
     }
@@ -162,14 +185,14 @@ void scavenge(size_pool* pool, std::vector<stack_slot>& batch) noexcept {
     char* lo = batch[i].lo;
     char* hi = batch[i].hi;
     std::size_t j = i + 1;
-    while (j < batch.size() &&
-           (batch[j].lo == hi || (batch[j].guarded && batch[j].lo == hi + page_bytes))) {
+    while (j < batch.size() && batch[j].lo == hi + page_bytes) {
       hi = batch[j].hi;
       ++j;
     }
     madvise(lo, static_cast<std::size_t>(hi - lo), MADV_DONTNEED);
     i = j;
   }
+  for (auto& s : batch) harden(s);
   std::lock_guard lk(pool->lock);
   pool->cold.insert(pool->cold.end(), batch.begin(), batch.end());
 }
@@ -241,15 +264,42 @@ void scavenge_stacks() noexcept {
 // hold shadow state for it from an earlier goroutine on the same stack.
 __attribute__((no_sanitize("address", "thread")))
 bool reserve_zone_clean(const stack_slot& s) noexcept {
-  // The lowest cache line of the reserve zone must never have been written.
+  // The reserve zone must never have been written: an overflow that ran through it
+  // left at least a return address there unless its frames were sparse and large.
   auto* words = reinterpret_cast<const std::uint64_t*>(s.lo);
   std::uint64_t any = 0;
-  for (int i = 0; i < 8; ++i) any |= words[i];
+  for (std::size_t i = 0; i < reserve_bytes / 8; ++i) any |= words[i];
   return any == 0;
+}
+
+void harden_stacks(int max) noexcept {
+  std::vector<size_pool*> all;
+  {
+    std::lock_guard lk(table().lock);
+    all = table().pools;
+  }
+  for (size_pool* pool : all) {
+    if (max <= 0 || guarded_stacks.load(std::memory_order_relaxed) >= guard_budget()) return;
+    if (pool->unhardened.load(std::memory_order_relaxed) == 0) continue;
+    std::vector<stack_slot> batch;
+    {
+      std::lock_guard lk(pool->lock);
+      while (!pool->fresh.empty() && static_cast<int>(batch.size()) < max) {
+        batch.push_back(pool->fresh.back());
+        pool->fresh.pop_back();
+      }
+      pool->unhardened.store(pool->fresh.size(), std::memory_order_relaxed);
+    }
+    max -= static_cast<int>(batch.size());
+    for (auto& s : batch) harden(s);
+    std::lock_guard lk(pool->lock);
+    pool->cold.insert(pool->cold.end(), batch.begin(), batch.end());
+  }
 }
 
 bool in_overflow_zone(const stack_slot& s, const void* addr) noexcept {
   auto* a = static_cast<const char*>(addr);
+  // The guard slot, and for an unhardened stack whatever an overflow ran into below.
   const char* low = s.guarded ? s.lo - page_bytes : s.lo - 64 * 1024;
   return a >= low && a < s.lo + reserve_bytes;
 }

@@ -5,14 +5,18 @@
 //     a million stacks cost ~16k mappings, not a million. The kernel commits a page
 //     only when it is touched, so a parked goroutine costs the pages its frames used
 //     (usually one) plus its descriptor.
-//   - Guard pages where the mapping budget allows: a PROT_NONE page below a stack
-//     splits the slab's mapping, costing two map entries per stack. The first
-//     `guard_budget` stacks (about (max_map_count - 32768) / 2, 16k by default) get
-//     one; a fault in it is reported as a stack overflow by the SIGSEGV handler.
-//   - Beyond the budget, stacks are unguarded and protected by a reserve zone: the
-//     lowest `reserve_bytes` of every stack must stay zero (untouched memory reads as
-//     zero without being committed), and the saved stack pointer must stay above it.
-//     Both are checked at every switch away from the goroutine.
+//   - Guard pages where the mapping budget allows: every stack has a one-page guard
+//     slot below it; making it PROT_NONE splits the slab's mapping, costing two map
+//     entries per stack, so at most `guard_budget` stacks (about
+//     (max_map_count - 32768) / 2, 16k by default) get one. The first 1024 stacks
+//     get it when carved; after that the mprotect is done by idle workers
+//     (harden_stacks), not when a goroutine starts, because during a burst of spawns
+//     it costs more than the rest of a spawn. A fault in a guard page is reported as
+//     a stack overflow by the SIGSEGV handler.
+//   - Stacks without a guard page (not yet hardened, or beyond the budget) are
+//     protected by a reserve zone: the lowest `reserve_bytes` must stay zero
+//     (untouched memory reads as zero without being committed), and the saved stack
+//     pointer must stay above it. Both are checked at every switch away.
 //   - Released stacks go to a bounded per-processor cache and a bounded global warm
 //     pool; beyond that their pages are returned to the OS (madvise DONTNEED) and the
 //     address range is kept for reuse. The returns are batched (sorted, neighbours
@@ -56,6 +60,9 @@ void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept;
 // Returns the pages of released stacks beyond the warm pool to the OS. Called by
 // workers about to go idle; releases also do it in batches.
 void scavenge_stacks() noexcept;
+
+// Gives up to `max` unused stacks their guard page (idle workers call this).
+void harden_stacks(int max) noexcept;
 
 bool reserve_zone_clean(const stack_slot& s) noexcept;
 
