@@ -1,8 +1,10 @@
 // goro/goro.hpp — everything goro offers, in one include.
 #pragma once
 
+#include "goro/chan.hpp"
 #include "goro/panic.hpp"
 #include "goro/runtime.hpp"
+#include "goro/select.hpp"
 #include "goro/sync.hpp"
 #include "goro/time.hpp"
 #include "goro/wait_group.hpp"

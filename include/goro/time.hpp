@@ -1,36 +1,154 @@
-// goro/time.hpp — sleeping (Go's time.Sleep).
+// goro/time.hpp — Go's package time for goroutines: sleep, after, tick, timer, ticker.
+//
+// Times are std::chrono::steady_clock::time_point (goro::time_point); channel
+// values are the time the timer fired.
 //
 // Blocking: sleep() parks the calling goroutine on the runtime's timer heap (its
-//   thread runs other goroutines), or sleeps the calling plain thread.
-// Thread-safety: callable from any goroutine or thread.
-// Panics: none. A zero or negative duration returns at once, as in Go.
+//   thread runs other goroutines), or sleeps the calling plain thread. Receiving from
+//   a timer channel blocks like any channel receive. Nothing else blocks.
+// Thread-safety: every function may be called from any goroutine or thread; a timer
+//   or ticker object may be stopped/reset from any thread (not concurrently with its
+//   destruction).
+// Panics: ticker with a non-positive interval ("non-positive interval for NewTicker").
+//   Zero or negative durations elsewhere mean "now", as in Go: sleep returns at once,
+//   after/timer fire at once; tick(d <= 0) returns the nil channel.
+// Semantics of stop/reset are Go 1.23's: once they return, no value from the old
+//   schedule is received from c().
 //
 // Example:
 //   using namespace std::chrono_literals;
-//   goro::go([] { goro::sleep(10ms); std::puts("later"); });
+//   std::optional<goro::time_point> fired;
+//   switch (goro::select(goro::case_recv(results, r), goro::case_recv(goro::after(1s), fired))) {
+//     case 0: use(*r); break;
+//     case 1: std::puts("timed out"); break;
+//   }
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
+
+#include "goro/chan.hpp"
 
 namespace goro {
 
+using time_point = std::chrono::steady_clock::time_point;
+
 namespace detail {
 void sleep_ns(std::int64_t ns);
+
+// Converts to nanoseconds, saturating at about 100 years; <= 0 stays <= 0.
+template <class Rep, class Period>
+std::int64_t to_ns(std::chrono::duration<Rep, Period> d) {
+  constexpr double max_seconds = 100.0 * 365 * 24 * 3600;
+  if (d <= d.zero()) return 0;
+  if (std::chrono::duration<double>(d).count() >= max_seconds) {
+    return static_cast<std::int64_t>(max_seconds) * 1'000'000'000;
+  }
+  return std::chrono::ceil<std::chrono::nanoseconds>(d).count();
 }
+
+struct timer_impl;
+std::shared_ptr<timer_impl> timer_start(std::int64_t delay_ns, std::int64_t period_ns);
+recv_chan<time_point> timer_channel(const timer_impl& t);
+bool timer_stop(timer_impl& t);
+bool timer_reset(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns,
+                 std::int64_t period_ns);
+}  // namespace detail
 
 // Blocks for at least d. Durations <= 0 return immediately.
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
-  using ns = std::chrono::nanoseconds;
-  if (d <= d.zero()) return;
-  // Saturate at ~100 years instead of overflowing the nanosecond count.
-  constexpr double max_seconds = 100.0 * 365 * 24 * 3600;
-  if (std::chrono::duration<double>(d).count() >= max_seconds) {
-    detail::sleep_ns(static_cast<std::int64_t>(max_seconds) * 1'000'000'000);
-    return;
-  }
-  detail::sleep_ns(std::chrono::ceil<ns>(d).count());
+  std::int64_t ns = detail::to_ns(d);
+  if (ns > 0) detail::sleep_ns(ns);
 }
+
+// A channel that receives the time once, after d (Go's time.After). The timer is
+// released when it fires.
+template <class Rep, class Period>
+recv_chan<time_point> after(std::chrono::duration<Rep, Period> d) {
+  auto t = detail::timer_start(detail::to_ns(d), 0);
+  return detail::timer_channel(*t);
+}
+
+// A channel that receives the time every d, dropping ticks a slow reader misses
+// (Go's time.Tick); it is never stopped. d <= 0 gives the nil channel.
+template <class Rep, class Period>
+recv_chan<time_point> tick(std::chrono::duration<Rep, Period> d) {
+  std::int64_t ns = detail::to_ns(d);
+  if (ns <= 0) return {};
+  auto t = detail::timer_start(ns, ns);
+  return detail::timer_channel(*t);
+}
+
+// A single-shot timer (Go's time.Timer): c() receives the time once, after d.
+class timer {
+ public:
+  template <class Rep, class Period>
+  explicit timer(std::chrono::duration<Rep, Period> d)
+      : impl_(detail::timer_start(detail::to_ns(d), 0)) {}
+  ~timer() {
+    if (impl_) detail::timer_stop(*impl_);
+  }
+  timer(timer&&) noexcept = default;
+  timer& operator=(timer&& other) noexcept {
+    if (this != &other) {
+      if (impl_) detail::timer_stop(*impl_);
+      impl_ = std::move(other.impl_);
+    }
+    return *this;
+  }
+
+  // The channel the time is delivered on.
+  recv_chan<time_point> c() const { return detail::timer_channel(*impl_); }
+  // Stops the timer; true if it was pending (it will not fire), false if it had
+  // already fired or been stopped. Releases its place in the timer heap at once.
+  bool stop() { return detail::timer_stop(*impl_); }
+  // Re-arms the timer to fire after d; true if it was pending.
+  template <class Rep, class Period>
+  bool reset(std::chrono::duration<Rep, Period> d) {
+    return detail::timer_reset(impl_, detail::to_ns(d), 0);
+  }
+
+ private:
+  std::shared_ptr<detail::timer_impl> impl_;
+};
+
+// A periodic timer (Go's time.Ticker): c() receives the time every d; a reader that
+// falls behind misses ticks instead of receiving a backlog.
+class ticker {
+ public:
+  template <class Rep, class Period>
+  explicit ticker(std::chrono::duration<Rep, Period> d)
+      : impl_(detail::timer_start(checked(detail::to_ns(d)), detail::to_ns(d))) {}
+  ~ticker() {
+    if (impl_) detail::timer_stop(*impl_);
+  }
+  ticker(ticker&&) noexcept = default;
+  ticker& operator=(ticker&& other) noexcept {
+    if (this != &other) {
+      if (impl_) detail::timer_stop(*impl_);
+      impl_ = std::move(other.impl_);
+    }
+    return *this;
+  }
+
+  recv_chan<time_point> c() const { return detail::timer_channel(*impl_); }
+  // Stops the ticks; no tick is received after stop returns.
+  void stop() { detail::timer_stop(*impl_); }
+  // Restarts the ticks with period d (> 0, else panic_error).
+  template <class Rep, class Period>
+  void reset(std::chrono::duration<Rep, Period> d) {
+    std::int64_t ns = checked(detail::to_ns(d));
+    detail::timer_reset(impl_, ns, ns);
+  }
+
+ private:
+  static std::int64_t checked(std::int64_t ns) {
+    if (ns <= 0) throw panic_error("non-positive interval for NewTicker");
+    return ns;
+  }
+  std::shared_ptr<detail::timer_impl> impl_;
+};
 
 }  // namespace goro
