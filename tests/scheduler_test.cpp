@@ -2,6 +2,8 @@
 // processors, and an idle runtime sleeps. Timing-sensitive, so ctest runs these alone
 // (RUN_SERIAL): a test running beside them on a 2-core machine would steal the CPU.
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -15,10 +17,12 @@ TEST(scheduler, two_processors_run_two_cpu_bound_goroutines_at_once) {
   goro::set_max_procs(2);
   auto burn = [] {
     volatile std::uint64_t x = 0;
-    for (std::uint64_t i = 0; i < 60'000'000; ++i) x = x + i;
+    for (std::uint64_t i = 0; i < 250'000'000; ++i) x = x + i;
   };
+  // Best of five: the machine is shared, and one slow attempt says nothing.
   double best = 10;
-  for (int attempt = 0; attempt < 3 && best > 0.75; ++attempt) {
+  bool different_threads = false;
+  for (int attempt = 0; attempt < 5 && (best > 0.75 || !different_threads); ++attempt) {
     goro::wait_group wg;
     auto t0 = steady::now();
     wg.go([&] {
@@ -27,13 +31,20 @@ TEST(scheduler, two_processors_run_two_cpu_bound_goroutines_at_once) {
     });
     wg.wait();
     double serial = ms_since(t0);
+    std::atomic<long> tid[2] = {0, 0};
     t0 = steady::now();
-    wg.go(burn);
-    wg.go(burn);
+    for (int i = 0; i < 2; ++i) {
+      wg.go([&, i] {
+        burn();
+        tid[i] = static_cast<long>(syscall(SYS_gettid));
+      });
+    }
     wg.wait();
     double parallel = ms_since(t0);
     best = std::min(best, parallel / serial);
+    if (tid[0].load() != tid[1].load()) different_threads = true;
   }
+  EXPECT_TRUE(different_threads) << "both goroutines always ran on one thread";
   EXPECT_LT(best, 0.75) << "two goroutines did not run in parallel on two processors";
 }
 

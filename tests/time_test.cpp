@@ -1,5 +1,6 @@
 // time_test — goro::sleep: duration bounds, zero/negative, goroutines and threads, scale.
 #include <atomic>
+#include <thread>
 
 #include "support/fixture.hpp"
 
@@ -99,6 +100,104 @@ TEST_P(time_sleep, sleeps_end_in_deadline_order) {
   EXPECT_EQ(rank[1].load(), 0);
   EXPECT_EQ(rank[2].load(), 1);
   EXPECT_EQ(rank[0].load(), 2);
+}
+
+class time_timers : public procs_test {};
+GORO_PROCS_SUITE(time_timers);
+
+TEST_P(time_timers, after_fires_once_after_the_duration) {
+  auto t0 = steady::now();
+  auto c = goro::after(20ms);
+  auto v = c.recv();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_GE(ms_since(t0), 20.0);
+  EXPECT_GE(*v, t0 + 20ms);
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(c.try_recv(), std::nullopt) << "after delivered twice";
+}
+
+TEST_P(time_timers, after_works_in_a_select_from_a_goroutine) {
+  auto never = goro::make_chan<int>();
+  std::atomic<int> idx{-1};
+  goro::wait_group wg;
+  wg.go([&] {
+    std::optional<int> v;
+    idx = goro::select(goro::case_recv(never, v), goro::case_recv(goro::after(10ms)));
+  });
+  wg.wait();
+  EXPECT_EQ(idx.load(), 1);
+}
+
+TEST_P(time_timers, stop_before_fire_prevents_it) {
+  goro::timer t(30ms);
+  EXPECT_TRUE(t.stop());
+  EXPECT_FALSE(t.stop()) << "second stop reports a pending timer";
+  std::this_thread::sleep_for(60ms);
+  EXPECT_EQ(t.c().try_recv(), std::nullopt);
+}
+
+TEST_P(time_timers, stop_after_fire_reports_false_and_drops_the_value) {
+  goro::timer t(1ms);
+  std::this_thread::sleep_for(30ms);
+  EXPECT_FALSE(t.stop());
+  EXPECT_EQ(t.c().try_recv(), std::nullopt) << "a stale value survived stop";
+}
+
+TEST_P(time_timers, reset_rearms) {
+  goro::timer t(1h);
+  auto t0 = steady::now();
+  EXPECT_TRUE(t.reset(15ms));
+  EXPECT_TRUE(t.c().recv().has_value());
+  EXPECT_GE(ms_since(t0), 15.0);
+  EXPECT_FALSE(t.reset(5ms)) << "an expired timer was reported pending";
+  EXPECT_TRUE(t.c().recv().has_value());
+}
+
+TEST_P(time_timers, zero_and_negative_durations_fire_at_once) {
+  auto t0 = steady::now();
+  EXPECT_TRUE(goro::after(0ms).recv().has_value());
+  EXPECT_TRUE(goro::after(-1s).recv().has_value());
+  goro::timer t(-5ms);
+  EXPECT_TRUE(t.c().recv().has_value());
+  EXPECT_LT(ms_since(t0), 1000.0);
+  EXPECT_FALSE(goro::tick(0ms)) << "tick(0) must be the nil channel";
+  EXPECT_THROW(goro::ticker(0ms), goro::panic_error);
+  EXPECT_THROW(goro::ticker(-1ms), goro::panic_error);
+}
+
+TEST_P(time_timers, ticker_ticks_and_stops) {
+  goro::ticker tk(5ms);
+  auto t0 = steady::now();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(tk.c().recv().has_value());
+  EXPECT_GE(ms_since(t0), 15.0);
+  tk.stop();
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(tk.c().try_recv(), std::nullopt) << "a tick arrived after stop";
+}
+
+TEST_P(time_timers, ticker_drops_ticks_for_a_slow_reader) {
+  // Go's ticker keeps at most one tick buffered: a reader that sleeps through many
+  // periods finds one tick, not a backlog.
+  goro::ticker tk(2ms);
+  std::this_thread::sleep_for(60ms);  // ~30 periods
+  int buffered = 0;
+  while (tk.c().try_recv()) ++buffered;
+  EXPECT_LE(buffered, 1);
+  EXPECT_EQ(tk.c().len(), 0u);
+  EXPECT_TRUE(tk.c().recv().has_value());  // and it keeps ticking
+}
+
+TEST_P(time_timers, many_goroutines_wait_on_their_own_timers) {
+  goro::wait_group wg;
+  std::atomic<int> fired{0};
+  for (int i = 0; i < 2000; ++i) {
+    wg.go([&, i] {
+      goro::timer t(std::chrono::milliseconds(1 + i % 20));
+      if (t.c().recv()) fired.fetch_add(1);
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(fired.load(), 2000);
 }
 
 }  // namespace

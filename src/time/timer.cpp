@@ -55,6 +55,9 @@ void arm_locked(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns) {
 // Takes the current arm out; frees it if it was still in a heap, else leaves it to
 // its in-flight fire(). Returns true if a pending arm was cancelled. Lock held.
 bool disarm_locked(timer_impl& t, std::shared_ptr<timer_impl>* release) {
+  // Go 1.23: no value from the old schedule is received after stop/reset returns,
+  // even one delivered before the call.
+  (void)t.ch.try_recv();
   timer_arm* a = t.current;
   if (a == nullptr) return false;
   t.current = nullptr;
@@ -64,8 +67,6 @@ bool disarm_locked(timer_impl& t, std::shared_ptr<timer_impl>* release) {
   } else {
     a->cancelled = true;  // popped, fire() in flight: it frees itself
   }
-  // Go 1.23: no value from the old schedule is received after stop/reset returns.
-  (void)t.ch.try_recv();
   return true;
 }
 
