@@ -1,10 +1,13 @@
 // goro-workloads — the workloads of SPEC §6, one per run:
-//   goro-workloads <spawn|parked_memory|timers|yield>
+//   goro-workloads <spawn|pingpong|chan_spsc|chan_mpmc|select|parked_memory|timers|yield>
 // Prints `workload=<name> ns_per_op=<x> ...`; honours GORO_MAXPROCS. Sizes match
 // ../shared/peers/go/main.go so that compare.sh can put the numbers side by side.
 #include <goro/goro.hpp>
 
+#include <array>
 #include <chrono>
+#include <optional>
+#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +44,127 @@ void spawn() {
   report("spawn", spawn_round(n), n);
 }
 
+// ---- W2 pingpong: two goroutines, two unbuffered channels, round trips -------------
+double pingpong_round(long n) {
+  auto ping = goro::make_chan<long>(), pong = goro::make_chan<long>();
+  goro::go([ping, pong] {
+    for (long v : ping) pong.send(v);
+    pong.close();
+  });
+  auto start = clock_type::now();
+  for (long i = 0; i < n; ++i) {
+    ping.send(i);
+    pong.recv();
+  }
+  double elapsed = ns_since(start);
+  ping.close();
+  pong.recv();
+  return elapsed;
+}
+
+void pingpong() {
+  constexpr long n = 1'000'000;
+  pingpong_round(10'000);
+  report("pingpong", pingpong_round(n), n);
+}
+
+// ---- W3 chan_spsc: one producer, one consumer, buffered 1024 -------------------------
+double spsc_round(long n) {
+  auto ch = goro::make_chan<long>(1024);
+  auto start = clock_type::now();
+  goro::go([ch, n] {
+    for (long i = 0; i < n; ++i) ch.send(i);
+    ch.close();
+  });
+  long sum = 0;
+  for (long v : ch) sum += v;
+  double elapsed = ns_since(start);
+  if (sum != n * (n - 1) / 2) {
+    std::fprintf(stderr, "chan_spsc: bad sum\n");
+    std::exit(1);
+  }
+  return elapsed;
+}
+
+void chan_spsc() {
+  constexpr long n = 10'000'000;
+  spsc_round(100'000);
+  report("chan_spsc", spsc_round(n), n);
+}
+
+// ---- W4 chan_mpmc: 4 producers, 4 consumers, one channel of 1024 --------------------
+double mpmc_round(long n, int producers, int consumers) {
+  auto ch = goro::make_chan<long>(1024);
+  goro::wait_group pwg, cwg;
+  std::vector<long> sums(static_cast<std::size_t>(consumers));
+  long per = n / producers;
+  auto start = clock_type::now();
+  for (int p = 0; p < producers; ++p) {
+    pwg.go([ch, p, per] {
+      long base = p * per;
+      for (long i = 0; i < per; ++i) ch.send(base + i);
+    });
+  }
+  for (int c = 0; c < consumers; ++c) {
+    cwg.go([ch, c, &sums] {
+      long s = 0;
+      for (long v : ch) s += v;
+      sums[static_cast<std::size_t>(c)] = s;
+    });
+  }
+  pwg.wait();
+  ch.close();
+  cwg.wait();
+  double elapsed = ns_since(start);
+  long total = 0;
+  for (long s : sums) total += s;
+  if (total != n * (n - 1) / 2) {
+    std::fprintf(stderr, "chan_mpmc: bad sum\n");
+    std::exit(1);
+  }
+  return elapsed;
+}
+
+void chan_mpmc() {
+  constexpr long n = 10'000'000;
+  mpmc_round(100'000, 4, 4);
+  report("chan_mpmc", mpmc_round(n, 4, 4), n);
+}
+
+// ---- W6 select: one consumer selecting over 4 unbuffered channels, 4 producers -------
+double select_round(long n) {
+  std::array<goro::chan<long>, 4> chs;
+  for (auto& c : chs) c = goro::make_chan<long>();
+  long per = n / 4;
+  auto start = clock_type::now();
+  for (auto& c : chs) {
+    goro::go([c, per] {
+      for (long j = 0; j < per; ++j) c.send(j);
+    });
+  }
+  std::array<long, 4> got{};
+  std::optional<long> v;
+  for (long k = 0; k < n; ++k) {
+    int i = goro::select(goro::case_recv(chs[0], v), goro::case_recv(chs[1], v),
+                         goro::case_recv(chs[2], v), goro::case_recv(chs[3], v));
+    ++got[static_cast<std::size_t>(i)];
+  }
+  double elapsed = ns_since(start);
+  for (long g : got) {
+    if (g != per) {
+      std::fprintf(stderr, "select: bad per-channel count\n");
+      std::exit(1);
+    }
+  }
+  return elapsed;
+}
+
+void select_w() {
+  constexpr long n = 1'000'000;
+  select_round(10'000);
+  report("select", select_round(n), n);
+}
+
 // ---- W7 parked_memory: RSS growth per parked goroutine --------------------------------
 long vm_rss_kib() {
   std::ifstream f("/proc/self/status");
@@ -55,23 +179,21 @@ void parked_memory() {
   long n = 1'000'000;
   if (const char* v = std::getenv("PEERS_PARKED_N")) n = std::strtol(v, nullptr, 10);
   long before = vm_rss_kib();
-  // Until channels exist, the goroutines park on one shared gate (a wait_group held at
-  // one); the parked footprint is the same: a stack page, a descriptor, a waiter node.
-  goro::wait_group gate, started, done;
-  gate.add(1);
+  auto ch = goro::make_chan<int>();
+  goro::wait_group started, done;
   started.add(static_cast<int>(n));
   done.add(static_cast<int>(n));
   for (long i = 0; i < n; ++i) {
     goro::go([&] {
       started.done();
-      gate.wait();
+      ch.recv();
       done.done();
     });
   }
   started.wait();
-  goro::sleep(200ms);  // let the last few reach the gate
+  goro::sleep(200ms);  // let the last few reach the receive
   long after = vm_rss_kib();
-  gate.done();
+  ch.close();
   done.wait();
   double per = static_cast<double>(after - before) * 1024 / n;
   std::printf("workload=parked_memory bytes_per_goroutine=%.0f goroutines=%ld rss_before_kib=%ld "
@@ -124,7 +246,9 @@ struct workload {
   void (*fn)();
 };
 constexpr workload workloads[] = {
-    {"spawn", spawn}, {"parked_memory", parked_memory}, {"timers", timers}, {"yield", yield},
+    {"spawn", spawn},         {"pingpong", pingpong},   {"chan_spsc", chan_spsc},
+    {"chan_mpmc", chan_mpmc}, {"select", select_w},     {"parked_memory", parked_memory},
+    {"timers", timers},       {"yield", yield},
 };
 
 }  // namespace
