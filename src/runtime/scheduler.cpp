@@ -41,7 +41,7 @@
 // ## Spinning and waking (the part with a memory-ordering argument)
 //
 // Waking a sleeping worker costs tens of microseconds on a VM, so a worker that runs
-// out of work first spins for up to spin_limit_ns looking for some, and a producer
+// out of work first spins (spin_rounds of stealing attempts) looking for some, and a producer
 // wakes a sleeping worker only when nobody is spinning (wakep). The invariant: if
 // there is work in a queue and an idle processor, then some processor is spinning or
 // running and will find it — no work is stranded while a processor sleeps.
@@ -120,7 +120,8 @@ void report_panic(goroutine* g, std::exception_ptr e) noexcept;        // api.cp
 
 namespace {
 
-constexpr std::int64_t spin_limit_ns = 50'000;
+constexpr int spin_rounds = 4;
+constexpr std::int64_t spin_min_ns = 10'000;  // spin at least this long before sleeping
 constexpr std::int64_t runnext_steal_delay_ns = 3'000;
 constexpr std::int64_t scavenge_delay_ns = 10'000'000;
 
@@ -621,13 +622,18 @@ goroutine* find_runnable(scheduler& s, processor* p) {
       s.nmspinning.fetch_add(1, std::memory_order_seq_cst);
     }
     if (p->spinning) {
-      std::int64_t start = nanotime();
+      // Go's policy: a few rounds over every victim, the last one also taking a
+      // stuck victim's runnext, then sleep. Spinning longer here keeps stealing
+      // goroutines that hand off to each other and bounces their channels' cache
+      // lines between cores.
       bool more = false;
-      for (;;) {
+      std::int64_t start = nanotime();
+      for (int round = 0;; ++round) {
         std::int64_t now = nanotime();
-        if (goroutine* g = try_steal(s, p, now - start > spin_limit_ns / 2)) return g;
+        bool last = round >= spin_rounds - 1 && now - start >= spin_min_ns;
+        if (goroutine* g = try_steal(s, p, last)) return g;
         more = s.global.size() > 0 || earliest_timer(s) <= now;
-        if (more || now - start > spin_limit_ns) break;
+        if (more || last) break;
         for (int i = 0; i < 64; ++i) cpu_relax();
       }
       if (more) continue;
