@@ -1,0 +1,101 @@
+// cond.cpp — goro::cond with Go's notifyList tickets.
+//
+// Invariants (under waiters_.locked): next_notify_ <= next_ticket_; a waiter whose
+// ticket is below next_notify_ has been notified and must not park; parked waiters
+// are linked in ticket order and each is woken exactly once.
+#include "goro/cond.hpp"
+
+#include "runtime/parking.hpp"
+#include "runtime/sys.hpp"
+
+namespace goro {
+namespace {
+
+struct cond_waiter {
+  cond_waiter* next = nullptr;
+  std::uint64_t ticket = 0;
+  detail::parker* who = nullptr;
+  std::atomic<bool> woken{false};
+};
+
+class list_guard {
+ public:
+  explicit list_guard(detail::wait_list& l) : l_(l) {
+    for (int spins = 0; l_.locked.exchange(true, std::memory_order_acquire); ++spins) {
+      while (l_.locked.load(std::memory_order_relaxed)) {
+        if (++spins < 64) detail::cpu_relax(); else sched_yield();
+      }
+    }
+  }
+  ~list_guard() { l_.locked.store(false, std::memory_order_release); }
+  list_guard(const list_guard&) = delete;
+  list_guard& operator=(const list_guard&) = delete;
+
+ private:
+  detail::wait_list& l_;
+};
+
+void wake(cond_waiter* w) {
+  detail::parker* who = w->who;
+  w->woken.store(true, std::memory_order_release);  // w may vanish now
+  detail::unpark(who);
+}
+
+}  // namespace
+
+std::uint64_t cond::take_ticket() {
+  list_guard lk(waiters_);
+  return next_ticket_++;
+}
+
+void cond::wait_ticket(std::uint64_t ticket) {
+  cond_waiter self;
+  {
+    list_guard lk(waiters_);
+    if (ticket < next_notify_) return;  // signalled between unlock and here
+    self.ticket = ticket;
+    self.who = detail::current_parker();
+    // Keep ticket order (a later ticket may have parked first).
+    auto** link = reinterpret_cast<cond_waiter**>(&waiters_.head);
+    while (*link && (*link)->ticket < ticket) link = &(*link)->next;
+    self.next = *link;
+    *link = &self;
+  }
+  while (!self.woken.load(std::memory_order_acquire)) {
+    detail::park(self.who, detail::wait_reason::cond_wait);
+  }
+}
+
+void cond::signal() {
+  cond_waiter* w = nullptr;
+  {
+    list_guard lk(waiters_);
+    if (next_notify_ == next_ticket_) return;  // nobody waits
+    std::uint64_t t = next_notify_++;
+    auto** link = reinterpret_cast<cond_waiter**>(&waiters_.head);
+    while (*link && (*link)->ticket != t) link = &(*link)->next;
+    if (*link) {
+      w = *link;
+      *link = w->next;
+    }
+    // Not found: that waiter has not parked yet and will see its ticket notified.
+  }
+  if (w) wake(w);
+}
+
+void cond::broadcast() {
+  cond_waiter* all;
+  {
+    list_guard lk(waiters_);
+    next_notify_ = next_ticket_;
+    all = static_cast<cond_waiter*>(waiters_.head);
+    waiters_.head = nullptr;
+  }
+  while (all) {
+    cond_waiter* next = all->next;
+    wake(all);
+    all = next;
+  }
+}
+
+}  // namespace goro

@@ -1,0 +1,76 @@
+// sema.cpp — detail::sema on the runtime's parking mechanism.
+//
+// Invariants (under waiters_.locked): count_ > 0 only when no waiter is queued; a
+// waiter is woken exactly once, by the release that unlinks it.
+#include "goro/detail/sema.hpp"
+
+#include "runtime/parking.hpp"
+#include "runtime/sys.hpp"
+
+namespace goro::detail {
+namespace {
+
+struct sema_waiter {
+  sema_waiter* next = nullptr;
+  parker* who = nullptr;
+  std::atomic<bool> granted{false};
+};
+
+class list_guard {
+ public:
+  explicit list_guard(wait_list& l) : l_(l) {
+    for (int spins = 0; l_.locked.exchange(true, std::memory_order_acquire); ++spins) {
+      while (l_.locked.load(std::memory_order_relaxed)) {
+        if (++spins < 64) cpu_relax(); else sched_yield();
+      }
+    }
+  }
+  ~list_guard() { l_.locked.store(false, std::memory_order_release); }
+  list_guard(const list_guard&) = delete;
+  list_guard& operator=(const list_guard&) = delete;
+
+ private:
+  wait_list& l_;
+};
+
+}  // namespace
+
+void sema::acquire(wait_reason reason, bool lifo) {
+  sema_waiter self;
+  {
+    list_guard lk(waiters_);
+    if (count_ > 0) {
+      --count_;
+      return;
+    }
+    self.who = current_parker();
+    if (lifo || waiters_.head == nullptr) {
+      self.next = static_cast<sema_waiter*>(waiters_.head);
+      waiters_.head = &self;
+      if (waiters_.tail == nullptr) waiters_.tail = &self;
+    } else {
+      static_cast<sema_waiter*>(waiters_.tail)->next = &self;
+      waiters_.tail = &self;
+    }
+  }
+  while (!self.granted.load(std::memory_order_acquire)) park(self.who, reason);
+}
+
+void sema::release() {
+  sema_waiter* w;
+  {
+    list_guard lk(waiters_);
+    w = static_cast<sema_waiter*>(waiters_.head);
+    if (w == nullptr) {
+      ++count_;
+      return;
+    }
+    waiters_.head = w->next;
+    if (waiters_.head == nullptr) waiters_.tail = nullptr;
+  }
+  parker* who = w->who;
+  w->granted.store(true, std::memory_order_release);  // w may vanish now
+  unpark(who);
+}
+
+}  // namespace goro::detail

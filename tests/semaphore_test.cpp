@@ -1,0 +1,122 @@
+// semaphore_test — goro::semaphore: weights, FIFO, try_acquire, misuse.
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/fixture.hpp"
+
+namespace {
+
+using namespace goro_test;
+
+class semaphore : public procs_test {};
+GORO_PROCS_SUITE(semaphore);
+
+TEST_P(semaphore, bounds_concurrency_by_weight) {
+  goro::semaphore sem(4);
+  std::atomic<int> in{0}, peak{0};
+  goro::wait_group wg;
+  for (int i = 0; i < 100; ++i) {
+    wg.go([&, i] {
+      int w = 1 + i % 2;
+      sem.acquire(w);
+      int now = in.fetch_add(w) + w;
+      int seen = peak.load();
+      while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+      }
+      goro::sleep(100us);
+      in.fetch_sub(w);
+      sem.release(w);
+    });
+  }
+  wg.wait();
+  EXPECT_LE(peak.load(), 4);
+  EXPECT_GE(peak.load(), 2);
+}
+
+TEST_P(semaphore, a_large_request_is_not_overtaken_by_small_ones) {
+  goro::semaphore sem(10);
+  sem.acquire(5);  // 5 free
+  std::atomic<int> order{0};
+  std::atomic<int> big_rank{-1}, small_rank{-1};
+  goro::wait_group wg;
+  wg.go([&] {
+    sem.acquire(10);  // waits for all 10
+    big_rank = order.fetch_add(1);
+    sem.release(10);
+  });
+  std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(sem.try_acquire(1)) << "try_acquire jumped the queue";
+  wg.go([&] {
+    sem.acquire(1);  // would fit now, but the 10 is first in line
+    small_rank = order.fetch_add(1);
+    sem.release(1);
+  });
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(small_rank.load(), -1);
+  sem.release(5);
+  wg.wait();
+  EXPECT_EQ(big_rank.load(), 0);
+  EXPECT_EQ(small_rank.load(), 1);
+}
+
+TEST_P(semaphore, try_acquire_never_blocks) {
+  goro::semaphore sem(2);
+  EXPECT_TRUE(sem.try_acquire(2));
+  EXPECT_FALSE(sem.try_acquire(1));
+  sem.release(1);
+  EXPECT_TRUE(sem.try_acquire(1));
+  EXPECT_TRUE(sem.try_acquire(0));
+  sem.release(2);
+}
+
+TEST_P(semaphore, misuse_panics_with_a_message) {
+  EXPECT_THROW(goro::semaphore(-1), goro::panic_error);
+  goro::semaphore sem(3);
+  EXPECT_THROW(sem.acquire(-1), goro::panic_error);
+  EXPECT_THROW(sem.release(-1), goro::panic_error);
+  try {
+    sem.acquire(4);
+    FAIL() << "acquire beyond the size returned";
+  } catch (const goro::panic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("exceeds the size"), std::string::npos);
+  }
+  sem.acquire(1);
+  try {
+    sem.release(2);
+    FAIL() << "over-release accepted";
+  } catch (const goro::panic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("released more than held"), std::string::npos);
+  }
+  sem.release(1);  // the count was left unchanged by the failed release
+  EXPECT_TRUE(sem.try_acquire(3));
+  sem.release(3);
+}
+
+TEST_P(semaphore, threads_and_goroutines_share_it) {
+  goro::semaphore sem(1);
+  long counter = 0;  // protected by the semaphore as a lock
+  goro::wait_group wg;
+  for (int i = 0; i < 50; ++i) {
+    wg.go([&] {
+      for (int k = 0; k < 100; ++k) {
+        sem.acquire();
+        ++counter;
+        sem.release();
+      }
+    });
+  }
+  std::thread t([&] {
+    for (int k = 0; k < 2000; ++k) {
+      sem.acquire();
+      ++counter;
+      sem.release();
+    }
+  });
+  wg.wait();
+  t.join();
+  EXPECT_EQ(counter, 50 * 100 + 2000);
+}
+
+}  // namespace
