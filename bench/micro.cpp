@@ -3,6 +3,8 @@
 #include <goro/goro.hpp>
 
 #include <atomic>
+#include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -50,6 +52,47 @@ void BM_thread_handoff(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_thread_handoff)->UseRealTime();
+
+// Uncontended lock/unlock: goro::mutex vs std::mutex.
+void BM_goro_mutex_uncontended(benchmark::State& state) {
+  goro::mutex mu;
+  for (auto _ : state) {
+    mu.lock();
+    mu.unlock();
+  }
+}
+BENCHMARK(BM_goro_mutex_uncontended);
+
+void BM_std_mutex_uncontended(benchmark::State& state) {
+  std::mutex mu;
+  for (auto _ : state) {
+    mu.lock();
+    mu.unlock();
+  }
+}
+BENCHMARK(BM_std_mutex_uncontended);
+
+// Read-lock/unlock: goro::rw_mutex vs std::shared_mutex.
+void BM_goro_rw_mutex_read(benchmark::State& state) {
+  goro::rw_mutex rw;
+  for (auto _ : state) {
+    rw.lock_shared();
+    rw.unlock_shared();
+  }
+}
+BENCHMARK(BM_goro_rw_mutex_read);
+
+void BM_std_shared_mutex_read(benchmark::State& state) {
+  std::shared_mutex rw;
+  for (auto _ : state) {
+    rw.lock_shared();
+    rw.unlock_shared();
+  }
+}
+BENCHMARK(BM_std_shared_mutex_read);
+
+// A channel round trip between a goroutine and the benchmark thread vs a thread pair
+// on std::mutex + std::condition_variable is left to goro-workloads pingpong (W2).
 
 }  // namespace
 

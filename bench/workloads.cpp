@@ -1,5 +1,5 @@
 // goro-workloads — the workloads of SPEC §6, one per run:
-//   goro-workloads <spawn|pingpong|chan_spsc|chan_mpmc|select|parked_memory|timers|yield>
+//   goro-workloads <spawn|pingpong|chan_spsc|chan_mpmc|mutex|select|parked_memory|timers|yield>
 // Prints `workload=<name> ns_per_op=<x> ...`; honours GORO_MAXPROCS. Sizes match
 // ../shared/peers/go/main.go so that compare.sh can put the numbers side by side.
 #include <goro/goro.hpp>
@@ -131,6 +131,35 @@ void chan_mpmc() {
   report("chan_mpmc", mpmc_round(n, 4, 4), n);
 }
 
+// ---- W5 mutex: 1,000 goroutines x 1,000 lock/increment/unlock -----------------------
+double mutex_round(int goroutines, int iters) {
+  goro::mutex mu;
+  goro::wait_group wg;
+  long counter = 0;
+  auto start = clock_type::now();
+  for (int g = 0; g < goroutines; ++g) {
+    wg.go([&] {
+      for (int i = 0; i < iters; ++i) {
+        mu.lock();
+        ++counter;
+        mu.unlock();
+      }
+    });
+  }
+  wg.wait();
+  double elapsed = ns_since(start);
+  if (counter != long{goroutines} * iters) {
+    std::fprintf(stderr, "mutex: counter=%ld want %ld\n", counter, long{goroutines} * iters);
+    std::exit(1);
+  }
+  return elapsed;
+}
+
+void mutex_w() {
+  mutex_round(100, 100);
+  report("mutex", mutex_round(1000, 1000), 1'000'000, " counter_ok=1");
+}
+
 // ---- W6 select: one consumer selecting over 4 unbuffered channels, 4 producers -------
 double select_round(long n) {
   std::array<goro::chan<long>, 4> chs;
@@ -247,7 +276,8 @@ struct workload {
 };
 constexpr workload workloads[] = {
     {"spawn", spawn},         {"pingpong", pingpong},   {"chan_spsc", chan_spsc},
-    {"chan_mpmc", chan_mpmc}, {"select", select_w},     {"parked_memory", parked_memory},
+    {"chan_mpmc", chan_mpmc}, {"mutex", mutex_w},       {"select", select_w},
+    {"parked_memory", parked_memory},
     {"timers", timers},       {"yield", yield},
 };
 

@@ -93,6 +93,7 @@
 #include <cxxabi.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 
 #include <cstdio>
@@ -124,6 +125,7 @@ constexpr int spin_rounds = 4;
 constexpr std::int64_t spin_min_ns = 10'000;  // spin at least this long before sleeping
 constexpr std::int64_t runnext_steal_delay_ns = 3'000;
 constexpr std::int64_t scavenge_delay_ns = 10'000'000;
+constexpr std::int64_t timer_spin_ns = 20'000;  // wait for a closer timer by spinning
 
 thread_local processor* tls_processor = nullptr;
 
@@ -563,6 +565,11 @@ void idle(scheduler& s, processor* p) {
       if (deadline >= 0) {
         timeout = deadline - now;
         if (timeout <= 0) break;
+        if (timeout < timer_spin_ns) {
+          // A futex round trip would overshoot a timer this close.
+          for (int i = 0; i < 64; ++i) cpu_relax();
+          continue;
+        }
       }
       if (!scavenged) {
         std::int64_t until_scavenge = idle_since + scavenge_delay_ns - now;
@@ -644,6 +651,9 @@ goroutine* find_runnable(scheduler& s, processor* p) {
 
 void worker_main(scheduler* s, processor* p) {
   tls_processor = p;
+  // Timer waits use futex timeouts; the default 50 us slack would make every timer
+  // that much late.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   p->eh = reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
   p->rand_state = 0x9E3779B9u * static_cast<std::uint32_t>(p->id + 1);
   stack_t ss{};
