@@ -2,6 +2,9 @@
 #pragma once
 
 #include "goro/chan.hpp"
+#include "goro/context.hpp"
+#include "goro/errgroup.hpp"
+#include "goro/error.hpp"
 #include "goro/panic.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"

@@ -8,8 +8,11 @@
 #include <string>
 
 #include "goro/panic.hpp"
+#include "goro/context.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/sys.hpp"
+#include <memory>
+#include <mutex>
 
 namespace goro {
 namespace {
@@ -18,8 +21,19 @@ struct sem_waiter {
   sem_waiter* next = nullptr;
   std::int64_t n = 0;
   detail::parker* who = nullptr;
-  std::atomic<bool> granted{false};
+  std::atomic<bool> granted{false};    // holds its n units
+  std::atomic<bool> cancelled{false};  // left the queue because its context ended
 };
+
+void wake_all(sem_waiter* list) {
+  while (list) {
+    sem_waiter* next = list->next;
+    detail::parker* who = list->who;
+    list->granted.store(true, std::memory_order_release);  // it may vanish now
+    detail::unpark(who);
+    list = next;
+  }
+}
 
 class list_guard {
  public:
@@ -85,10 +99,24 @@ bool semaphore::try_acquire(std::int64_t n) {
   return false;
 }
 
+// Grants the queue head while it fits, appending the granted waiters to *tail.
+// Called with the list locked.
+void semaphore::grant_waiters_locked(void** granted_tail) {
+  auto** tail = reinterpret_cast<sem_waiter**>(granted_tail);
+  while (auto* w = static_cast<sem_waiter*>(waiters_.head)) {
+    if (size_ - used_ < w->n) break;
+    used_ += w->n;
+    waiters_.head = w->next;
+    if (waiters_.head == nullptr) waiters_.tail = nullptr;
+    w->next = nullptr;
+    *tail = w;
+    tail = &w->next;
+  }
+}
+
 void semaphore::release(std::int64_t n) {
   check_weight(n, "release");
   sem_waiter* granted = nullptr;
-  sem_waiter** tail = &granted;
   {
     list_guard lk(waiters_);
     if (n > used_) {
@@ -96,24 +124,85 @@ void semaphore::release(std::int64_t n) {
                         std::to_string(used_) + ")");
     }
     used_ -= n;
-    // Grant in order while the head fits.
-    while (auto* w = static_cast<sem_waiter*>(waiters_.head)) {
-      if (size_ - used_ < w->n) break;
-      used_ += w->n;
-      waiters_.head = w->next;
-      if (waiters_.head == nullptr) waiters_.tail = nullptr;
-      w->next = nullptr;
-      *tail = w;
-      tail = &w->next;
+    grant_waiters_locked(reinterpret_cast<void**>(&granted));
+  }
+  wake_all(granted);
+}
+
+error semaphore::acquire(const context& ctx, std::int64_t n) {
+  check_weight(n, "acquire");
+  if (n > size_) {
+    return make_error("semaphore: acquire of " + std::to_string(n) + " exceeds the size " +
+                      std::to_string(size_) + " and could never succeed");
+  }
+  sem_waiter self;
+  {
+    list_guard lk(waiters_);
+    if (size_ - used_ >= n && waiters_.head == nullptr) {
+      used_ += n;
+      return {};
     }
+    if (error err = ctx.err()) return err;
+    self.n = n;
+    self.who = detail::current_parker();
+    if (waiters_.tail) {
+      static_cast<sem_waiter*>(waiters_.tail)->next = &self;
+    } else {
+      waiters_.head = &self;
+    }
+    waiters_.tail = &self;
   }
-  while (granted) {
-    sem_waiter* next = granted->next;
-    detail::parker* who = granted->who;
-    granted->granted.store(true, std::memory_order_release);  // it may vanish now
-    detail::unpark(who);
-    granted = next;
+  // On cancellation: leave the queue unless already granted, and let the waiters
+  // behind us through if they now fit (we may have been blocking the head). The
+  // callback can run on the cancelling thread after we have returned, so it reaches
+  // us only through `link`, which we cut (under its lock) before returning.
+  struct hook_link {
+    detail::spinlock lock;
+    semaphore* sem;       // under lock; null once acquire has returned
+    sem_waiter* waiter;   // under lock
+  };
+  auto link = std::make_shared<hook_link>();
+  link->sem = this;
+  link->waiter = &self;
+  std::uint64_t hook = detail::context_on_cancel(ctx, [link] {
+    std::lock_guard hold(link->lock);
+    semaphore* sem = link->sem;
+    if (sem == nullptr) return;  // acquire already returned
+    sem_waiter* me = link->waiter;
+    sem_waiter* granted = nullptr;
+    bool removed = false;
+    {
+      list_guard lk(sem->waiters_);
+      auto** at = reinterpret_cast<sem_waiter**>(&sem->waiters_.head);
+      sem_waiter* prev = nullptr;
+      while (*at && *at != me) {
+        prev = *at;
+        at = &(*at)->next;
+      }
+      if (*at == me) {
+        *at = me->next;
+        if (sem->waiters_.tail == me) sem->waiters_.tail = prev;
+        removed = true;
+        sem->grant_waiters_locked(reinterpret_cast<void**>(&granted));
+      }
+    }
+    wake_all(granted);
+    if (removed) {
+      me->cancelled.store(true, std::memory_order_release);
+      detail::unpark(me->who);  // `me` stays valid: acquire waits for link->lock
+    }
+  });
+  while (!self.granted.load(std::memory_order_acquire) &&
+         !self.cancelled.load(std::memory_order_acquire)) {
+    detail::park(self.who, detail::wait_reason::semacquire);
   }
+  if (hook != 0) detail::context_remove_on_cancel(ctx, hook);
+  {
+    std::lock_guard cut(link->lock);  // waits for a callback in progress
+    link->sem = nullptr;
+  }
+  if (self.cancelled.load(std::memory_order_acquire)) return ctx.err();
+  return {};  // granted (even if ctx ended meanwhile, as x/sync)
 }
 
 }  // namespace goro

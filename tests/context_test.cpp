@@ -1,0 +1,361 @@
+// context_test — goro::error, goro::context and goro::errgroup, from Go's semantics.
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "support/fixture.hpp"
+
+namespace {
+
+using namespace goro_test;
+
+inline const goro::context_key<std::string> request_id{"request_id"};
+inline const goro::context_key<int> depth_key{"depth"};
+inline const goro::context_key<std::string> other_key{"request_id"};  // same name, other key
+
+class context : public procs_test {};
+GORO_PROCS_SUITE(context);
+
+TEST(error, nil_messages_wrapping_and_is) {
+  goro::error nil;
+  EXPECT_FALSE(nil);
+  EXPECT_TRUE(nil.is(goro::error{}));
+  auto base = goro::make_error("disk full");
+  auto wrapped = goro::wrap(goro::wrap(base, "writing block"), "saving file");
+  EXPECT_EQ(wrapped.message(), "saving file: writing block: disk full");
+  EXPECT_TRUE(wrapped.is(base));
+  EXPECT_FALSE(wrapped.is(goro::make_error("disk full"))) << "identity, not text";
+  EXPECT_EQ(wrapped.unwrap().unwrap(), base);
+  EXPECT_FALSE(goro::wrap(nil, "context")) << "wrapping nil stays nil";
+  auto code = goro::error::from(std::make_error_code(std::errc::connection_refused));
+  EXPECT_TRUE(goro::wrap(code, "dial").is(std::make_error_code(std::errc::connection_refused)));
+  EXPECT_FALSE(goro::error::from(std::error_code{}));
+  auto ex = goro::error::from(std::make_exception_ptr(std::runtime_error("boom")));
+  EXPECT_EQ(ex.message(), "boom");
+  EXPECT_TRUE(ex.exception() != nullptr);
+  EXPECT_EQ(goro::canceled.message(), "context canceled");
+  EXPECT_EQ(goro::deadline_exceeded.message(), "context deadline exceeded");
+}
+
+TEST_P(context, background_is_never_done) {
+  auto bg = goro::background();
+  EXPECT_FALSE(bg.err());
+  EXPECT_FALSE(bg.deadline().has_value());
+  EXPECT_FALSE(bg.done()) << "background's done() is the nil channel";
+  EXPECT_FALSE(bg.stop_token().stop_possible());
+  EXPECT_EQ(goro::select(goro::case_recv(bg.done()), goro::case_default()), 1);
+}
+
+TEST_P(context, cancel_closes_done_and_sets_err_idempotently) {
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  EXPECT_FALSE(ctx.err());
+  goro::wait_group wg;
+  std::atomic<bool> woke{false};
+  wg.go([&, c = ctx] {
+    c.done().recv();
+    woke = true;
+  });
+  std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(woke.load());
+  cancel();
+  cancel();  // idempotent
+  wg.wait();
+  EXPECT_TRUE(woke.load());
+  EXPECT_TRUE(ctx.err().is(goro::canceled));
+  EXPECT_TRUE(goro::cause(ctx).is(goro::canceled));
+}
+
+TEST_P(context, done_in_a_select_wakes_a_parked_goroutine) {
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  auto jobs = goro::make_chan<int>();
+  std::atomic<int> idx{-1};
+  goro::wait_group wg;
+  wg.go([&, c = ctx] {
+    std::optional<int> job;
+    idx = goro::select(goro::case_recv(jobs, job), goro::case_recv(c.done()));
+  });
+  std::this_thread::sleep_for(10ms);
+  cancel();
+  wg.wait();
+  EXPECT_EQ(idx.load(), 1);
+}
+
+TEST_P(context, cancellation_reaches_a_deep_and_wide_tree) {
+  auto [root, cancel] = goro::with_cancel(goro::background());
+  // depth 100
+  std::vector<goro::context> chain{root};
+  std::vector<goro::cancel_func> keep;
+  for (int i = 0; i < 100; ++i) {
+    auto [c, f] = goro::with_cancel(goro::with_value(chain.back(), depth_key, i));
+    chain.push_back(c);
+    keep.push_back(f);
+  }
+  // width 10,000
+  std::vector<goro::context> wide;
+  for (int i = 0; i < 10'000; ++i) {
+    auto [c, f] = goro::with_cancel(root);
+    wide.push_back(c);
+    keep.push_back(f);
+  }
+  EXPECT_EQ(goro::detail::context_child_count(root), 10'001u);
+  cancel();
+  EXPECT_TRUE(chain.back().err().is(goro::canceled));
+  EXPECT_EQ(*chain.back().value(depth_key), 99);
+  for (auto& c : wide) ASSERT_TRUE(c.err());
+  EXPECT_EQ(chain.back().done().recv(), std::nullopt);  // closed
+}
+
+TEST_P(context, a_cancelled_child_detaches_from_its_parent) {
+  auto [root, cancel_root] = goro::with_cancel(goro::background());
+  for (int i = 0; i < 1000; ++i) {
+    auto [c, cancel] = goro::with_cancel(root);
+    cancel();
+  }
+  EXPECT_EQ(goro::detail::context_child_count(root), 0u);
+  {
+    auto [c, cancel] = goro::with_cancel(root);  // dropped without cancel
+    EXPECT_EQ(goro::detail::context_child_count(root), 1u);
+  }
+  EXPECT_EQ(goro::detail::context_child_count(root), 0u) << "a destroyed child stayed registered";
+  cancel_root();
+}
+
+TEST_P(context, child_of_a_cancelled_parent_is_born_cancelled) {
+  auto [root, cancel] = goro::with_cancel(goro::background());
+  cancel();
+  auto [child, c2] = goro::with_cancel(root);
+  EXPECT_TRUE(child.err().is(goro::canceled));
+}
+
+TEST_P(context, timeout_fires_within_a_bounded_overshoot) {
+  auto t0 = steady::now();
+  auto [ctx, cancel] = goro::with_timeout(goro::background(), 30ms);
+  ASSERT_TRUE(ctx.deadline().has_value());
+  ctx.done().recv();
+  double took = ms_since(t0);
+  EXPECT_GE(took, 29.0);
+  EXPECT_LT(took, 1000.0);
+  EXPECT_TRUE(ctx.err().is(goro::deadline_exceeded));
+  EXPECT_TRUE(goro::cause(ctx).is(goro::deadline_exceeded));
+  auto [past, c2] = goro::with_timeout(goro::background(), -1s);
+  EXPECT_TRUE(past.err().is(goro::deadline_exceeded)) << "a past deadline is done at once";
+}
+
+TEST_P(context, cancel_before_the_deadline_releases_the_timer) {
+  auto [ctx, cancel] = goro::with_timeout(goro::background(), 1h);
+  cancel();
+  EXPECT_TRUE(ctx.err().is(goro::canceled));
+  // A child with a later deadline inherits the parent's earlier one.
+  auto [p, pc] = goro::with_timeout(goro::background(), 50ms);
+  auto [c, cc] = goro::with_timeout(p, 1h);
+  EXPECT_EQ(c.deadline(), p.deadline());
+  c.done().recv();
+  EXPECT_TRUE(c.err().is(goro::deadline_exceeded));
+}
+
+TEST_P(context, values_shadow_and_look_up_through_the_chain) {
+  auto a = goro::with_value(goro::background(), request_id, std::string("r-1"));
+  auto [b, cancel] = goro::with_cancel(a);
+  auto c = goro::with_value(b, request_id, std::string("r-2"));
+  EXPECT_EQ(*a.value(request_id), "r-1");
+  EXPECT_EQ(*b.value(request_id), "r-1");
+  EXPECT_EQ(*c.value(request_id), "r-2");
+  EXPECT_EQ(c.value(other_key), nullptr) << "keys with equal names must not collide";
+  EXPECT_EQ(goro::background().value(request_id), nullptr);
+  cancel();
+}
+
+TEST_P(context, without_cancel_keeps_values_but_not_cancellation) {
+  auto [ctx, cancel] = goro::with_timeout(goro::with_value(goro::background(), depth_key, 7), 1h);
+  auto detached = goro::without_cancel(ctx);
+  cancel();
+  EXPECT_TRUE(ctx.err());
+  EXPECT_FALSE(detached.err());
+  EXPECT_FALSE(detached.deadline().has_value());
+  EXPECT_EQ(*detached.value(depth_key), 7);
+}
+
+TEST_P(context, cancel_cause_is_reported) {
+  auto [ctx, cancel] = goro::with_cancel_cause(goro::background());
+  auto [child, c2] = goro::with_cancel(ctx);
+  auto shutdown = goro::make_error("shutdown");
+  cancel(shutdown);
+  EXPECT_TRUE(ctx.err().is(goro::canceled));
+  EXPECT_EQ(goro::cause(ctx), shutdown);
+  EXPECT_EQ(goro::cause(child), shutdown) << "children inherit the cause";
+  EXPECT_FALSE(goro::cause(goro::background()));
+}
+
+TEST_P(context, after_func_runs_once_and_stop_prevents_it) {
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  std::atomic<int> runs{0};
+  goro::wait_group ran;
+  ran.add(1);
+  auto stop = goro::after_func(ctx, [&] {
+    runs.fetch_add(1);
+    ran.done();
+  });
+  cancel();
+  cancel();
+  ran.wait();
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_FALSE(stop()) << "stop after f started must report false";
+
+  auto [ctx2, cancel2] = goro::with_cancel(goro::background());
+  std::atomic<int> runs2{0};
+  auto stop2 = goro::after_func(ctx2, [&] { runs2.fetch_add(1); });
+  EXPECT_TRUE(stop2());
+  EXPECT_FALSE(stop2());
+  cancel2();
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(runs2.load(), 0);
+}
+
+TEST_P(context, stop_token_interop_both_ways) {
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  std::stop_token tok = ctx.stop_token();
+  EXPECT_TRUE(tok.stop_possible());
+  EXPECT_FALSE(tok.stop_requested());
+  cancel();
+  EXPECT_TRUE(tok.stop_requested());
+
+  std::stop_source src;
+  auto linked = goro::with_stop_token(goro::background(), src.get_token());
+  EXPECT_FALSE(linked.err());
+  src.request_stop();
+  EXPECT_TRUE(linked.err().is(goro::canceled));
+  std::stop_source already;
+  already.request_stop();
+  EXPECT_TRUE(goro::with_stop_token(goro::background(), already.get_token()).err());
+}
+
+TEST_P(context, cancel_from_a_plain_thread_wakes_goroutines) {
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  goro::wait_group wg;
+  std::atomic<int> woke{0};
+  for (int i = 0; i < 100; ++i) {
+    wg.go([&, c = ctx] {
+      c.done().recv();
+      woke.fetch_add(1);
+    });
+  }
+  std::thread([c = cancel] { c(); }).join();
+  wg.wait();
+  EXPECT_EQ(woke.load(), 100);
+}
+
+// ---- errgroup ----
+
+TEST_P(context, errgroup_returns_the_first_error_and_cancels_siblings) {
+  auto [g, gctx] = goro::errgroup::with_context(goro::background());
+  auto first = goro::make_error("first");
+  std::atomic<int> saw_cancel{0};
+  g.go([&] {
+    goro::sleep(5ms);
+    return first;
+  });
+  for (int i = 0; i < 10; ++i) {
+    g.go([&, c = gctx]() -> goro::error {
+      c.done().recv();
+      saw_cancel.fetch_add(1);
+      return goro::wrap(c.err(), "sibling");
+    });
+  }
+  goro::error err = g.wait();
+  EXPECT_EQ(err, first);
+  EXPECT_EQ(saw_cancel.load(), 10);
+  EXPECT_EQ(goro::cause(gctx), first);
+}
+
+TEST_P(context, errgroup_wait_cancels_its_context_on_success) {
+  auto [g, gctx] = goro::errgroup::with_context(goro::background());
+  for (int i = 0; i < 5; ++i) g.go([] { return goro::error{}; });
+  EXPECT_FALSE(g.wait());
+  EXPECT_TRUE(gctx.err().is(goro::canceled));
+}
+
+TEST_P(context, errgroup_respects_its_limit) {
+  goro::errgroup g;
+  g.set_limit(3);
+  std::atomic<int> running{0}, peak{0};
+  for (int i = 0; i < 50; ++i) {
+    g.go([&] {
+      int now = running.fetch_add(1) + 1;
+      int seen = peak.load();
+      while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+      }
+      goro::sleep(200us);
+      running.fetch_sub(1);
+    });
+  }
+  EXPECT_FALSE(g.wait());
+  EXPECT_LE(peak.load(), 3);
+  EXPECT_GE(peak.load(), 2);
+}
+
+TEST_P(context, errgroup_try_go_refuses_at_the_limit) {
+  goro::errgroup g;
+  g.set_limit(1);
+  goro::wait_group gate;
+  gate.add(1);
+  EXPECT_TRUE(g.try_go([&] { gate.wait(); }));
+  EXPECT_FALSE(g.try_go([] {}));
+  EXPECT_THROW(g.set_limit(5), goro::panic_error);
+  gate.done();
+  EXPECT_FALSE(g.wait());
+  EXPECT_TRUE(g.try_go([] {}));
+  EXPECT_FALSE(g.wait());
+}
+
+TEST_P(context, errgroup_turns_exceptions_into_errors) {
+  goro::errgroup g;
+  g.go([]() -> goro::error { throw std::runtime_error("task blew up"); });
+  goro::error err = g.wait();
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err.message(), "task blew up");
+}
+
+// ---- semaphore with a context (goro/semaphore.hpp) ----
+
+TEST_P(context, semaphore_acquire_gives_up_when_the_context_ends) {
+  goro::semaphore sem(2);
+  sem.acquire(2);
+  auto [ctx, cancel] = goro::with_timeout(goro::background(), 20ms);
+  goro::error err = sem.acquire(ctx, 1);
+  EXPECT_TRUE(err.is(goro::deadline_exceeded));
+  sem.release(2);
+  EXPECT_TRUE(sem.try_acquire(2)) << "a cancelled acquire left units behind";
+  sem.release(2);
+  EXPECT_FALSE(sem.acquire(goro::background(), 2));
+  sem.release(2);
+  EXPECT_TRUE(sem.acquire(goro::background(), 3)) << "more than the size must fail at once";
+}
+
+TEST_P(context, semaphore_cancelled_head_lets_the_queue_move) {
+  goro::semaphore sem(10);
+  sem.acquire(5);
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  std::atomic<bool> big_failed{false}, small_done{false};
+  goro::wait_group wg;
+  wg.go([&, c = ctx] { big_failed = bool(sem.acquire(c, 10)); });
+  std::this_thread::sleep_for(10ms);
+  wg.go([&] {
+    sem.acquire(1);  // queued behind the 10
+    small_done = true;
+    sem.release(1);
+  });
+  std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(small_done.load());
+  cancel();  // the 10 leaves; the 1 fits and must go through
+  wg.wait();
+  EXPECT_TRUE(big_failed.load());
+  EXPECT_TRUE(small_done.load());
+  sem.release(5);
+  EXPECT_TRUE(sem.try_acquire(10));
+  sem.release(10);
+}
+
+}  // namespace
