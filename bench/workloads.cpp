@@ -1,5 +1,6 @@
 // goro-workloads — the workloads of SPEC §6, one per run:
-//   goro-workloads <spawn|pingpong|chan_spsc|chan_mpmc|mutex|select|parked_memory|timers|yield>
+//   goro-workloads <spawn|pingpong|chan_spsc|chan_mpmc|mutex|select|parked_memory|
+//                   context_cancel|bounded_tasks|timers|yield>
 // Prints `workload=<name> ns_per_op=<x> ...`; honours GORO_MAXPROCS. Sizes match
 // ../shared/peers/go/main.go so that compare.sh can put the numbers side by side.
 #include <goro/goro.hpp>
@@ -230,6 +231,60 @@ void parked_memory() {
               per, n, before, after, goro::max_procs());
 }
 
+// ---- W8 context_cancel: 100,000 children of one root, each watched by a goroutine --
+void context_cancel() {
+  constexpr int n = 100'000;
+  auto [root, cancel] = goro::with_cancel(goro::background());
+  std::vector<goro::cancel_func> cancels;
+  cancels.reserve(n);
+  goro::wait_group started, done;
+  started.add(n);
+  done.add(n);
+  for (int i = 0; i < n; ++i) {
+    auto [ctx, c] = goro::with_cancel(root);
+    cancels.push_back(c);
+    goro::go([&, ctx = ctx] {
+      started.done();
+      ctx.done().recv();
+      done.done();
+    });
+  }
+  started.wait();
+  goro::sleep(100ms);  // let every goroutine park on done()
+  auto start = clock_type::now();
+  cancel();
+  done.wait();
+  double elapsed = ns_since(start);
+  for (auto& c : cancels) c();
+  report("context_cancel", elapsed, n);
+}
+
+// ---- W9 bounded_tasks: errgroup with limit 64, each task yields once --------------
+double bounded_round(int n, int limit) {
+  auto start = clock_type::now();
+  auto [g, ctx] = goro::errgroup::with_context(goro::background());
+  g.set_limit(limit);
+  for (int i = 0; i < n; ++i) {
+    g.go([ctx = ctx]() -> goro::error {
+      goro::yield();
+      return ctx.err() ? goro::make_error("task failed") : goro::error{};
+    });
+  }
+  goro::error err = g.wait();
+  double elapsed = ns_since(start);
+  if (err) {
+    std::fprintf(stderr, "bounded_tasks: %s\n", err.message().c_str());
+    std::exit(1);
+  }
+  return elapsed;
+}
+
+void bounded_tasks() {
+  constexpr int n = 100'000;
+  bounded_round(1'000, 64);
+  report("bounded_tasks", bounded_round(n, 64), n);
+}
+
 // ---- W10 timers: 10,000 goroutines x 10 sleeps of 1 ms ------------------------------
 void timers() {
   constexpr int goroutines = 10'000, sleeps = 10;
@@ -277,7 +332,8 @@ struct workload {
 constexpr workload workloads[] = {
     {"spawn", spawn},         {"pingpong", pingpong},   {"chan_spsc", chan_spsc},
     {"chan_mpmc", chan_mpmc}, {"mutex", mutex_w},       {"select", select_w},
-    {"parked_memory", parked_memory},
+    {"parked_memory", parked_memory}, {"context_cancel", context_cancel},
+    {"bounded_tasks", bounded_tasks},
     {"timers", timers},       {"yield", yield},
 };
 
