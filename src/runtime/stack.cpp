@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -35,9 +37,41 @@ namespace {
 constexpr std::size_t slab_target_bytes = 4 << 20;   // ~4 MiB of stacks per mmap
 constexpr std::size_t warm_pool_limit_bytes = 32 << 20;  // beyond this, pages go back
 
-// Dirty stacks are normally returned by idle workers; a release returns them itself
-// only when this many have piled up (a program that never goes idle).
-constexpr std::size_t scavenge_batch = 16384;
+// Dirty stacks are returned by idle workers, and by the scavenger thread once this
+// many have piled up (a program that never goes idle). Never by the releasing worker:
+// a madvise of thousands of stacks in the middle of a burst of exits stalls it.
+constexpr std::size_t scavenger_threshold = 4096;
+constexpr auto scavenger_delay = std::chrono::milliseconds(50);
+
+std::atomic<std::uint32_t> scavenger_signal{0};  // futex word: 1 = work requested
+// Stacks in dirty lists, all pools. Relaxed: a hint for the scavenger's timing only.
+std::atomic<std::size_t> dirty_count{0};
+std::once_flag scavenger_started;
+
+void scavenger_main() {
+  for (;;) {
+    while (scavenger_signal.exchange(0, std::memory_order_acq_rel) == 0) {
+      futex_wait(&scavenger_signal, 0);
+    }
+    // Let the burst that produced the dirty stacks finish (and reuse some) first:
+    // wait until the dirty count stops growing, for at most a second.
+    std::size_t before = dirty_count.load(std::memory_order_relaxed);
+    for (int waited = 0; waited < 20; ++waited) {
+      std::this_thread::sleep_for(scavenger_delay);
+      std::size_t now = dirty_count.load(std::memory_order_relaxed);
+      if (now <= before) break;
+      before = now;
+    }
+    scavenge_stacks();
+  }
+}
+
+void request_scavenge() {
+  std::call_once(scavenger_started, [] { std::thread(scavenger_main).detach(); });
+  if (scavenger_signal.exchange(1, std::memory_order_acq_rel) == 0) {
+    futex_wake(&scavenger_signal, 1);
+  }
+}
 
 struct size_pool {
   std::size_t size = 0;
@@ -165,6 +199,7 @@ stack_slot take_from_pool(size_pool* pool) {
       if (!list->empty()) {
         stack_slot s = list->back();
         list->pop_back();
+        if (list == &pool->dirty) dirty_count.fetch_sub(1, std::memory_order_relaxed);
         pool->unhardened.store(pool->fresh.size(), std::memory_order_relaxed);
         return s;
       }
@@ -199,7 +234,6 @@ void scavenge(size_pool* pool, std::vector<stack_slot>& batch) noexcept {
 
 void give_to_pool(size_pool* pool, stack_slot s) noexcept {
   std::size_t warm_limit = warm_pool_limit_bytes / pool->size;
-  std::vector<stack_slot> batch;
   {
     std::lock_guard lk(pool->lock);
     if (pool->warm.size() < warm_limit) {
@@ -207,10 +241,10 @@ void give_to_pool(size_pool* pool, stack_slot s) noexcept {
       return;
     }
     pool->dirty.push_back(s);
-    if (pool->dirty.size() < scavenge_batch) return;
-    batch.swap(pool->dirty);
+    dirty_count.fetch_add(1, std::memory_order_relaxed);
+    if (pool->dirty.size() < scavenger_threshold) return;
   }
-  scavenge(pool, batch);
+  request_scavenge();
 }
 
 }  // namespace
@@ -256,6 +290,7 @@ void scavenge_stacks() noexcept {
       std::lock_guard lk(pool->lock);
       batch.swap(pool->dirty);
     }
+    dirty_count.fetch_sub(batch.size(), std::memory_order_relaxed);
     if (!batch.empty()) scavenge(pool, batch);
   }
 }

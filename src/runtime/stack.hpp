@@ -20,8 +20,9 @@
 //   - Released stacks go to a bounded per-processor cache and a bounded global warm
 //     pool; beyond that their pages are returned to the OS (madvise DONTNEED) and the
 //     address range is kept for reuse. The returns are batched (sorted, neighbours
-//     merged) and mostly done by workers about to go idle, because each madvise of
-//     committed pages costs a TLB shootdown on every processor.
+//     merged) and done by workers that have been idle for a while, or by a scavenger
+//     thread once thousands have piled up — never by the worker releasing the stack,
+//     because each madvise of committed pages costs a TLB shootdown on every processor.
 #pragma once
 
 #include <cstddef>
