@@ -3,6 +3,7 @@
 
 #include "goro/chan.hpp"
 #include "goro/context.hpp"
+#include "goro/debug.hpp"
 #include "goro/errgroup.hpp"
 #include "goro/error.hpp"
 #include "goro/panic.hpp"

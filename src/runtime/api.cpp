@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -19,6 +20,8 @@
 namespace goro {
 
 namespace detail {
+
+void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);  // debug/dump.cpp
 
 namespace {
 
@@ -68,25 +71,11 @@ std::string status_words(const goroutine_info& info) {
   return s;
 }
 
-void write_one(std::FILE* out, const goroutine_info& info) {
-  std::fprintf(out, "goroutine %llu [%s]:\n", static_cast<unsigned long long>(info.id),
-               status_words(info).c_str());
-  if (!info.name.empty()) std::fprintf(out, "  name: %s\n", info.name.c_str());
-  if (info.parent_id != 0) {
-    std::fprintf(out, "created by %s in goroutine %llu\n", info.where.function_name(),
-                 static_cast<unsigned long long>(info.parent_id));
-  } else {
-    std::fprintf(out, "created by %s\n", info.where.function_name());
-  }
-  std::fprintf(out, "\t%s:%u\n\n", info.where.file_name(), info.where.line());
-}
-
-// Lists every live goroutine except `skip` (0: none).
-void write_all(std::FILE* out, std::uint64_t skip) {
-  for_each_goroutine([&](goroutine* g) {
-    goroutine_info info;
-    if (snapshot(g, info) && info.id != skip) write_one(out, info);
-  });
+// The level-2 dump of every goroutine except `skip`, to stderr.
+void dump_to_stderr(std::uint64_t skip) {
+  std::ostringstream os;
+  write_goroutine_dump(os, 2, skip);
+  std::fputs(os.str().c_str(), stderr);
 }
 
 std::string describe_exception(std::exception_ptr e) {
@@ -159,7 +148,7 @@ void check_abandoned(std::uint64_t main_id) {
                oldest.where.function_name());
   if (mode == exit_check::dump) {
     std::fputc('\n', stderr);
-    write_all(stderr, main_id);
+    dump_to_stderr(main_id);
   }
 }
 
@@ -177,7 +166,7 @@ void report_panic(goroutine* g, std::exception_ptr e) noexcept {
     std::fprintf(stderr, " in goroutine %llu", static_cast<unsigned long long>(info.parent_id));
   }
   std::fprintf(stderr, "\n\t%s:%u\n\n", info.where.file_name(), info.where.line());
-  write_all(stderr, info.id);
+  dump_to_stderr(info.id);
   std::fflush(stderr);
   std::abort();
 }
@@ -223,10 +212,12 @@ int run_main(task* main_fn, const std::source_location& where) {
   };
   spawn_options opts;
   opts.name = "main";
+  set_run_thread(true);
   spawn(opts, new forward(&wrapper), where);
   while (!wrapper.done.load(std::memory_order_acquire)) {
     park(wrapper.waiter, wait_reason::run_main);
   }
+  set_run_thread(false);
   check_abandoned(wrapper.id.load(std::memory_order_relaxed));
   return 0;
 }

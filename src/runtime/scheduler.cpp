@@ -100,6 +100,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "goro/detail/spawn.hpp"
@@ -117,6 +118,7 @@
 namespace goro::detail {
 
 void report_panic(goroutine* g, std::exception_ptr e) noexcept;        // api.cpp
+void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);  // debug/dump.cpp
 [[noreturn]] void report_stack_overflow(goroutine* g, const char* how) noexcept;  // api.cpp
 
 namespace {
@@ -125,7 +127,8 @@ constexpr int spin_rounds = 4;
 constexpr std::int64_t spin_min_ns = 10'000;  // spin at least this long before sleeping
 constexpr std::int64_t runnext_steal_delay_ns = 3'000;
 constexpr std::int64_t scavenge_delay_ns = 10'000'000;
-constexpr std::int64_t timer_spin_ns = 20'000;  // wait for a closer timer by spinning
+constexpr std::int64_t timer_spin_ns = 20'000;
+constexpr std::int64_t deadlock_grace_ns = 100'000'000;  // all asleep this long: deadlock  // wait for a closer timer by spinning
 
 thread_local processor* tls_processor = nullptr;
 
@@ -135,7 +138,33 @@ std::atomic<int> requested_procs{0};  // set_max_procs before start
 
 void install_overflow_handler();
 
+// ---- deadlock detection state (see check_deadlock) ----
+std::atomic<bool> run_active{false};
+thread_local bool is_run_thread = false;
+std::atomic<bool> plain_thread_seen{false};
+std::atomic<int> runtime_threads{0};  // helper threads goro started (scavenger, ...)
+
 }  // namespace
+
+void set_run_thread(bool inside_run) noexcept {
+  is_run_thread = inside_run;
+  run_active.store(inside_run, std::memory_order_seq_cst);
+}
+
+void note_plain_thread_activity() noexcept {
+  if (!is_run_thread && tls_processor == nullptr &&
+      !plain_thread_seen.load(std::memory_order_relaxed)) {
+    plain_thread_seen.store(true, std::memory_order_relaxed);
+  }
+}
+
+void note_runtime_thread(int delta) noexcept {
+  runtime_threads.fetch_add(delta, std::memory_order_relaxed);
+}
+
+void disable_deadlock_detection() noexcept {
+  plain_thread_seen.store(true, std::memory_order_relaxed);
+}
 
 processor* current_processor() noexcept {
   asm volatile("" ::: "memory");
@@ -414,6 +443,7 @@ void make_runnable(goroutine* g, bool next) noexcept {
   if (p != nullptr && !p->retired.load(std::memory_order_relaxed)) {
     p->runq.push(g, next, s.global);
   } else {
+    note_plain_thread_activity();
     s.global.push(g);
   }
   wakep(s);
@@ -525,6 +555,67 @@ std::int64_t earliest_timer(scheduler& s) {
   return next;
 }
 
+// ---- deadlock detection ----------------------------------------------------------------
+//
+// Go's rule: when every goroutine is blocked and nothing (timer, I/O, another thread)
+// can wake one, the program can never continue. goro applies it only inside goro::run,
+// and only while no thread other than the run thread and goro's own could act: a
+// plain thread that has woken or waited for goroutines, or any extra thread in the
+// process, turns the detector off (it might send the value everyone waits for).
+
+int process_threads() {
+  std::FILE* f = std::fopen("/proc/self/stat", "r");
+  if (f == nullptr) return -1;
+  char buf[1024];
+  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');  // the command name may contain spaces
+  if (p == nullptr) return -1;
+  // Fields after the name: state(3) ... num_threads(20).
+  int field = 2;
+  for (++p; *p && field < 20; ++p) {
+    if (*p == ' ') ++field;
+  }
+  return std::atoi(p);
+}
+
+bool all_asleep(scheduler& s) {
+  if (!run_active.load(std::memory_order_acquire) ||
+      plain_thread_seen.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  if (s.npidle.load(std::memory_order_seq_cst) != s.nprocs.load(std::memory_order_acquire) ||
+      s.nmspinning.load(std::memory_order_seq_cst) != 0 || s.global.size() != 0 ||
+      any_local_work(s) || earliest_timer(s) != timer_heap::no_deadline) {
+    return false;
+  }
+  int expected = s.created.load(std::memory_order_acquire) + 1 +
+                 runtime_threads.load(std::memory_order_relaxed);
+  int threads = process_threads();
+  return threads > 0 && threads <= expected;
+}
+
+std::uint64_t total_ticks(scheduler& s) {
+  std::uint64_t sum = 0;
+  int n = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    if (processor* q = s.procs[i].load(std::memory_order_acquire)) {
+      sum += q->schedtick.load(std::memory_order_acquire);
+    }
+  }
+  return sum;
+}
+
+[[noreturn]] void report_deadlock() {
+  std::fputs("fatal error: all goroutines are asleep - deadlock!\n\n", stderr);
+  std::ostringstream os;
+  write_goroutine_dump(os, 2, 0);
+  std::fputs(os.str().c_str(), stderr);
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
 // Sleeps until woken or until the next timer. On return p->spinning says whether a
 // waker granted us a spinning slot.
 void idle(scheduler& s, processor* p) {
@@ -559,6 +650,8 @@ void idle(scheduler& s, processor* p) {
     // address-space lock that page faults need, so not in the middle of a burst.
     bool scavenged = false;
     std::int64_t idle_since = nanotime();
+    std::int64_t deadlock_check_at = -1;
+    std::uint64_t ticks_then = 0;
     while (p->wake_word.load(std::memory_order_acquire) == 0) {
       std::int64_t now = nanotime();
       std::int64_t timeout = -1;
@@ -570,6 +663,22 @@ void idle(scheduler& s, processor* p) {
           for (int i = 0; i < 64; ++i) cpu_relax();
           continue;
         }
+      }
+      if (deadline < 0 && all_asleep(s)) {
+        // Everything is parked and nothing can wake it: confirm it stays so (no
+        // goroutine ran meanwhile), then report, as Go's checkdead.
+        if (deadlock_check_at < 0) {
+          deadlock_check_at = now + deadlock_grace_ns;
+          ticks_then = total_ticks(s);
+        } else if (now >= deadlock_check_at) {
+          if (total_ticks(s) == ticks_then) report_deadlock();
+          deadlock_check_at = -1;
+          continue;
+        }
+        std::int64_t until_check = deadlock_check_at - now;
+        if (timeout < 0 || until_check < timeout) timeout = until_check;
+      } else {
+        deadlock_check_at = -1;
       }
       if (!scavenged) {
         std::int64_t until_scavenge = idle_since + scavenge_delay_ns - now;
@@ -713,11 +822,53 @@ int env_procs() {
   return static_cast<int>(n);
 }
 
+// GORO_DUMP_SIGNAL=SIGQUIT (or SIGUSR1, SIGUSR2, a number): that signal writes the
+// level-2 dump to stderr and the program continues. The handler only wakes a dump
+// thread; formatting is not async-signal-safe.
+std::atomic<std::uint32_t> dump_requests{0};
+
+void on_dump_signal(int) {
+  dump_requests.store(1, std::memory_order_release);
+  futex_wake(&dump_requests, 1);
+}
+
+void dump_thread_main() {
+  for (;;) {
+    while (dump_requests.exchange(0, std::memory_order_acq_rel) == 0) futex_wait(&dump_requests, 0);
+    std::ostringstream os;
+    write_goroutine_dump(os, 2, 0);
+    std::fputs(os.str().c_str(), stderr);
+    std::fflush(stderr);
+  }
+}
+
+void install_dump_signal() {
+  const char* v = std::getenv("GORO_DUMP_SIGNAL");
+  if (v == nullptr || *v == '\0') return;
+  int sig = 0;
+  if (std::strcmp(v, "SIGQUIT") == 0 || std::strcmp(v, "QUIT") == 0) sig = SIGQUIT;
+  else if (std::strcmp(v, "SIGUSR1") == 0 || std::strcmp(v, "USR1") == 0) sig = SIGUSR1;
+  else if (std::strcmp(v, "SIGUSR2") == 0 || std::strcmp(v, "USR2") == 0) sig = SIGUSR2;
+  else sig = std::atoi(v);
+  if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV) {
+    std::fprintf(stderr, "goro: ignoring GORO_DUMP_SIGNAL=%s (want SIGQUIT, SIGUSR1, SIGUSR2 or a number)\n", v);
+    return;
+  }
+  note_runtime_thread(+1);
+  std::thread(dump_thread_main).detach();
+  struct sigaction sa{};
+  sa.sa_handler = on_dump_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, nullptr);
+}
+
 void start_runtime() {
   auto* s = new scheduler;  // never destroyed: detached workers reference it
   int n = requested_procs.load(std::memory_order_acquire);
   if (n == 0) n = configured_max_procs();
   install_overflow_handler();
+  install_dump_signal();
   s->nprocs.store(n, std::memory_order_release);
   s->created.store(n, std::memory_order_release);
   the_scheduler = s;

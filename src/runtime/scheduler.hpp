@@ -117,6 +117,14 @@ goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
                          const std::source_location& where);
 
 int configured_max_procs() noexcept;
+
+// Deadlock detection (scheduler.cpp): goro::run marks its thread while main runs;
+// a plain thread that wakes or waits for goroutines disables the detector; helper
+// threads the runtime starts are counted so that any other thread disables it too.
+void set_run_thread(bool inside_run) noexcept;
+void note_plain_thread_activity() noexcept;
+void note_runtime_thread(int delta) noexcept;
+void disable_deadlock_detection() noexcept;
 void resize_processors(int n);
 
 }  // namespace goro::detail

@@ -32,6 +32,7 @@
 #include "runtime/sys.hpp"
 
 namespace goro::detail {
+void note_runtime_thread(int delta) noexcept;  // scheduler.cpp
 namespace {
 
 constexpr std::size_t slab_target_bytes = 4 << 20;   // ~4 MiB of stacks per mmap
@@ -67,7 +68,10 @@ void scavenger_main() {
 }
 
 void request_scavenge() {
-  std::call_once(scavenger_started, [] { std::thread(scavenger_main).detach(); });
+  std::call_once(scavenger_started, [] {
+    note_runtime_thread(+1);
+    std::thread(scavenger_main).detach();
+  });
   if (scavenger_signal.exchange(1, std::memory_order_acq_rel) == 0) {
     futex_wake(&scavenger_signal, 1);
   }

@@ -1,0 +1,67 @@
+// goro/debug.hpp — see every goroutine: dumps, leak checks, the debug HTTP server.
+//
+// write_goroutines(os, 2) prints Go's /debug/pprof/goroutine?debug=2 layout: one entry
+// per goroutine with its state, wait reason and how long it has waited, its stack
+// (function, file:line when debug info is available) and where it was created:
+//
+//   goroutine 7 [chan receive, 3 minutes]:
+//   goro::chan<int>::recv() const
+//   	/src/include/goro/chan.hpp:156
+//   worker(goro::recv_chan<int>)
+//   	/src/app/main.cpp:42
+//   created by main::{lambda()#1}::operator()() const in goroutine 1
+//   	/src/app/main.cpp:60
+//
+// Level 1 groups goroutines with identical stacks and prints a count for each, most
+// common first (pprof's debug=1). Stacks of goroutines running on another thread at
+// that moment are not shown (their header is). Stacks are walked by frame pointers:
+// code built without them (-fomit-frame-pointer, the default at -O2) shows fewer frames.
+//
+// Blocking: none of these park; a dump takes no lock that goroutines wait on.
+// Thread-safety: callable at any moment from any goroutine or thread, while goroutines
+//   start, run and exit.
+// Panics: none.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "goro/error.hpp"
+
+namespace goro::debug {
+
+// Writes every goroutine; level 1 (grouped) or 2 (each, Go's layout).
+void write_goroutines(std::ostream& os, int level = 2);
+// The same, as a string.
+std::string goroutines(int level = 2);
+
+// The ids of the goroutines alive now (a baseline for check_no_leaks).
+std::vector<std::uint64_t> goroutine_ids();
+
+struct leak_options {
+  // Goroutines alive at the baseline are not leaks (see goroutine_ids()).
+  std::vector<std::uint64_t> baseline;
+  // A goroutine whose stack has a frame whose function contains one of these is
+  // ignored (goleak's IgnoreTopFunction / IgnoreAnyFunction).
+  std::vector<std::string> ignore_functions;
+  // A goroutine whose spawn_options::name is one of these is ignored.
+  std::vector<std::string> ignore_names;
+  // How long goroutines get to finish before they count as leaked.
+  std::chrono::milliseconds grace{1000};
+};
+
+// nil when, within the grace period, every goroutine other than the caller, the
+// baseline and the ignored ones has exited; otherwise an error whose message is
+// "found N leaked goroutine(s)" followed by their level-2 dump.
+error check_no_leaks(const leak_options& options = {});
+
+// Serves /debug/pprof/goroutine?debug=1|2 (and an index at /debug/pprof/) over HTTP
+// on its own thread, which answers even when every processor is busy. Loopback
+// addresses only unless allow_remote. Returns an error if the address cannot be
+// bound or the library was built without the HTTP server (GORO_DEBUG_SERVER=OFF).
+error serve(const std::string& addr = "127.0.0.1:6060", bool allow_remote = false);
+
+}  // namespace goro::debug

@@ -1,0 +1,301 @@
+// dump.cpp — goroutine dumps (Go's debug=1 and debug=2 layouts) and leak checks.
+//
+// A dump walks the registry of descriptors (goroutine.hpp) without stopping anything.
+// For each live goroutine it copies the header fields, and for one that is parked or
+// runnable it walks the frame-pointer chain of its suspended stack, every read
+// bounds-checked against that stack (stacks are never unmapped, so a stale read can
+// give a wrong frame but never a fault). The state and park time are read again
+// afterwards; if they changed, the goroutine moved during the walk and its frames are
+// dropped rather than shown half-right.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "debug/symbolize.hpp"
+#include "goro/debug.hpp"
+#include "goro/time.hpp"
+#include "runtime/goroutine.hpp"
+#include "runtime/scheduler.hpp"
+
+namespace goro::detail {
+
+struct goroutine_view {
+  std::uint64_t id = 0;
+  g_state state = g_state::free;
+  wait_reason reason = wait_reason::none;
+  std::int64_t wait_since = 0;
+  std::uint64_t parent_id = 0;
+  std::source_location where{};
+  std::string name;
+  std::vector<std::uintptr_t> pcs;
+  bool is_caller = false;
+};
+
+namespace {
+
+constexpr int max_frames = 64;
+
+template <class T>
+T racy_load(const T& field) {
+  return __atomic_load_n(&field, __ATOMIC_RELAXED);  // read while its owner may write it
+}
+
+// Walks a frame-pointer chain within [lo, hi).
+__attribute__((no_sanitize("address", "thread"))) int walk(std::uintptr_t fp, std::uintptr_t lo,
+                                                            std::uintptr_t hi, std::uintptr_t* out,
+                                                            int n) {
+  while (n < max_frames && fp >= lo && fp + 2 * sizeof(std::uintptr_t) <= hi && (fp & 7) == 0) {
+    auto* frame = reinterpret_cast<const std::uintptr_t*>(fp);
+    std::uintptr_t next = frame[0];
+    std::uintptr_t ret = frame[1];
+    if (ret == 0) break;
+    out[n++] = ret;
+    if (next <= fp) break;  // frames only go up the stack
+    fp = next;
+  }
+  return n;
+}
+
+// The frames of a suspended stack, starting from its saved context.
+__attribute__((no_sanitize("address", "thread"))) int walk_suspended(std::uintptr_t sp,
+                                                                      std::uintptr_t lo,
+                                                                      std::uintptr_t hi,
+                                                                      std::uintptr_t* out) {
+  if (sp < lo || sp + 12 * sizeof(std::uintptr_t) > hi) return 0;
+  auto* saved = reinterpret_cast<const std::uintptr_t*>(sp);
+#if defined(__x86_64__)
+  std::uintptr_t fp = saved[6], pc = saved[7];  // see context_x86_64_sysv.S
+#elif defined(__aarch64__)
+  std::uintptr_t fp = saved[10], pc = saved[11];  // x29, x30: see context_aarch64.S
+#else
+  return 0;
+#endif
+  int n = 0;
+  if (pc != 0) out[n++] = pc;
+  return walk(fp, lo, hi, out, n);
+}
+
+std::vector<goroutine_view> collect(bool with_stacks) {
+  std::vector<goroutine_view> all;
+  goroutine* self = current_goroutine();
+  for_each_goroutine([&](goroutine* g) {
+    g_state st = g->state.load(std::memory_order_acquire);
+    if (st == g_state::free || st == g_state::dead) return;
+    goroutine_view v;
+    v.id = g->id.load(std::memory_order_relaxed);
+    v.state = st;
+    v.reason = g->reason.load(std::memory_order_relaxed);
+    v.wait_since = g->wait_since.load(std::memory_order_relaxed);
+    {
+      std::lock_guard lk(g->meta_lock);
+      v.parent_id = g->parent_id;
+      v.where = g->where;
+      v.name = g->name ? g->name : "";
+    }
+    v.is_caller = g == self;
+    if (with_stacks) {
+      std::uintptr_t pcs[max_frames];
+      int n = 0;
+      auto lo = reinterpret_cast<std::uintptr_t>(racy_load(g->stack.lo));
+      auto hi = reinterpret_cast<std::uintptr_t>(racy_load(g->stack.hi));
+      if (g == self) {
+        n = walk(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), lo, hi, pcs, 0);
+      } else if (lo != 0 && (st == g_state::waiting || st == g_state::runnable)) {
+        n = walk_suspended(reinterpret_cast<std::uintptr_t>(racy_load(g->saved_sp)), lo, hi, pcs);
+        // Moved while we walked: the frames may mix two moments; drop them.
+        if (g->state.load(std::memory_order_acquire) != st ||
+            g->wait_since.load(std::memory_order_relaxed) != v.wait_since) {
+          n = 0;
+        }
+      }
+      v.pcs.assign(pcs, pcs + n);
+    }
+    all.push_back(std::move(v));
+  });
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return all;
+}
+
+bool runtime_frame(const std::string& fn) {
+  // task_impl<F>::run is the user's function F (often inlined into it): keep it.
+  if (fn.find("goro::detail::task_impl<") != std::string::npos) return false;
+  return fn.rfind("goro_", 0) == 0 || fn.find("goro::detail::") != std::string::npos ||
+         fn.find("std::__invoke") != std::string::npos || fn.find("std::apply") != std::string::npos ||
+         fn.find("std::__apply") != std::string::npos;
+}
+
+struct frame_text {
+  std::uintptr_t pc;
+  symbol sym;
+};
+
+// The frames worth showing: runtime internals at the top (the park machinery) and
+// the bottom (the goroutine's entry) are cut, as Go's traceback hides its runtime.
+std::vector<frame_text> user_frames(const std::vector<std::uintptr_t>& pcs) {
+  std::vector<frame_text> frames;
+  for (auto pc : pcs) frames.push_back({pc, symbolize(pc)});
+  std::size_t first = 0, last = frames.size();
+  while (first < last && runtime_frame(frames[first].sym.function)) ++first;
+  while (last > first && runtime_frame(frames[last - 1].sym.function)) --last;
+  if (first == last) return frames;  // all runtime: show them rather than nothing
+  return {frames.begin() + static_cast<std::ptrdiff_t>(first),
+          frames.begin() + static_cast<std::ptrdiff_t>(last)};
+}
+
+std::int64_t coarse_now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string header_status(const goroutine_view& v) {
+  if (v.state != g_state::waiting) return to_string(v.state);
+  std::string s = to_string(v.reason);
+  std::int64_t waited = (coarse_now() - v.wait_since) / 1'000'000'000;
+  if (waited >= 60) {
+    s += ", " + std::to_string(waited / 60) + (waited / 60 == 1 ? " minute" : " minutes");
+  } else if (waited >= 1) {
+    s += ", " + std::to_string(waited) + (waited == 1 ? " second" : " seconds");
+  }
+  return s;
+}
+
+void write_one(std::ostream& os, const goroutine_view& v) {
+  os << "goroutine " << v.id << " [" << header_status(v) << "]:\n";
+  if (!v.name.empty()) os << "  name: " << v.name << "\n";
+  if (v.state == g_state::running && !v.is_caller) {
+    os << "\t(running on another thread)\n";
+  } else if (v.pcs.empty() && v.state == g_state::runnable) {
+    os << "\t(not started)\n";
+  }
+  for (const auto& f : user_frames(v.pcs)) {
+    os << f.sym.function << "\n\t";
+    if (!f.sym.file.empty()) {
+      os << f.sym.file << ":" << f.sym.line;
+    } else {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "pc=0x%lx", static_cast<unsigned long>(f.pc));
+      os << buf;
+    }
+    os << "\n";
+  }
+  os << "created by " << v.where.function_name();
+  if (v.parent_id != 0) os << " in goroutine " << v.parent_id;
+  os << "\n\t" << v.where.file_name() << ":" << v.where.line() << "\n\n";
+}
+
+void write_grouped(std::ostream& os, const std::vector<goroutine_view>& all) {
+  std::map<std::vector<std::uintptr_t>, int> groups;
+  for (const auto& v : all) ++groups[v.pcs];
+  std::vector<std::pair<int, const std::vector<std::uintptr_t>*>> order;
+  for (const auto& [pcs, count] : groups) order.emplace_back(count, &pcs);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  os << "goroutine profile: total " << all.size() << "\n";
+  for (const auto& [count, pcs] : order) {
+    os << count << " @";
+    char buf[32];
+    for (auto pc : *pcs) {
+      std::snprintf(buf, sizeof buf, " 0x%lx", static_cast<unsigned long>(pc));
+      os << buf;
+    }
+    os << "\n";
+    for (const auto& f : user_frames(*pcs)) {
+      std::snprintf(buf, sizeof buf, "#\t0x%lx\t", static_cast<unsigned long>(f.pc));
+      os << buf << f.sym.function << "\t" << f.sym.file << ":" << f.sym.line << "\n";
+    }
+    os << "\n";
+  }
+}
+
+// Symbolizing reads DWARF with deep recursion, far beyond a goroutine's stack: when
+// called from a goroutine, do it on a plain thread (the goroutine's thread waits).
+template <class F>
+void on_a_big_stack(F&& f) {
+  if (current_goroutine() == nullptr) {
+    f();
+    return;
+  }
+  std::thread helper(std::forward<F>(f));
+  helper.join();
+}
+
+}  // namespace
+
+// Used by write_goroutines and the runtime's panic, deadlock and exit reports.
+void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id) {
+  auto all = collect(true);  // on the caller: its own frames are walked here
+  if (skip_id != 0) {
+    all.erase(std::remove_if(all.begin(), all.end(), [&](const auto& v) { return v.id == skip_id; }),
+              all.end());
+  }
+  on_a_big_stack([&] {
+    if (level == 1) {
+      write_grouped(os, all);
+    } else {
+      for (const auto& v : all) write_one(os, v);
+    }
+  });
+}
+
+}  // namespace goro::detail
+
+namespace goro::debug {
+
+void write_goroutines(std::ostream& os, int level) { detail::write_goroutine_dump(os, level, 0); }
+
+std::string goroutines(int level) {
+  std::ostringstream os;
+  write_goroutines(os, level);
+  return os.str();
+}
+
+std::vector<std::uint64_t> goroutine_ids() {
+  std::vector<std::uint64_t> ids;
+  for (const auto& v : detail::collect(false)) ids.push_back(v.id);
+  return ids;
+}
+
+error check_no_leaks(const leak_options& options) {
+  auto deadline = std::chrono::steady_clock::now() + options.grace;
+  for (;;) {
+    auto all = detail::collect(true);
+    std::vector<detail::goroutine_view> leaked;
+    for (auto& v : all) {
+      if (v.is_caller) continue;
+      if (std::find(options.baseline.begin(), options.baseline.end(), v.id) != options.baseline.end()) continue;
+      if (std::find(options.ignore_names.begin(), options.ignore_names.end(), v.name) !=
+          options.ignore_names.end()) {
+        continue;
+      }
+      bool ignored = false;
+      if (!options.ignore_functions.empty()) {
+        detail::on_a_big_stack([&] {
+          for (const auto& f : detail::user_frames(v.pcs)) {
+            for (const auto& pattern : options.ignore_functions) {
+              if (f.sym.function.find(pattern) != std::string::npos) ignored = true;
+            }
+          }
+        });
+      }
+      if (!ignored) leaked.push_back(std::move(v));
+    }
+    if (leaked.empty()) return {};
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::ostringstream os;
+      os << "found " << leaked.size() << " leaked goroutine" << (leaked.size() == 1 ? "" : "s")
+         << ":\n\n";
+      detail::on_a_big_stack([&] {
+        for (const auto& v : leaked) detail::write_one(os, v);
+      });
+      return make_error(os.str());
+    }
+    goro::sleep(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace goro::debug

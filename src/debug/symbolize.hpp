@@ -1,0 +1,22 @@
+// symbolize.hpp — program counters to function, file and line.
+//
+// With elfutils' libdw (GORO_HAVE_LIBDW) names and file:line come from the DWARF
+// debug info of every loaded module; without it, from dladdr (exported symbols only)
+// as "module+0xoffset". Results are cached per address.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace goro::detail {
+
+struct symbol {
+  std::string function;  // demangled; "module+0xoff" or "?" when unknown
+  std::string file;      // empty when unknown
+  int line = 0;
+};
+
+// `pc` is a return address; the call site (pc - 1) is looked up.
+symbol symbolize(std::uintptr_t pc);
+
+}  // namespace goro::detail
