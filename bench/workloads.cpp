@@ -285,6 +285,32 @@ void bounded_tasks() {
   report("bounded_tasks", bounded_round(n, 64), n);
 }
 
+// ---- dump: the cost of one level-2 dump of 100,000 parked goroutines ----------------
+void dump() {
+  constexpr int n = 100'000;
+  auto ch = goro::make_chan<int>();
+  goro::wait_group started, done;
+  started.add(n);
+  done.add(n);
+  for (int i = 0; i < n; ++i) {
+    goro::go([&] {
+      started.done();
+      ch.recv();
+      done.done();
+    });
+  }
+  started.wait();
+  goro::sleep(100ms);
+  goro::debug::goroutines(2);  // warm the symbol cache (first use reads debug info)
+  auto start = clock_type::now();
+  std::string text = goro::debug::goroutines(2);
+  double ms = ns_since(start) / 1e6;
+  ch.close();
+  done.wait();
+  std::printf("workload=dump ns_per_op=%.2f dump_ms=%.1f goroutines=%d bytes=%zu gomaxprocs=%d\n",
+              ms * 1e6 / n, ms, n, text.size(), goro::max_procs());
+}
+
 // ---- W10 timers: 10,000 goroutines x 10 sleeps of 1 ms ------------------------------
 void timers() {
   constexpr int goroutines = 10'000, sleeps = 10;
@@ -333,7 +359,7 @@ constexpr workload workloads[] = {
     {"spawn", spawn},         {"pingpong", pingpong},   {"chan_spsc", chan_spsc},
     {"chan_mpmc", chan_mpmc}, {"mutex", mutex_w},       {"select", select_w},
     {"parked_memory", parked_memory}, {"context_cancel", context_cancel},
-    {"bounded_tasks", bounded_tasks},
+    {"bounded_tasks", bounded_tasks}, {"dump", dump},
     {"timers", timers},       {"yield", yield},
 };
 

@@ -43,12 +43,12 @@ std::vector<std::uint64_t> goroutine_ids();
 
 struct leak_options {
   // Goroutines alive at the baseline are not leaks (see goroutine_ids()).
-  std::vector<std::uint64_t> baseline;
+  std::vector<std::uint64_t> baseline = {};
   // A goroutine whose stack has a frame whose function contains one of these is
   // ignored (goleak's IgnoreTopFunction / IgnoreAnyFunction).
-  std::vector<std::string> ignore_functions;
+  std::vector<std::string> ignore_functions = {};
   // A goroutine whose spawn_options::name is one of these is ignored.
-  std::vector<std::string> ignore_names;
+  std::vector<std::string> ignore_names = {};
   // How long goroutines get to finish before they count as leaked.
   std::chrono::milliseconds grace{1000};
 };

@@ -1,5 +1,6 @@
 // fixture.hpp — the shared fixture: every case runs at 1, 2 and 4 processors and fails
-// if it leaves goroutines behind; plus small helpers for time-bounded checks.
+// with a goroutine dump if it leaves goroutines behind (goro::debug::check_no_leaks);
+// plus small helpers for time-bounded checks.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <functional>
 #include <random>
 #include <thread>
+#include <vector>
 
 namespace goro_test {
 
@@ -47,14 +49,14 @@ class procs_test : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
     goro::set_max_procs(GetParam());
-    baseline_ = goro::num_goroutine();
+    baseline_ = goro::debug::goroutine_ids();
   }
   void TearDown() override {
-    bool clean = eventually([&] { return goro::num_goroutine() <= baseline_; }, 3000ms);
-    EXPECT_TRUE(clean) << "goroutines left behind: " << goro::num_goroutine() << " alive, "
-                       << baseline_ << " before the test";
+    // Fails with the dump of every goroutine the test left behind.
+    goro::error leaks = goro::debug::check_no_leaks({.baseline = baseline_, .grace = 3000ms});
+    EXPECT_FALSE(leaks) << leaks.message();
   }
-  std::size_t baseline_ = 0;
+  std::vector<std::uint64_t> baseline_;
 };
 
 }  // namespace goro_test
