@@ -274,4 +274,25 @@ TEST(debug_signal, dump_signal_writes_the_dump_and_continues) {
       ::testing::ExitedWithCode(0), "goroutine [0-9]+ \\[sleep\\]:(.|\n)*continued");
 }
 
+TEST(debug_starvation, a_goroutine_that_never_yields_is_named) {
+  EXPECT_EXIT(
+      {
+        setenv("GORO_STARVE_MS", "50", 1);
+        goro::set_max_procs(1);
+        std::atomic<bool> stop{false};
+        goro::wait_group wg;
+        wg.go([&] {
+          auto until = steady::now() + 400ms;
+          while (steady::now() < until) {
+          }  // no scheduling point
+        });
+        wg.go([&] { stop = true; });  // waits for the processor meanwhile
+        wg.wait();
+        std::exit(stop ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0),
+      "goroutine [0-9]+ has run for [0-9]+ ms without a scheduling point while 1 goroutine\\(s\\) "
+      "wait to run \\(created at .*debug_test.cpp:[0-9]+\\)");
+}
+
 }  // namespace

@@ -75,6 +75,10 @@ class local_run_queue {
   std::uint32_t size() const noexcept {
     return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire);
   }
+  // Goroutines waiting here, runnext included (a snapshot, for diagnostics).
+  std::uint32_t waiting() const noexcept {
+    return size() + (runnext_.load(std::memory_order_acquire) != nullptr ? 1 : 0);
+  }
 
  private:
   bool push_slow(goroutine* g, std::uint32_t head, global_run_queue& overflow) noexcept;

@@ -100,6 +100,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
+#include <chrono>
 #include <sstream>
 #include <thread>
 
@@ -192,6 +194,7 @@ void goroutine_entry(void* arg);
 [[gnu::always_inline]] inline void install(processor* p, goroutine* next) noexcept {
   set_state(next, g_state::runnable, g_state::running);
   p->current = next;
+  p->running.store(next, std::memory_order_relaxed);  // relaxed: a diagnostics hint
   p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1,
                      std::memory_order_release);  // single writer; thieves only compare it
   if (next->stack.lo == nullptr) {
@@ -592,6 +595,9 @@ bool all_asleep(scheduler& s) {
   }
   int expected = s.created.load(std::memory_order_acquire) + 1 +
                  runtime_threads.load(std::memory_order_relaxed);
+#if defined(GORO_TSAN)
+  expected += 1;  // ThreadSanitizer's own background thread
+#endif
   int threads = process_threads();
   return threads > 0 && threads <= expected;
 }
@@ -863,6 +869,74 @@ void install_dump_signal() {
   sigaction(sig, &sa, nullptr);
 }
 
+// The starvation monitor (GORO_STARVE_MS, default 100, 0 = off): a goroutine that runs
+// that long without a scheduling point while other goroutines wait for its processor
+// gets one line on stderr (at most one per second). goro cannot preempt it; the line
+// says which goroutine to fix.
+void starvation_monitor(scheduler* s, std::int64_t limit_ms) {
+  struct seen {
+    std::uint64_t tick = 0;
+    std::int64_t since = 0;
+    bool reported = false;
+  };
+  std::vector<seen> last(scheduler::max_processors);
+  std::int64_t last_report = 0;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(limit_ms / 2 > 0 ? limit_ms / 2 : 1));
+    std::int64_t now = nanotime();
+    int n = s->nprocs.load(std::memory_order_acquire);
+    for (int i = 0; i < n; ++i) {
+      processor* p = s->procs[i].load(std::memory_order_acquire);
+      if (p == nullptr) continue;
+      std::uint64_t tick = p->schedtick.load(std::memory_order_acquire);
+      seen& w = last[static_cast<std::size_t>(i)];
+      if (tick != w.tick) {
+        w = seen{tick, now, false};
+        continue;
+      }
+      // Waiting for this processor: its own queue, or the global one it would serve.
+      std::uint32_t waiting = p->runq.waiting() + s->global.size();
+      bool others_wait = waiting > 0;
+      goroutine* g = p->running.load(std::memory_order_relaxed);
+      if (w.reported || !others_wait || g == nullptr ||
+          g->state.load(std::memory_order_acquire) != g_state::running ||
+          now - w.since < limit_ms * 1'000'000 || now - last_report < 1'000'000'000) {
+        continue;
+      }
+      std::source_location where;
+      {
+        std::lock_guard lk(g->meta_lock);
+        where = g->where;
+      }
+      std::fprintf(stderr,
+                   "goro: goroutine %llu has run for %lld ms without a scheduling point while "
+                   "%u goroutine(s) wait to run (created at %s:%u)\n",
+                   static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
+                   static_cast<long long>((now - w.since) / 1'000'000), waiting,
+                   where.file_name(), where.line());
+      w.reported = true;
+      last_report = now;
+    }
+  }
+}
+
+void start_starvation_monitor(scheduler* s) {
+  std::int64_t limit_ms = 100;
+  if (const char* v = std::getenv("GORO_STARVE_MS")) {
+    char* end = nullptr;
+    long ms = std::strtol(v, &end, 10);
+    if (std::strcmp(v, "off") == 0) ms = 0;
+    else if (*v == '\0' || *end != '\0' || ms < 0) {
+      std::fprintf(stderr, "goro: ignoring GORO_STARVE_MS=%s (want milliseconds, or 0/off)\n", v);
+      ms = 100;
+    }
+    limit_ms = ms;
+  }
+  if (limit_ms == 0) return;
+  note_runtime_thread(+1);
+  std::thread(starvation_monitor, s, limit_ms).detach();
+}
+
 void start_runtime() {
   auto* s = new scheduler;  // never destroyed: detached workers reference it
   int n = requested_procs.load(std::memory_order_acquire);
@@ -873,6 +947,7 @@ void start_runtime() {
   s->created.store(n, std::memory_order_release);
   the_scheduler = s;
   for (int i = 0; i < n; ++i) start_processor(*s, i);
+  start_starvation_monitor(s);
 }
 
 // ---- stack overflow reporting ---------------------------------------------------------

@@ -55,6 +55,7 @@ struct processor {
   // --- shared ---
   timer_heap timers;                         // this processor's timers (own lock)
   std::atomic<std::uint64_t> schedtick{0};   // bumped per goroutine run; thieves read it
+  std::atomic<goroutine*> running{nullptr};  // for the starvation monitor; relaxed
   std::atomic<std::uint32_t> wake_word{0};   // futex: 1 once a waker took us off idle
   std::atomic<bool> retired{false};          // id >= max_procs after a shrink
   // Single-writer counters (the worker), read by num_goroutine().
