@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "support/fixture.hpp"
+#include <goro/testing.hpp>
+#include <gtest/gtest-spi.h>
 
 namespace {
 
@@ -178,6 +180,35 @@ TEST(debug, leak_check_fails_with_the_dump_and_passes_when_clean) {
   EXPECT_FALSE(goro::debug::check_no_leaks({.baseline = base, .ignore_names = {"leaky"}, .grace = 50ms}));
   never.close();
   EXPECT_FALSE(goro::debug::check_no_leaks({.baseline = base}));
+}
+
+// The public GoogleTest helper fails a test that leaks, with the dump; a test that
+// cleans up passes.
+class leaky_case : public goro::testing::no_leaks_test {
+ public:
+  void TestBody() override {}
+  void run_leaking(goro::chan<int> never) {
+    SetUp();
+    goro::go([never] { never.recv(); });
+    TearDown();
+  }
+  void run_clean() {
+    SetUp();
+    goro::wait_group wg;
+    wg.go([] { goro::yield(); });
+    wg.wait();
+    TearDown();
+  }
+  goro::debug::leak_options leak_options() const override { return {.grace = 100ms}; }
+};
+
+TEST(debug_testing, no_leaks_test_fails_a_leaking_test_with_the_dump) {
+  auto never = goro::make_chan<int>();
+  leaky_case c;
+  EXPECT_NONFATAL_FAILURE(c.run_leaking(never), "found 1 leaked goroutine");
+  never.close();
+  c.run_clean();  // passes: no failure recorded
+  EXPECT_FALSE(goro::debug::check_no_leaks({.ignore_created_at = {"debug_test.cpp"}, .grace = 50ms}));
 }
 
 TEST(debug_deadlock, all_goroutines_asleep_is_fatal_with_exit_code_2) {

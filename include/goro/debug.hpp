@@ -49,6 +49,9 @@ struct leak_options {
   std::vector<std::string> ignore_functions = {};
   // A goroutine whose spawn_options::name is one of these is ignored.
   std::vector<std::string> ignore_names = {};
+  // A goroutine created at a place containing one of these ("file.cpp:42" or just
+  // "file.cpp") is ignored.
+  std::vector<std::string> ignore_created_at = {};
   // How long goroutines get to finish before they count as leaked.
   std::chrono::milliseconds grace{1000};
 };

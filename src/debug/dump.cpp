@@ -276,7 +276,11 @@ error check_no_leaks(const leak_options& options) {
         continue;
       }
       bool ignored = false;
-      if (!options.ignore_functions.empty()) {
+      std::string site = std::string(v.where.file_name()) + ":" + std::to_string(v.where.line());
+      for (const auto& pattern : options.ignore_created_at) {
+        if (site.find(pattern) != std::string::npos) ignored = true;
+      }
+      if (!ignored && !options.ignore_functions.empty()) {
         detail::on_a_big_stack([&] {
           for (const auto& f : detail::user_frames(v.pcs)) {
             for (const auto& pattern : options.ignore_functions) {

@@ -1,8 +1,13 @@
 // parking.cpp — park/unpark for goroutines and plain threads. Protocol in parking.hpp.
 //
-// Memory ordering: unpark() publishes with release (CAS to notified, or parked ->
-// idle); park() consumes with acquire. So whatever the waker wrote before unpark()
-// (a value handed over, a `done` flag) is visible to the parked side when it returns.
+// Memory ordering: unpark() publishes with a release RMW on the permit word (idle ->
+// notified, notified -> notified, or parked -> idle); park() consumes with an acquire
+// RMW. Every access that decides "a permit is there" is an RMW, so it reads the
+// latest value in the word's modification order and synchronizes with the unpark that
+// wrote it: whatever the waker wrote before unpark() (a value handed over, a `done`
+// flag) is visible to the parked side when it re-checks its condition. (A plain load
+// could see an older permit, already covered by a different unpark, and let the
+// parker miss the new one's data and park again forever.)
 #include "runtime/parking.hpp"
 
 #include "runtime/goroutine.hpp"
@@ -21,10 +26,12 @@ parker* current_parker() noexcept {
 }
 
 void park(parker* self, wait_reason reason) noexcept {
-  if (self->state.load(std::memory_order_acquire) == parker::notified) {
-    self->state.store(parker::idle, std::memory_order_relaxed);  // only we leave notified
-    return;
-  }
+  // Consume a pending permit with a read-modify-write, never a load and a store: a
+  // load could return an older permit than the one an unpark() just confirmed, and
+  // then nothing orders that waker's writes (the value, the `done` flag) before our
+  // re-check of the condition. The RMW reads the latest value, so it synchronizes
+  // with the waker's RMW (see unpark).
+  if (self->state.exchange(parker::idle, std::memory_order_acq_rel) == parker::notified) return;
   if (self->g != nullptr) {
     park_goroutine(self->g, reason);  // returns with the permit consumed
     return;
@@ -36,13 +43,22 @@ void park(parker* self, wait_reason reason) noexcept {
       futex_wait(&self->state, parker::parked);
     }
   }
-  self->state.store(parker::idle, std::memory_order_relaxed);  // consume the permit
+  self->state.exchange(parker::idle, std::memory_order_acq_rel);  // consume the permit (RMW)
 }
 
 void unpark(parker* p) noexcept {
   std::uint32_t s = p->state.load(std::memory_order_relaxed);
   for (;;) {
-    if (s == parker::notified) return;  // a permit is already pending
+    if (s == parker::notified) {
+      // A permit is already pending. Confirm it with an RMW (rewriting the same value)
+      // rather than returning on a plain load: the parker's consuming RMW then reads
+      // our write and sees everything we wrote before unpark (see park).
+      if (p->state.compare_exchange_weak(s, parker::notified, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+        return;
+      }
+      continue;
+    }
     if (s == parker::idle) {
       if (p->state.compare_exchange_weak(s, parker::notified, std::memory_order_release,
                                          std::memory_order_relaxed)) {

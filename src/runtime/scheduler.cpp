@@ -262,8 +262,9 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
                                                    std::memory_order_acq_rel)) {
         return;  // whoever unparks it owns it now
       }
-      // A permit arrived while it was switching out: consume it and run it next.
-      prev->park.state.store(parker::idle, std::memory_order_relaxed);
+      // A permit arrived while it was switching out: consume it (an RMW, as in
+      // park()) and run it next.
+      prev->park.state.exchange(parker::idle, std::memory_order_acq_rel);
       set_state(prev, g_state::waiting, g_state::runnable);
       p->runq.push(prev, true, s.global);
       return;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <goro/goro.hpp>
+#include <goro/testing.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -53,8 +54,7 @@ class procs_test : public ::testing::TestWithParam<int> {
   }
   void TearDown() override {
     // Fails with the dump of every goroutine the test left behind.
-    goro::error leaks = goro::debug::check_no_leaks({.baseline = baseline_, .grace = 3000ms});
-    EXPECT_FALSE(leaks) << leaks.message();
+    goro::testing::expect_no_leaks(baseline_, {.grace = 3000ms});
   }
   std::vector<std::uint64_t> baseline_;
 };
