@@ -14,17 +14,7 @@
 
 namespace goro::detail {
 
-void chan_lock::lock() noexcept {
-  for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
-    while (locked_.load(std::memory_order_relaxed)) {
-      if (++spins < 64) {
-        cpu_relax();
-      } else {
-        sched_yield();
-      }
-    }
-  }
-}
+void chan_lock::lock() noexcept { spin_acquire(locked_); }
 
 void waiter_queue::push_back(chan_waiter* w) noexcept {
   w->next = nullptr;

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "debug/dump.hpp"
 #include "debug/symbolize.hpp"
 #include "goro/debug.hpp"
 #include "goro/time.hpp"
@@ -22,18 +23,6 @@
 #include "runtime/scheduler.hpp"
 
 namespace goro::detail {
-
-struct goroutine_view {
-  std::uint64_t id = 0;
-  g_state state = g_state::free;
-  wait_reason reason = wait_reason::none;
-  std::int64_t wait_since = 0;
-  std::uint64_t parent_id = 0;
-  std::source_location where{};
-  std::string name;
-  std::vector<std::uintptr_t> pcs;
-  bool is_caller = false;
-};
 
 namespace {
 
@@ -82,46 +71,53 @@ __attribute__((no_sanitize("address", "thread"))) int walk_suspended(std::uintpt
   return walk(fp, lo, hi, out, n);
 }
 
-std::vector<goroutine_view> collect(bool with_stacks) {
+}  // namespace
+
+bool view_of(goroutine* g, bool with_stack, goroutine_view& v) {
+  g_state st = g->state.load(std::memory_order_acquire);
+  if (st == g_state::free || st == g_state::dead) return false;
+  v.id = g->id.load(std::memory_order_relaxed);
+  v.state = st;
+  v.reason = g->reason.load(std::memory_order_relaxed);
+  v.wait_since = g->wait_since.load(std::memory_order_relaxed);
+  {
+    std::lock_guard lk(g->meta_lock);
+    v.parent_id = g->parent_id;
+    v.created_at = g->created_at;
+    v.where = g->where;
+    v.name = g->name ? g->name : "";
+  }
+  v.is_caller = g == current_goroutine();
+  if (!with_stack) return true;
+  std::uintptr_t pcs[max_frames];
+  int n = 0;
+  auto lo = reinterpret_cast<std::uintptr_t>(racy_load(g->stack.lo));
+  auto hi = reinterpret_cast<std::uintptr_t>(racy_load(g->stack.hi));
+  if (v.is_caller) {
+    n = walk(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), lo, hi, pcs, 0);
+  } else if (lo != 0 && (st == g_state::waiting || st == g_state::runnable)) {
+    n = walk_suspended(reinterpret_cast<std::uintptr_t>(racy_load(g->saved_sp)), lo, hi, pcs);
+    // Moved while we walked: the frames may mix two moments; drop them.
+    if (g->state.load(std::memory_order_acquire) != st ||
+        g->wait_since.load(std::memory_order_relaxed) != v.wait_since) {
+      n = 0;
+    }
+  }
+  v.pcs.assign(pcs, pcs + n);
+  return true;
+}
+
+std::vector<goroutine_view> collect_goroutines(bool with_stacks) {
   std::vector<goroutine_view> all;
-  goroutine* self = current_goroutine();
   for_each_goroutine([&](goroutine* g) {
-    g_state st = g->state.load(std::memory_order_acquire);
-    if (st == g_state::free || st == g_state::dead) return;
     goroutine_view v;
-    v.id = g->id.load(std::memory_order_relaxed);
-    v.state = st;
-    v.reason = g->reason.load(std::memory_order_relaxed);
-    v.wait_since = g->wait_since.load(std::memory_order_relaxed);
-    {
-      std::lock_guard lk(g->meta_lock);
-      v.parent_id = g->parent_id;
-      v.where = g->where;
-      v.name = g->name ? g->name : "";
-    }
-    v.is_caller = g == self;
-    if (with_stacks) {
-      std::uintptr_t pcs[max_frames];
-      int n = 0;
-      auto lo = reinterpret_cast<std::uintptr_t>(racy_load(g->stack.lo));
-      auto hi = reinterpret_cast<std::uintptr_t>(racy_load(g->stack.hi));
-      if (g == self) {
-        n = walk(reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), lo, hi, pcs, 0);
-      } else if (lo != 0 && (st == g_state::waiting || st == g_state::runnable)) {
-        n = walk_suspended(reinterpret_cast<std::uintptr_t>(racy_load(g->saved_sp)), lo, hi, pcs);
-        // Moved while we walked: the frames may mix two moments; drop them.
-        if (g->state.load(std::memory_order_acquire) != st ||
-            g->wait_since.load(std::memory_order_relaxed) != v.wait_since) {
-          n = 0;
-        }
-      }
-      v.pcs.assign(pcs, pcs + n);
-    }
-    all.push_back(std::move(v));
+    if (view_of(g, with_stacks, v)) all.push_back(std::move(v));
   });
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return all;
 }
+
+namespace {
 
 bool runtime_frame(const std::string& fn) {
   // task_impl<F>::run is the user's function F (often inlined into it): keep it.
@@ -155,6 +151,8 @@ std::int64_t coarse_now() {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+}  // namespace
+
 std::string header_status(const goroutine_view& v) {
   if (v.state != g_state::waiting) return to_string(v.state);
   std::string s = to_string(v.reason);
@@ -166,6 +164,8 @@ std::string header_status(const goroutine_view& v) {
   }
   return s;
 }
+
+namespace {
 
 void write_one(std::ostream& os, const goroutine_view& v) {
   os << "goroutine " << v.id << " [" << header_status(v) << "]:\n";
@@ -231,7 +231,7 @@ void on_a_big_stack(F&& f) {
 
 // Used by write_goroutines and the runtime's panic, deadlock and exit reports.
 void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id) {
-  auto all = collect(true);  // on the caller: its own frames are walked here
+  auto all = collect_goroutines(true);  // on the caller: its own frames are walked here
   if (skip_id != 0) {
     all.erase(std::remove_if(all.begin(), all.end(), [&](const auto& v) { return v.id == skip_id; }),
               all.end());
@@ -259,14 +259,14 @@ std::string goroutines(int level) {
 
 std::vector<std::uint64_t> goroutine_ids() {
   std::vector<std::uint64_t> ids;
-  for (const auto& v : detail::collect(false)) ids.push_back(v.id);
+  for (const auto& v : detail::collect_goroutines(false)) ids.push_back(v.id);
   return ids;
 }
 
 error check_no_leaks(const leak_options& options) {
   auto deadline = std::chrono::steady_clock::now() + options.grace;
   for (;;) {
-    auto all = detail::collect(true);
+    auto all = detail::collect_goroutines(true);
     std::vector<detail::goroutine_view> leaked;
     for (auto& v : all) {
       if (v.is_caller) continue;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "goro/runtime.hpp"
+#include "debug/dump.hpp"
 #include "runtime/goroutine.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/scheduler.hpp"
@@ -21,55 +22,8 @@ namespace goro {
 
 namespace detail {
 
-void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);  // debug/dump.cpp
 
 namespace {
-
-struct goroutine_info {
-  std::uint64_t id = 0;
-  g_state state = g_state::free;
-  wait_reason reason = wait_reason::none;
-  std::int64_t wait_since = 0;
-  std::int64_t created_at = 0;
-  std::uint64_t parent_id = 0;
-  std::source_location where{};
-  std::string name;
-};
-
-// A consistent copy of g's description, or false if g is not alive.
-bool snapshot(goroutine* g, goroutine_info& out) {
-  g_state st = g->state.load(std::memory_order_acquire);
-  if (st == g_state::free || st == g_state::dead) return false;
-  out.id = g->id.load(std::memory_order_relaxed);
-  out.state = st;
-  out.reason = g->reason.load(std::memory_order_relaxed);
-  out.wait_since = g->wait_since.load(std::memory_order_relaxed);
-  std::lock_guard lk(g->meta_lock);
-  out.created_at = g->created_at;
-  out.parent_id = g->parent_id;
-  out.where = g->where;
-  out.name = g->name ? g->name : "";
-  return true;
-}
-
-std::int64_t coarse_now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-// "chan receive, 3 minutes" — Go's header words.
-std::string status_words(const goroutine_info& info) {
-  std::string s;
-  if (info.state == g_state::waiting) {
-    s = to_string(info.reason);
-    std::int64_t minutes = (coarse_now() - info.wait_since) / 60'000'000'000LL;
-    if (minutes >= 1) s += ", " + std::to_string(minutes) + " minutes";
-  } else {
-    s = to_string(info.state);
-  }
-  return s;
-}
 
 // The level-2 dump of every goroutine except `skip`, to stderr.
 void dump_to_stderr(std::uint64_t skip) {
@@ -130,21 +84,20 @@ void check_abandoned(std::uint64_t main_id) {
   exit_check mode = exit_check_mode();
   if (mode == exit_check::off) return;
   std::size_t count = 0;
-  goroutine_info oldest;
-  for_each_goroutine([&](goroutine* g) {
-    goroutine_info info;
-    if (!snapshot(g, info) || info.id == main_id) return;
+  goroutine_view oldest;
+  for (auto& info : collect_goroutines(false)) {
+    if (info.id == main_id) continue;
     if (count++ == 0 || info.created_at < oldest.created_at ||
         (info.created_at == oldest.created_at && info.id < oldest.id)) {
-      oldest = info;
+      oldest = std::move(info);
     }
-  });
+  }
   if (count == 0) return;
   std::fprintf(stderr,
                "goro: main returned with %zu goroutine%s still running (abandoned); the oldest, "
                "goroutine %llu [%s], was started at %s:%u in %s\n",
                count, count == 1 ? "" : "s", static_cast<unsigned long long>(oldest.id),
-               status_words(oldest).c_str(), oldest.where.file_name(), oldest.where.line(),
+               header_status(oldest).c_str(), oldest.where.file_name(), oldest.where.line(),
                oldest.where.function_name());
   if (mode == exit_check::dump) {
     std::fputc('\n', stderr);
@@ -156,8 +109,8 @@ void check_abandoned(std::uint64_t main_id) {
 
 void report_panic(goroutine* g, std::exception_ptr e) noexcept {
   std::string what = describe_exception(e);
-  goroutine_info info;
-  snapshot(g, info);
+  goroutine_view info;
+  view_of(g, false, info);
   std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n",
                what.c_str(), static_cast<unsigned long long>(info.id));
   if (!info.name.empty()) std::fprintf(stderr, "  name: %s\n", info.name.c_str());

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "goro/detail/wait_list.hpp"
+
 namespace goro::detail {
 
 // Nanoseconds on CLOCK_MONOTONIC (the vDSO makes this ~20 ns).
@@ -47,26 +49,41 @@ inline void futex_wake(std::atomic<std::uint32_t>* word, int count) {
           nullptr, 0);
 }
 
-// A lock for the runtime's short critical sections (a few dozen instructions, never
-// across a park). Spins briefly, then yields the CPU so a preempted holder can finish.
-class spinlock {
- public:
-  void lock() noexcept {
-    for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
-      while (locked_.load(std::memory_order_relaxed)) {
-        if (++spins < 64) {
-          cpu_relax();
-        } else {
-          sched_yield();
-        }
+// Takes a spin lock word: spins briefly, then yields the CPU so a preempted holder can
+// finish. For critical sections of a few dozen instructions, never across a park.
+inline void spin_acquire(std::atomic<bool>& locked) noexcept {
+  for (int spins = 0; locked.exchange(true, std::memory_order_acquire); ++spins) {
+    while (locked.load(std::memory_order_relaxed)) {
+      if (++spins < 64) {
+        cpu_relax();
+      } else {
+        sched_yield();
       }
     }
   }
+}
+
+// A lock for the runtime's short critical sections (see spin_acquire).
+class spinlock {
+ public:
+  void lock() noexcept { spin_acquire(locked_); }
   bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
  private:
   std::atomic<bool> locked_{false};
+};
+
+// Holds the lock of a primitive's wait_list (goro/detail/wait_list.hpp).
+class wait_list_guard {
+ public:
+  explicit wait_list_guard(wait_list& l) noexcept : l_(l) { spin_acquire(l_.locked); }
+  ~wait_list_guard() { l_.locked.store(false, std::memory_order_release); }
+  wait_list_guard(const wait_list_guard&) = delete;
+  wait_list_guard& operator=(const wait_list_guard&) = delete;
+
+ private:
+  wait_list& l_;
 };
 
 }  // namespace goro::detail

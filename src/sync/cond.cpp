@@ -18,22 +18,6 @@ struct cond_waiter {
   std::atomic<bool> woken{false};
 };
 
-class list_guard {
- public:
-  explicit list_guard(detail::wait_list& l) : l_(l) {
-    for (int spins = 0; l_.locked.exchange(true, std::memory_order_acquire); ++spins) {
-      while (l_.locked.load(std::memory_order_relaxed)) {
-        if (++spins < 64) detail::cpu_relax(); else sched_yield();
-      }
-    }
-  }
-  ~list_guard() { l_.locked.store(false, std::memory_order_release); }
-  list_guard(const list_guard&) = delete;
-  list_guard& operator=(const list_guard&) = delete;
-
- private:
-  detail::wait_list& l_;
-};
 
 void wake(cond_waiter* w) {
   detail::parker* who = w->who;
@@ -44,14 +28,14 @@ void wake(cond_waiter* w) {
 }  // namespace
 
 std::uint64_t cond::take_ticket() {
-  list_guard lk(waiters_);
+  detail::wait_list_guard lk(waiters_);
   return next_ticket_++;
 }
 
 void cond::wait_ticket(std::uint64_t ticket) {
   cond_waiter self;
   {
-    list_guard lk(waiters_);
+    detail::wait_list_guard lk(waiters_);
     if (ticket < next_notify_) return;  // signalled between unlock and here
     self.ticket = ticket;
     self.who = detail::current_parker();
@@ -69,7 +53,7 @@ void cond::wait_ticket(std::uint64_t ticket) {
 void cond::signal() {
   cond_waiter* w = nullptr;
   {
-    list_guard lk(waiters_);
+    detail::wait_list_guard lk(waiters_);
     if (next_notify_ == next_ticket_) return;  // nobody waits
     std::uint64_t t = next_notify_++;
     auto** link = reinterpret_cast<cond_waiter**>(&waiters_.head);
@@ -86,7 +70,7 @@ void cond::signal() {
 void cond::broadcast() {
   cond_waiter* all;
   {
-    list_guard lk(waiters_);
+    detail::wait_list_guard lk(waiters_);
     next_notify_ = next_ticket_;
     all = static_cast<cond_waiter*>(waiters_.head);
     waiters_.head = nullptr;

@@ -16,29 +16,13 @@ struct sema_waiter {
   std::atomic<bool> granted{false};
 };
 
-class list_guard {
- public:
-  explicit list_guard(wait_list& l) : l_(l) {
-    for (int spins = 0; l_.locked.exchange(true, std::memory_order_acquire); ++spins) {
-      while (l_.locked.load(std::memory_order_relaxed)) {
-        if (++spins < 64) cpu_relax(); else sched_yield();
-      }
-    }
-  }
-  ~list_guard() { l_.locked.store(false, std::memory_order_release); }
-  list_guard(const list_guard&) = delete;
-  list_guard& operator=(const list_guard&) = delete;
-
- private:
-  wait_list& l_;
-};
 
 }  // namespace
 
 void sema::acquire(wait_reason reason, bool lifo) {
   sema_waiter self;
   {
-    list_guard lk(waiters_);
+    wait_list_guard lk(waiters_);
     if (count_ > 0) {
       --count_;
       return;
@@ -59,7 +43,7 @@ void sema::acquire(wait_reason reason, bool lifo) {
 void sema::release() {
   sema_waiter* w;
   {
-    list_guard lk(waiters_);
+    wait_list_guard lk(waiters_);
     w = static_cast<sema_waiter*>(waiters_.head);
     if (w == nullptr) {
       ++count_;

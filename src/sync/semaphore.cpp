@@ -35,22 +35,6 @@ void wake_all(sem_waiter* list) {
   }
 }
 
-class list_guard {
- public:
-  explicit list_guard(detail::wait_list& l) : l_(l) {
-    for (int spins = 0; l_.locked.exchange(true, std::memory_order_acquire); ++spins) {
-      while (l_.locked.load(std::memory_order_relaxed)) {
-        if (++spins < 64) detail::cpu_relax(); else sched_yield();
-      }
-    }
-  }
-  ~list_guard() { l_.locked.store(false, std::memory_order_release); }
-  list_guard(const list_guard&) = delete;
-  list_guard& operator=(const list_guard&) = delete;
-
- private:
-  detail::wait_list& l_;
-};
 
 void check_weight(std::int64_t n, const char* what) {
   if (n < 0) throw panic_error(std::string("semaphore: negative weight in ") + what);
@@ -70,7 +54,7 @@ void semaphore::acquire(std::int64_t n) {
   }
   sem_waiter self;
   {
-    list_guard lk(waiters_);
+    detail::wait_list_guard lk(waiters_);
     if (size_ - used_ >= n && waiters_.head == nullptr) {
       used_ += n;
       return;
@@ -91,7 +75,7 @@ void semaphore::acquire(std::int64_t n) {
 
 bool semaphore::try_acquire(std::int64_t n) {
   check_weight(n, "try_acquire");
-  list_guard lk(waiters_);
+  detail::wait_list_guard lk(waiters_);
   if (size_ - used_ >= n && waiters_.head == nullptr) {
     used_ += n;
     return true;
@@ -118,7 +102,7 @@ void semaphore::release(std::int64_t n) {
   check_weight(n, "release");
   sem_waiter* granted = nullptr;
   {
-    list_guard lk(waiters_);
+    detail::wait_list_guard lk(waiters_);
     if (n > used_) {
       throw panic_error("semaphore: released more than held (" + std::to_string(n) + " of " +
                         std::to_string(used_) + ")");
@@ -137,7 +121,7 @@ error semaphore::acquire(const context& ctx, std::int64_t n) {
   }
   sem_waiter self;
   {
-    list_guard lk(waiters_);
+    detail::wait_list_guard lk(waiters_);
     if (size_ - used_ >= n && waiters_.head == nullptr) {
       used_ += n;
       return {};
@@ -172,7 +156,7 @@ error semaphore::acquire(const context& ctx, std::int64_t n) {
     sem_waiter* granted = nullptr;
     bool removed = false;
     {
-      list_guard lk(sem->waiters_);
+      detail::wait_list_guard lk(sem->waiters_);
       auto** at = reinterpret_cast<sem_waiter**>(&sem->waiters_.head);
       sem_waiter* prev = nullptr;
       while (*at && *at != me) {

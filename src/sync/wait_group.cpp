@@ -21,22 +21,6 @@ struct wg_waiter {
   std::atomic<bool> released{false};
 };
 
-class list_lock {
- public:
-  explicit list_lock(detail::wait_list& l) : l_(l) {
-    for (int spins = 0; l_.locked.exchange(true, std::memory_order_acquire); ++spins) {
-      while (l_.locked.load(std::memory_order_relaxed)) {
-        if (++spins < 64) detail::cpu_relax(); else sched_yield();
-      }
-    }
-  }
-  ~list_lock() { l_.locked.store(false, std::memory_order_release); }
-  list_lock(const list_lock&) = delete;
-  list_lock& operator=(const list_lock&) = delete;
-
- private:
-  detail::wait_list& l_;
-};
 
 std::int32_t counter_of(std::uint64_t s) { return static_cast<std::int32_t>(s >> 32); }
 std::uint32_t waiters_of(std::uint64_t s) { return static_cast<std::uint32_t>(s); }
@@ -55,7 +39,7 @@ void wait_group::add(int delta) {
   // The counter reached zero with waiters: release them all.
   wg_waiter* list;
   {
-    list_lock lk(waiters_);
+    detail::wait_list_guard lk(waiters_);
     list = static_cast<wg_waiter*>(waiters_.head);
     waiters_.head = waiters_.tail = nullptr;
     std::uint32_t n = 0;
@@ -76,7 +60,7 @@ void wait_group::wait() {
   wg_waiter self;
   self.who = detail::current_parker();
   {
-    list_lock lk(waiters_);
+    detail::wait_list_guard lk(waiters_);
     std::uint64_t s = state_.load(std::memory_order_acquire);
     do {
       if (counter_of(s) == 0) return;
