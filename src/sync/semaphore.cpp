@@ -52,25 +52,7 @@ void semaphore::acquire(std::int64_t n) {
     throw panic_error("semaphore: acquire of " + std::to_string(n) + " exceeds the size " +
                       std::to_string(size_) + " and could never succeed");
   }
-  sem_waiter self;
-  {
-    detail::wait_list_guard lk(waiters_);
-    if (size_ - used_ >= n && waiters_.head == nullptr) {
-      used_ += n;
-      return;
-    }
-    self.n = n;
-    self.who = detail::current_parker();
-    if (waiters_.tail) {
-      static_cast<sem_waiter*>(waiters_.tail)->next = &self;
-    } else {
-      waiters_.head = &self;
-    }
-    waiters_.tail = &self;
-  }
-  while (!self.granted.load(std::memory_order_acquire)) {
-    detail::park(self.who, detail::wait_reason::semacquire);
-  }
+  (void)acquire(background(), n);  // background is never done: this always acquires
 }
 
 bool semaphore::try_acquire(std::int64_t n) {
