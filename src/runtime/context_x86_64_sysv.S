@@ -34,6 +34,7 @@ goro_context_switch:
         // the resumed context uses the same values, so reload only when they differ.
         cmpq    (%rsp), %rax
         jne     1f
+2:
         addq    $8, %rsp
         popq    %r15
         popq    %r14
@@ -45,14 +46,7 @@ goro_context_switch:
 1:
         ldmxcsr (%rsp)
         fldcw   4(%rsp)
-        addq    $8, %rsp
-        popq    %r15
-        popq    %r14
-        popq    %r13
-        popq    %r12
-        popq    %rbx
-        popq    %rbp
-        ret
+        jmp     2b
         .cfi_endproc
         .size   goro_context_switch, .-goro_context_switch
 
