@@ -54,6 +54,9 @@ class error {
   bool is(const error& target) const noexcept;
   // True if this error or a wrapped one carries `code`.
   bool is(std::error_code code) const noexcept;
+  // True if this error or a wrapped one carries a code equivalent to `condition`,
+  // whatever its category: err.is(std::errc::connection_refused).
+  bool is(std::errc condition) const noexcept;
   // The first error code in the chain (empty if none).
   std::error_code code() const noexcept;
   // The wrapped error, or nil.
@@ -82,6 +85,8 @@ error wrap(const error& cause, std::string message);
 
 // Sentinels (compare with err.is(...)).
 extern const error canceled;           // "context canceled"
-extern const error deadline_exceeded;  // "context deadline exceeded"
+extern const error deadline_exceeded;  // "context deadline exceeded"; also I/O deadlines
+extern const error eof;                // "EOF": the end of input (Go's io.EOF)
+extern const error unexpected_eof;     // "unexpected EOF": input ended mid-record
 
 }  // namespace goro

@@ -1,11 +1,13 @@
 // goro/goro.hpp — everything goro offers, in one include.
 #pragma once
 
+#include "goro/blocking.hpp"
 #include "goro/chan.hpp"
 #include "goro/context.hpp"
 #include "goro/debug.hpp"
 #include "goro/errgroup.hpp"
 #include "goro/error.hpp"
+#include "goro/net.hpp"
 #include "goro/panic.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"

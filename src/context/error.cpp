@@ -53,6 +53,14 @@ bool error::is(std::error_code code) const noexcept {
   return false;
 }
 
+bool error::is(std::errc condition) const noexcept {
+  const std::error_condition want = std::make_error_condition(condition);
+  for (const detail::error_impl* p = impl_.get(); p; p = p->cause.get()) {
+    if (p->code && p->code == want) return true;
+  }
+  return false;
+}
+
 std::error_code error::code() const noexcept {
   for (const detail::error_impl* p = impl_.get(); p; p = p->cause.get()) {
     if (p->code) return p->code;
@@ -85,5 +93,7 @@ error wrap(const error& cause, std::string message) {
 
 const error canceled = make_error("context canceled");
 const error deadline_exceeded = make_error("context deadline exceeded");
+const error eof = make_error("EOF");
+const error unexpected_eof = make_error("unexpected EOF");
 
 }  // namespace goro

@@ -87,6 +87,7 @@ const char* to_string(wait_reason r) noexcept {
     case wait_reason::cond_wait: return "sync.Cond.Wait";
     case wait_reason::sleep: return "sleep";
     case wait_reason::io_wait: return "IO wait";
+    case wait_reason::syscall: return "syscall";
     case wait_reason::run_main: return "run main";
   }
   return "?";

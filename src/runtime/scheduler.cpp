@@ -107,6 +107,7 @@
 
 #include "goro/detail/spawn.hpp"
 #include "runtime/context.hpp"
+#include "runtime/netpoll.hpp"
 #include "runtime/timers.hpp"
 
 #if defined(GORO_ASAN)
@@ -413,10 +414,13 @@ bool remove_idle_locked(scheduler& s, processor* p) {
   return true;
 }
 
-// Wakes `p` (already off the idle list) as a spinning processor.
+// Wakes `p` (already off the idle list) as a spinning processor. A worker asleep in
+// epoll_wait publishes in_poll before it checks wake_word (both seq_cst), so either it
+// sees our store or we see its flag and interrupt the poll.
 void wake_processor(processor* p) {
-  p->wake_word.store(1, std::memory_order_release);
+  p->wake_word.store(1, std::memory_order_seq_cst);
   futex_wake(&p->wake_word, 1);
+  if (p->in_poll.load(std::memory_order_seq_cst)) netpoll_break();
 }
 
 // Go's wakep: if processors are idle and none is spinning, wake one to spin.
@@ -467,6 +471,20 @@ void timer_added(std::int64_t when) noexcept {
     } else if (s->idle_head != nullptr) {
       p = pop_idle_locked(*s);
     }
+  }
+  if (p) {
+    s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
+    wake_processor(p);
+  }
+}
+
+void netpoll_need_poller() noexcept {
+  scheduler* s = the_scheduler;
+  if (!s || s->poll_owner.load(std::memory_order_seq_cst) != nullptr) return;
+  processor* p;
+  {
+    std::lock_guard lk(s->idle_lock);
+    p = pop_idle_locked(*s);
   }
   if (p) {
     s->nmspinning.fetch_add(1, std::memory_order_seq_cst);
@@ -591,7 +609,8 @@ bool all_asleep(scheduler& s) {
   }
   if (s.npidle.load(std::memory_order_seq_cst) != s.nprocs.load(std::memory_order_acquire) ||
       s.nmspinning.load(std::memory_order_seq_cst) != 0 || s.global.size() != 0 ||
-      any_local_work(s) || earliest_timer(s) != timer_heap::no_deadline) {
+      any_local_work(s) || earliest_timer(s) != timer_heap::no_deadline ||
+      netpoll_waiting() || blocking_calls_pending()) {
     return false;
   }
   int expected = s.created.load(std::memory_order_acquire) + 1 +
@@ -651,6 +670,12 @@ void idle(scheduler& s, processor* p) {
   // Re-check after publishing ourselves idle (see the essay).
   bool work = s.global.size() > 0 || (was_spinning && any_local_work(s)) ||
               earliest_timer(s) <= nanotime();
+  // While something waits for I/O, one idle worker sleeps in epoll_wait instead of on
+  // its futex. (A thread that starts waiting later wakes a worker for the role, and
+  // a goroutine's own worker passes through here after it parks.)
+  processor* no_owner = nullptr;
+  bool poller = !work && netpoll_waiting() &&
+                s.poll_owner.compare_exchange_strong(no_owner, p, std::memory_order_seq_cst);
   if (!work) {
     // Return surplus stack memory and add guard pages once we have been idle for a
     // while: madvise costs a TLB shootdown on every processor and mprotect takes the
@@ -697,9 +722,18 @@ void idle(scheduler& s, processor* p) {
         }
         if (timeout < 0 || until_scavenge < timeout) timeout = until_scavenge;
       }
-      futex_wait(&p->wake_word, 0, timeout);
+      if (poller) {
+        p->in_poll.store(true, std::memory_order_seq_cst);
+        int woken = 0;
+        if (p->wake_word.load(std::memory_order_seq_cst) == 0) woken = netpoll(timeout);
+        p->in_poll.store(false, std::memory_order_relaxed);
+        if (woken > 0) break;  // they are in our run queue (or another took them)
+      } else {
+        futex_wait(&p->wake_word, 0, timeout);
+      }
     }
   }
+  if (poller) s.poll_owner.store(nullptr, std::memory_order_seq_cst);
   std::lock_guard lk(s.idle_lock);
   if (remove_idle_locked(s, p)) {
     // Timed out or found work ourselves: not counted as spinning.
@@ -728,8 +762,12 @@ goroutine* find_runnable(scheduler& s, processor* p) {
     if (p->retired.load(std::memory_order_acquire)) retire(s, p);
     run_due_timers(s, p, /*all=*/true);
     std::uint64_t tick = p->schedtick.load(std::memory_order_relaxed);
-    if (tick % 61 == 0 && s.global.size() > 0) {
-      if (goroutine* g = s.global.pop_batch(&p->runq, s.global, 1)) return g;
+    if (tick % 61 == 0) {
+      if (s.global.size() > 0) {
+        if (goroutine* g = s.global.pop_batch(&p->runq, s.global, 1)) return g;
+      }
+      // A processor that never runs dry still lets I/O complete (Go's sysmon poll).
+      if (netpoll_waiting() && nanotime() - netpoll_last() > netpoll_interval_ns) netpoll(0);
     }
     if (goroutine* g = p->runq.pop()) return g;
     if (s.global.size() > 0) {
@@ -737,6 +775,11 @@ goroutine* find_runnable(scheduler& s, processor* p) {
       std::uint32_t share = s.global.size() / (n ? n : 1) + 1;
       if (share > local_run_queue::capacity / 2) share = local_run_queue::capacity / 2;
       if (goroutine* g = s.global.pop_batch(&p->runq, s.global, share)) return g;
+    }
+    // Ready I/O before stealing, unless an idle worker already sleeps in the poller.
+    if (netpoll_waiting() && s.poll_owner.load(std::memory_order_relaxed) == nullptr &&
+        netpoll(0) > 0) {
+      continue;
     }
     // Spin, if not too many already are (Go's limit: at most half the busy ones).
     int busy = s.nprocs.load(std::memory_order_relaxed) - s.npidle.load(std::memory_order_relaxed);

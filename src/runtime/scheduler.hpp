@@ -58,6 +58,7 @@ struct processor {
   std::atomic<goroutine*> running{nullptr};  // for the starvation monitor; relaxed
   std::atomic<std::uint32_t> wake_word{0};   // futex: 1 once a waker took us off idle
   std::atomic<bool> retired{false};          // id >= max_procs after a shrink
+  std::atomic<bool> in_poll{false};          // sleeping in epoll_wait (netpoll_break wakes)
   // Single-writer counters (the worker), read by num_goroutine().
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> exited{0};
@@ -83,6 +84,7 @@ struct scheduler {
   std::int64_t timed_until = 0;          // under idle_lock
   std::atomic<int> npidle{0};            // processors in the idle list
   std::atomic<int> nmspinning{0};        // processors looking for work without sleeping
+  std::atomic<processor*> poll_owner{nullptr};  // the idle worker sleeping in netpoll
 
   std::atomic<std::uint64_t> next_goroutine_id{1};
   std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
@@ -112,6 +114,13 @@ void yield_current() noexcept;
 
 // Called when a newly added timer became the earliest one.
 void timer_added(std::int64_t when) noexcept;
+
+// Called by a plain thread about to wait in the netpoller: wakes an idle worker to take
+// the poller role if nobody holds it (goroutines' own workers poll when they go idle).
+void netpoll_need_poller() noexcept;
+
+// goro::blocking calls whose goroutine waits for a helper thread (blocking.cpp).
+bool blocking_calls_pending() noexcept;
 
 // Creates a goroutine for `t` (used by spawn and run).
 goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,

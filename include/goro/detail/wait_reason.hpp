@@ -22,6 +22,7 @@ enum class wait_reason : std::uint8_t {
   cond_wait,             // "sync.Cond.Wait"
   sleep,                 // "sleep"
   io_wait,               // "IO wait"
+  syscall,               // "syscall" (goro::blocking: a helper thread runs the call)
   run_main,              // "run main" (a thread inside goro::run)
 };
 

@@ -1,0 +1,95 @@
+// goro/blocking.hpp — goro::blocking: run a blocking call without blocking a processor.
+//
+// goro's processors must not sit in a blocking system call: a goroutine that does so
+// stalls every goroutine queued on its processor. blocking(f) hands f to a bounded
+// pool of helper threads and parks the calling goroutine until f returns (wait
+// reason "syscall" in dumps), then returns f's result or rethrows its exception. Use
+// it for file I/O, name resolution, and third-party libraries that block.
+//
+// The pool starts threads on demand up to a limit (GORO_BLOCKING_THREADS, default
+// 64); calls beyond it queue in FIFO order. Helper threads are never goroutines: f
+// must not itself park in goro's primitives expecting to yield a processor (it may
+// use them as any plain thread can).
+//
+// Blocking: parks the calling goroutine until f has run; called from a plain thread,
+//   runs f inline (the thread may block anyway).
+// Thread-safety: callable from any goroutine or thread, concurrently.
+// Panics: none of its own; an exception thrown by f is rethrown to the caller.
+//
+// Example:
+//   std::string text = goro::blocking([&] { return read_whole_file(path); });
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace goro {
+
+namespace detail {
+
+// One call handed to the helper pool. Lives on the caller's stack.
+struct blocking_job {
+  void (*run)(blocking_job*) = nullptr;  // called once on a helper thread
+  void* waiter = nullptr;                // the caller's parker
+  std::atomic<bool> done{false};
+  blocking_job* next = nullptr;          // in the pool's queue
+};
+
+// Runs job->run on a helper thread and parks the calling goroutine until it returns;
+// from a plain thread, runs it inline.
+void run_blocking(blocking_job* job);
+
+template <class R>
+struct blocking_result {
+  std::optional<R> value;
+  template <class F>
+  void set(F& f) { value.emplace(std::invoke(f)); }
+  R take() { return std::move(*value); }
+};
+template <class R>
+struct blocking_result<R&> {
+  R* value = nullptr;
+  template <class F>
+  void set(F& f) { value = &std::invoke(f); }
+  R& take() { return *value; }
+};
+template <>
+struct blocking_result<void> {
+  template <class F>
+  void set(F& f) { std::invoke(f); }
+  void take() {}
+};
+
+}  // namespace detail
+
+// Runs f() on a helper thread while the calling goroutine parks; returns its result
+// or rethrows its exception.
+template <class F>
+std::invoke_result_t<F&> blocking(F&& f) {
+  using R = std::invoke_result_t<F&>;
+  struct job : detail::blocking_job {
+    std::remove_reference_t<F>* fn = nullptr;
+    detail::blocking_result<R> result;
+    std::exception_ptr error;
+  };
+  job j;
+  j.fn = &f;
+  j.run = [](detail::blocking_job* base) {
+    auto* self = static_cast<job*>(base);
+    try {
+      self->result.set(*self->fn);
+    } catch (...) {
+      self->error = std::current_exception();
+    }
+  };
+  detail::run_blocking(&j);
+  if (j.error) std::rethrow_exception(j.error);
+  return j.result.take();
+}
+
+}  // namespace goro

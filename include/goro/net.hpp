@@ -1,0 +1,140 @@
+// goro/net.hpp — TCP that parks goroutines, not threads (Go's net.Listen/Dial/Conn).
+//
+// listen() gives a listener, dial() a conn. Sockets are non-blocking and registered
+// with goro's netpoller: a read, write, accept or connect that would block parks the
+// calling goroutine in "IO wait" (its thread runs other goroutines) — or, called from
+// a plain thread, blocks that thread. Results are Go's (value, error) pairs:
+//
+//   auto [ln, err] = goro::net::listen("tcp", "127.0.0.1:0");
+//   auto [c, derr] = goro::net::dial(ctx, "tcp", ln.addr());
+//   auto [n, rerr] = c.read(std::span<std::byte>(buf));   // rerr.is(goro::eof) at end
+//
+// Networks: "tcp" (IPv4 and IPv6), "tcp4", "tcp6". Addresses: "host:port",
+// "[ipv6]:port", ":port" (every local address when listening; the local system
+// when dialing). Host names are resolved with getaddrinfo on goro::blocking's helper
+// threads. Ports are numeric, 0-65535 (0 when listening picks a free one).
+//
+// Errors are goro::error values in Go's words ("dial tcp 127.0.0.1:1: connect:
+// Connection refused"); system errors carry their std::error_code, so
+// err.is(std::errc::connection_refused) works. A passed deadline gives an error
+// with err.is(goro::deadline_exceeded) ("i/o timeout"); a closed conn or listener
+// gives err.is(goro::net::err_closed); the end of the peer's data gives goro::eof.
+// Writes never raise SIGPIPE: a write to a reset connection returns the error.
+//
+// Handles: listener and conn are copyable handles like chan. close() acts for every
+// copy, wakes the calls blocked on it with err_closed, and the descriptor itself is
+// closed exactly once, when the last call using it has returned (on close, or when
+// the last copy goes). New connections have TCP_NODELAY set, as in Go.
+//
+// Concurrency: one read and one write may run at once on a conn (from different
+// goroutines or threads); concurrent reads (or writes) are serialised, as in Go.
+// Every member may be called from any goroutine or thread.
+//
+// Deadlines: set_read_deadline(t) makes reads that are blocked now or start later
+// fail once t has passed, until the deadline is moved; the conn stays usable.
+// A default-constructed time_point (Go's zero Time) clears the deadline.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "goro/context.hpp"
+#include "goro/error.hpp"
+#include "goro/time.hpp"
+
+namespace goro {
+
+namespace detail {
+struct net_socket;
+}
+
+namespace net {
+
+// "use of closed network connection": the conn or listener was closed (Go's
+// net.ErrClosed). Test with err.is(goro::net::err_closed).
+extern const error err_closed;
+
+// A TCP connection. Default-constructed: a null conn whose calls return an error.
+class conn {
+ public:
+  conn() noexcept = default;
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+  // Reads what is available, up to buf.size() bytes, waiting for at least one.
+  // Returns n > 0 and nil, or 0 and an error: goro::eof when the peer closed its
+  // side, a deadline error, err_closed, or a system error. An empty buf returns 0, nil.
+  std::pair<std::size_t, error> read(std::span<std::byte> buf);
+  std::pair<std::size_t, error> read(std::span<char> buf);
+  // Reads exactly buf.size() bytes (Go's io.ReadFull): on success n == buf.size();
+  // otherwise n bytes were read and the error says why (goro::eof if none were,
+  // goro::unexpected_eof if the peer closed part-way).
+  std::pair<std::size_t, error> read_full(std::span<std::byte> buf);
+  std::pair<std::size_t, error> read_full(std::span<char> buf);
+  // Writes all of data, waiting for socket buffer space as needed. Returns
+  // data.size() and nil, or the bytes written before the error.
+  std::pair<std::size_t, error> write(std::span<const std::byte> data);
+  std::pair<std::size_t, error> write(std::string_view data);
+
+  // Closes the connection for every copy and wakes its blocked calls. A second
+  // close returns err_closed.
+  error close();
+  // Shuts down the sending side (the peer reads EOF); reading still works.
+  error close_write();
+
+  // "ip:port" / "[ipv6]:port" of this end and of the peer ("" for a null conn).
+  std::string local_addr() const;
+  std::string remote_addr() const;
+
+  // Deadlines for reads and writes (set_deadline sets both); see the header comment.
+  error set_deadline(time_point t);
+  error set_read_deadline(time_point t);
+  error set_write_deadline(time_point t);
+
+  // The socket descriptor (for setsockopt and the like), -1 for a null conn. Do not
+  // close it or make it blocking.
+  int native_handle() const noexcept;
+
+ private:
+  friend class listener;
+  friend std::pair<conn, error> dial(const context&, std::string_view, std::string_view);
+  explicit conn(std::shared_ptr<detail::net_socket> s) : s_(std::move(s)) {}
+  std::shared_ptr<detail::net_socket> s_;
+};
+
+// A TCP listening socket.
+class listener {
+ public:
+  listener() noexcept = default;
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+  // Waits for and returns the next connection; err_closed after close().
+  std::pair<conn, error> accept();
+  // The address it listens on, with the port chosen for ":0" ("127.0.0.1:41234").
+  std::string addr() const;
+  // Stops listening and wakes blocked accept calls with err_closed.
+  error close();
+  int native_handle() const noexcept;
+
+ private:
+  friend std::pair<listener, error> listen(std::string_view, std::string_view);
+  explicit listener(std::shared_ptr<detail::net_socket> s) : s_(std::move(s)) {}
+  std::shared_ptr<detail::net_socket> s_;
+};
+
+// Listens on `address` ("127.0.0.1:0", ":8080", "[::1]:0", "localhost:9000").
+std::pair<listener, error> listen(std::string_view network, std::string_view address);
+
+// Connects to `address`, trying each resolved address in turn. ctx bounds the whole
+// dial: its cancellation or deadline aborts a resolution or connect in progress, and
+// the error then is ctx.err() (wrapped: err.is(goro::canceled) holds).
+std::pair<conn, error> dial(const context& ctx, std::string_view network,
+                            std::string_view address);
+// dial(background(), network, address).
+std::pair<conn, error> dial(std::string_view network, std::string_view address);
+
+}  // namespace net
+}  // namespace goro

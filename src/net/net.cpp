@@ -1,0 +1,646 @@
+// net.cpp — goro::net: TCP listeners and connections on the netpoller.
+//
+// The shape follows Go's internal/poll.FD: every call takes a reference on the
+// socket (incref) so that close() from another goroutine cannot free the descriptor
+// under a system call in progress — close marks the socket closed, evicts it from the
+// poller (waking blocked calls), and whoever drops the last reference closes the
+// descriptor. Reads and writes are each serialised by a goro::mutex so that one
+// reader and one writer own the poller's two wait slots.
+//
+// Every call tries its system call first and waits in the poller only on EAGAIN.
+#include "goro/net.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "goro/blocking.hpp"
+#include "goro/chan.hpp"
+#include "goro/mutex.hpp"
+#include "goro/runtime.hpp"
+#include "goro/select.hpp"
+#include "runtime/netpoll.hpp"
+
+namespace goro {
+
+namespace net {
+const error err_closed = make_error("use of closed network connection");
+}
+
+namespace detail {
+
+struct net_socket {
+  int fd = -1;
+  poll_desc* pd = nullptr;
+  // Bit 0: closed. The rest counts references held by calls in progress, 2 each.
+  std::atomic<std::uint64_t> state{0};
+  goro::mutex read_lock, write_lock;
+  std::string local, remote;
+
+  net_socket(int f, poll_desc* p) : fd(f), pd(p) {}
+  net_socket(const net_socket&) = delete;
+  net_socket& operator=(const net_socket&) = delete;
+  ~net_socket() { shut(); }  // the last handle went: nothing can be in progress
+
+  bool incref() noexcept {
+    std::uint64_t s = state.load(std::memory_order_relaxed);
+    do {
+      if (s & 1) return false;
+    } while (!state.compare_exchange_weak(s, s + 2, std::memory_order_acquire,
+                                          std::memory_order_relaxed));
+    return true;
+  }
+  void decref() noexcept {
+    if (state.fetch_sub(2, std::memory_order_acq_rel) == (1 | 2)) destroy();
+  }
+  // Marks closed and evicts; false if it already was. The last reference closes fd.
+  bool shut() noexcept {
+    std::uint64_t s = state.fetch_or(1, std::memory_order_acq_rel);
+    if (s & 1) return false;
+    poll_evict(pd);
+    if (s == 0) destroy();
+    return true;
+  }
+  void destroy() noexcept {
+    poll_close(pd);
+    ::close(fd);
+    fd = -1;
+  }
+};
+
+// Holds a reference for the duration of a call.
+class socket_ref {
+ public:
+  explicit socket_ref(net_socket* s) : s_(s && s->incref() ? s : nullptr) {}
+  ~socket_ref() {
+    if (s_) s_->decref();
+  }
+  socket_ref(const socket_ref&) = delete;
+  socket_ref& operator=(const socket_ref&) = delete;
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+ private:
+  net_socket* s_;
+};
+
+}  // namespace detail
+
+namespace net {
+
+namespace {
+
+using detail::net_socket;
+using detail::poll_mode;
+using detail::poll_status;
+using detail::socket_ref;
+
+error errno_error(int e) { return error::from(std::error_code(e, std::system_category())); }
+
+// ---- addresses ---------------------------------------------------------------------
+
+struct endpoint {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family() const { return ss.ss_family; }
+};
+
+std::string format(const sockaddr* sa) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (sa->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  if (sa->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return "?";
+}
+
+std::string local_name(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  return format(reinterpret_cast<sockaddr*>(&ss));
+}
+
+std::string peer_name(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  return format(reinterpret_cast<sockaddr*>(&ss));
+}
+
+// The address families a network allows: AF_UNSPEC for "tcp". Empty for others.
+std::optional<int> network_family(std::string_view network) {
+  if (network == "tcp") return AF_UNSPEC;
+  if (network == "tcp4") return AF_INET;
+  if (network == "tcp6") return AF_INET6;
+  return std::nullopt;
+}
+
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+// Go's net.SplitHostPort plus a numeric port. On failure returns the reason.
+std::optional<host_port> split_host_port(std::string_view address, std::string& why) {
+  std::string_view host, port;
+  if (!address.empty() && address.front() == '[') {
+    auto close = address.find(']');
+    if (close == std::string_view::npos) {
+      why = "missing ']' in address";
+      return std::nullopt;
+    }
+    if (close + 1 == address.size()) {
+      why = "missing port in address";
+      return std::nullopt;
+    }
+    if (address[close + 1] != ':') {
+      why = "unexpected character after ']' in address";
+      return std::nullopt;
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    auto colon = address.rfind(':');
+    if (colon == std::string_view::npos) {
+      why = "missing port in address";
+      return std::nullopt;
+    }
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      why = "too many colons in address";
+      return std::nullopt;
+    }
+  }
+  host_port hp;
+  hp.host = std::string(host);
+  if (port.empty()) return hp;  // port 0
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec == std::errc::invalid_argument || end != port.data() + port.size()) {
+    why = "unknown port";
+    return std::nullopt;
+  }
+  if (ec == std::errc::result_out_of_range || value > 65535) {
+    why = "invalid port";
+    return std::nullopt;
+  }
+  hp.port = static_cast<std::uint16_t>(value);
+  return hp;
+}
+
+endpoint make_endpoint(const sockaddr* sa, socklen_t len, std::uint16_t port) {
+  endpoint e;
+  std::memcpy(&e.ss, sa, len);
+  e.len = len;
+  if (sa->sa_family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&e.ss)->sin_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in6*>(&e.ss)->sin6_port = htons(port);
+  }
+  return e;
+}
+
+struct resolved {
+  std::vector<endpoint> endpoints;
+  int gai_error = 0;
+  int sys_errno = 0;
+};
+
+// getaddrinfo for `host` in `family`; numeric hosts never touch the resolver.
+resolved getaddrinfo_for(const std::string& host, int family, std::uint16_t port, bool numeric) {
+  resolved r;
+  addrinfo hints{};
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = numeric ? AI_NUMERICHOST : AI_ADDRCONFIG;
+  addrinfo* list = nullptr;
+  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &list);
+  if (rc != 0) {
+    r.gai_error = rc;
+    r.sys_errno = errno;
+    return r;
+  }
+  for (addrinfo* ai = list; ai; ai = ai->ai_next) {
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+    r.endpoints.push_back(make_endpoint(ai->ai_addr, ai->ai_addrlen, port));
+  }
+  freeaddrinfo(list);
+  return r;
+}
+
+error lookup_error(const std::string& host, const resolved& r) {
+  std::string text = "lookup " + host + ": ";
+  if (r.gai_error == EAI_SYSTEM) return wrap(errno_error(r.sys_errno), text.substr(0, text.size() - 2));
+  if (r.gai_error == EAI_NONAME || r.gai_error == EAI_NODATA) return make_error(text + "no such host");
+  return make_error(text + gai_strerror(r.gai_error));
+}
+
+// Resolves host:port for `op` ("dial"/"listen"). Empty host: the wildcard address
+// when listening, the loopback address when dialing. Names are looked up on a helper
+// thread, abandoned (not waited for) if ctx ends first.
+std::pair<std::vector<endpoint>, error> resolve(const context* ctx, bool listening, int family,
+                                                const host_port& hp) {
+  std::vector<endpoint> out;
+  if (hp.host.empty()) {
+    if (family != AF_INET) {
+      sockaddr_in6 in6{};
+      in6.sin6_family = AF_INET6;
+      in6.sin6_addr = listening ? in6addr_any : in6addr_loopback;
+      out.push_back(make_endpoint(reinterpret_cast<sockaddr*>(&in6), sizeof in6, hp.port));
+    }
+    if (family != AF_INET6) {
+      sockaddr_in in{};
+      in.sin_family = AF_INET;
+      in.sin_addr.s_addr = htonl(listening ? INADDR_ANY : INADDR_LOOPBACK);
+      out.push_back(make_endpoint(reinterpret_cast<sockaddr*>(&in), sizeof in, hp.port));
+    }
+    return {std::move(out), {}};
+  }
+  resolved r = getaddrinfo_for(hp.host, family, hp.port, /*numeric=*/true);
+  if (r.gai_error == EAI_NONAME) {
+    // A name: resolve it off the processors (getaddrinfo may block on the network).
+    auto result = make_chan<resolved>(1);
+    go([result, host = hp.host, family, port = hp.port] {
+      result.send(goro::blocking([&] { return getaddrinfo_for(host, family, port, false); }));
+    });
+    if (ctx == nullptr) {
+      r = *result.recv();
+    } else {
+      std::optional<resolved> got;
+      if (select(case_recv(result, got), case_recv(ctx->done())) == 1) {
+        return {{}, wrap(ctx->err(), "lookup " + hp.host)};
+      }
+      r = std::move(*got);
+    }
+  }
+  if (r.gai_error != 0) return {{}, lookup_error(hp.host, r)};
+  if (r.endpoints.empty()) return {{}, make_error("lookup " + hp.host + ": no suitable address")};
+  return {std::move(r.endpoints), {}};
+}
+
+// ---- sockets -----------------------------------------------------------------------
+
+std::int64_t to_nanotime(time_point t) {
+  if (t == time_point{}) return 0;  // Go's zero Time: no deadline
+  auto clock_now = std::chrono::steady_clock::now();
+  std::int64_t now = detail::nanotime();
+  if (t <= clock_now) return now > 1 ? now : 1;  // already passed
+  std::int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t - clock_now).count();
+  if (ns > std::numeric_limits<std::int64_t>::max() - now) return std::numeric_limits<std::int64_t>::max();
+  return now + ns;
+}
+
+// A non-blocking socket registered with the poller.
+std::pair<std::shared_ptr<net_socket>, error> open_socket(int family, int fd_or_minus1) {
+  int fd = fd_or_minus1;
+  if (fd < 0) {
+    fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) return {nullptr, wrap(errno_error(errno), "socket")};
+  }
+  std::error_code ec;
+  detail::poll_desc* pd = detail::poll_open(fd, ec);
+  if (pd == nullptr) {
+    ::close(fd);
+    return {nullptr, wrap(error::from(ec), "epoll_ctl")};
+  }
+  return {std::make_shared<net_socket>(fd, pd), {}};
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+std::string conn_name(const char* op, const net_socket& s) {
+  return std::string(op) + " tcp " + s.local + "->" + s.remote;
+}
+
+// The error for a poll status other than ready.
+error wait_error(poll_status st, const std::string& what) {
+  if (st == poll_status::closing) return wrap(err_closed, what);
+  return wrap(deadline_exceeded, what + ": i/o timeout");
+}
+
+error null_error(const char* op) {
+  return make_error(std::string(op) + ": null goro::net handle (default-constructed)");
+}
+
+std::pair<std::size_t, error> do_read(net_socket* s, std::span<std::byte> buf) {
+  if (buf.empty()) return {0, {}};
+  socket_ref ref(s);
+  if (!ref) return {0, wrap(err_closed, conn_name("read", *s))};
+  poll_status st = detail::poll_check(s->pd, poll_mode::read);
+  if (st != poll_status::ready) return {0, wait_error(st, conn_name("read", *s))};
+  for (;;) {
+    ssize_t n = ::read(s->fd, buf.data(), buf.size());
+    if (n > 0) return {static_cast<std::size_t>(n), {}};
+    if (n == 0) return {0, eof};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      st = detail::poll_wait(s->pd, poll_mode::read);
+      if (st != poll_status::ready) return {0, wait_error(st, conn_name("read", *s))};
+      continue;
+    }
+    return {0, wrap(errno_error(errno), conn_name("read", *s))};
+  }
+}
+
+}  // namespace
+
+// ---- conn --------------------------------------------------------------------------
+
+std::pair<std::size_t, error> conn::read(std::span<std::byte> buf) {
+  if (!s_) return {0, null_error("read")};
+  std::lock_guard lk(s_->read_lock);
+  return do_read(s_.get(), buf);
+}
+
+std::pair<std::size_t, error> conn::read(std::span<char> buf) {
+  return read(std::as_writable_bytes(buf));
+}
+
+std::pair<std::size_t, error> conn::read_full(std::span<std::byte> buf) {
+  if (!s_) return {0, null_error("read")};
+  std::lock_guard lk(s_->read_lock);
+  std::size_t done = 0;
+  while (done < buf.size()) {
+    auto [n, err] = do_read(s_.get(), buf.subspan(done));
+    done += n;
+    if (err) {
+      if (err == eof && done > 0) return {done, unexpected_eof};
+      return {done, err};
+    }
+  }
+  return {done, {}};
+}
+
+std::pair<std::size_t, error> conn::read_full(std::span<char> buf) {
+  return read_full(std::as_writable_bytes(buf));
+}
+
+std::pair<std::size_t, error> conn::write(std::span<const std::byte> data) {
+  if (!s_) return {0, null_error("write")};
+  net_socket* s = s_.get();
+  std::lock_guard lk(s->write_lock);
+  socket_ref ref(s);
+  if (!ref) return {0, wrap(err_closed, conn_name("write", *s))};
+  poll_status st = detail::poll_check(s->pd, poll_mode::write);
+  if (st != poll_status::ready) return {0, wait_error(st, conn_name("write", *s))};
+  std::size_t done = 0;
+  while (done < data.size()) {
+    // MSG_NOSIGNAL: a reset peer gives EPIPE here, not a SIGPIPE that kills the process.
+    ssize_t n = ::send(s->fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      st = detail::poll_wait(s->pd, poll_mode::write);
+      if (st != poll_status::ready) return {done, wait_error(st, conn_name("write", *s))};
+      continue;
+    }
+    if (n == 0) return {done, wrap(unexpected_eof, conn_name("write", *s))};
+    return {done, wrap(errno_error(errno), conn_name("write", *s))};
+  }
+  return {done, {}};
+}
+
+std::pair<std::size_t, error> conn::write(std::string_view data) {
+  return write(std::as_bytes(std::span<const char>(data.data(), data.size())));
+}
+
+error conn::close() {
+  if (!s_) return null_error("close");
+  if (!s_->shut()) return wrap(err_closed, conn_name("close", *s_));
+  return {};
+}
+
+error conn::close_write() {
+  if (!s_) return null_error("close_write");
+  socket_ref ref(s_.get());
+  if (!ref) return wrap(err_closed, conn_name("close_write", *s_));
+  if (::shutdown(s_->fd, SHUT_WR) != 0) return wrap(errno_error(errno), conn_name("close_write", *s_));
+  return {};
+}
+
+std::string conn::local_addr() const { return s_ ? s_->local : std::string(); }
+std::string conn::remote_addr() const { return s_ ? s_->remote : std::string(); }
+
+namespace {
+error set_deadlines(net_socket* s, time_point t, bool read, bool write) {
+  if (!s) return null_error("set_deadline");
+  socket_ref ref(s);
+  if (!ref) return wrap(err_closed, conn_name("set_deadline", *s));
+  std::int64_t when = to_nanotime(t);
+  if (read) detail::poll_set_deadline(s->pd, poll_mode::read, when);
+  if (write) detail::poll_set_deadline(s->pd, poll_mode::write, when);
+  return {};
+}
+}  // namespace
+
+error conn::set_deadline(time_point t) { return set_deadlines(s_.get(), t, true, true); }
+error conn::set_read_deadline(time_point t) { return set_deadlines(s_.get(), t, true, false); }
+error conn::set_write_deadline(time_point t) { return set_deadlines(s_.get(), t, false, true); }
+
+int conn::native_handle() const noexcept {
+  if (!s_ || (s_->state.load(std::memory_order_acquire) & 1)) return -1;
+  return s_->fd;
+}
+
+// ---- listener ----------------------------------------------------------------------
+
+std::pair<conn, error> listener::accept() {
+  if (!s_) return {conn(), null_error("accept")};
+  net_socket* s = s_.get();
+  std::lock_guard lk(s->read_lock);
+  socket_ref ref(s);
+  std::string what = "accept tcp " + s->local;
+  if (!ref) return {conn(), wrap(err_closed, what)};
+  for (;;) {
+    poll_status st = detail::poll_check(s->pd, poll_mode::read);
+    if (st != poll_status::ready) return {conn(), wait_error(st, what)};
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(s->fd, reinterpret_cast<sockaddr*>(&peer), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      set_nodelay(fd);
+      auto [ns, err] = open_socket(peer.ss_family, fd);
+      if (err) return {conn(), wrap(err, what)};
+      ns->local = local_name(fd);
+      ns->remote = format(reinterpret_cast<sockaddr*>(&peer));
+      return {conn(std::move(ns)), {}};
+    }
+    int e = errno;
+    if (e == EINTR || e == ECONNABORTED) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) {
+      st = detail::poll_wait(s->pd, poll_mode::read);
+      if (st != poll_status::ready) return {conn(), wait_error(st, what)};
+      continue;
+    }
+    return {conn(), wrap(errno_error(e), what)};
+  }
+}
+
+std::string listener::addr() const { return s_ ? s_->local : std::string(); }
+
+error listener::close() {
+  if (!s_) return null_error("close");
+  if (!s_->shut()) return wrap(err_closed, "close tcp " + s_->local);
+  return {};
+}
+
+int listener::native_handle() const noexcept {
+  if (!s_ || (s_->state.load(std::memory_order_acquire) & 1)) return -1;
+  return s_->fd;
+}
+
+std::pair<listener, error> listen(std::string_view network, std::string_view address) {
+  std::string op = "listen " + std::string(network);
+  auto family = network_family(network);
+  if (!family) return {listener(), make_error(op + ": unknown network " + std::string(network))};
+  std::string why;
+  auto hp = split_host_port(address, why);
+  if (!hp) return {listener(), make_error(op + ": address " + std::string(address) + ": " + why)};
+  auto [eps, rerr] = resolve(nullptr, true, *family, *hp);
+  if (rerr) return {listener(), wrap(rerr, op)};
+  error last;
+  for (const endpoint& ep : eps) {
+    auto [s, err] = open_socket(ep.family(), -1);
+    if (err) {
+      last = err;
+      continue;
+    }
+    int one = 1;
+    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ep.family() == AF_INET6) {
+      // "tcp" on the IPv6 wildcard accepts IPv4 too (dual stack), as in Go.
+      int v6only = *family == AF_INET6 ? 1 : 0;
+      setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
+    std::string where = op + " " + format(reinterpret_cast<const sockaddr*>(&ep.ss));
+    if (::bind(s->fd, reinterpret_cast<const sockaddr*>(&ep.ss), ep.len) != 0) {
+      last = wrap(errno_error(errno), where + ": bind");
+      continue;  // e.g. no IPv6 on this machine: try the next address
+    }
+    if (::listen(s->fd, SOMAXCONN) != 0) {
+      last = wrap(errno_error(errno), where + ": listen");
+      continue;
+    }
+    s->local = local_name(s->fd);
+    return {listener(std::move(s)), {}};
+  }
+  return {listener(), last};
+}
+
+// ---- dial --------------------------------------------------------------------------
+
+namespace {
+
+// Connects a fresh socket to `ep`. A ctx deadline becomes the write deadline; ctx
+// cancellation sets the write deadline to the past, which wakes the connect wait.
+std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, const endpoint& ep,
+                                                          const std::string& op) {
+  std::string where = op + " " + format(reinterpret_cast<const sockaddr*>(&ep.ss));
+  auto [s, err] = open_socket(ep.family(), -1);
+  if (err) return {nullptr, wrap(err, where)};
+  int rc;
+  do {
+    rc = ::connect(s->fd, reinterpret_cast<const sockaddr*>(&ep.ss), ep.len);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0 && errno != EINPROGRESS) return {nullptr, wrap(errno_error(errno), where + ": connect")};
+  if (rc != 0) {
+    struct hook_link {
+      std::mutex lock;
+      net_socket* sock = nullptr;  // null once the connect wait is over
+    };
+    auto link = std::make_shared<hook_link>();
+    link->sock = s.get();
+    if (auto d = ctx.deadline()) detail::poll_set_deadline(s->pd, poll_mode::write, to_nanotime(*d));
+    std::uint64_t hook = goro::detail::context_on_cancel(ctx, [link] {
+      std::lock_guard lk(link->lock);
+      if (link->sock) detail::poll_set_deadline(link->sock->pd, poll_mode::write, 1);
+    });
+    poll_status st = poll_status::ready;
+    int so_error = 0;
+    for (;;) {
+      st = detail::poll_wait(s->pd, poll_mode::write);
+      if (st != poll_status::ready) break;
+      socklen_t len = sizeof so_error;
+      if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) so_error = errno;
+      if (so_error != EINPROGRESS && so_error != EALREADY && so_error != EINTR) break;
+    }
+    if (hook != 0) goro::detail::context_remove_on_cancel(ctx, hook);
+    {
+      std::lock_guard lk(link->lock);  // waits for a callback in progress
+      link->sock = nullptr;
+    }
+    if (error cerr = ctx.err()) return {nullptr, wrap(cerr, where)};
+    if (st != poll_status::ready) return {nullptr, wait_error(st, where)};
+    if (so_error != 0) return {nullptr, wrap(errno_error(so_error), where + ": connect")};
+    detail::poll_set_deadline(s->pd, poll_mode::write, 0);
+  }
+  set_nodelay(s->fd);
+  s->local = local_name(s->fd);
+  s->remote = peer_name(s->fd);
+  if (s->remote.empty()) {
+    // Connected and already reset: report it like Go (the first read would fail).
+    return {nullptr, wrap(errno_error(ENOTCONN), where + ": connect")};
+  }
+  return {std::move(s), {}};
+}
+
+}  // namespace
+
+std::pair<conn, error> dial(const context& ctx, std::string_view network, std::string_view address) {
+  std::string op = "dial " + std::string(network);
+  auto family = network_family(network);
+  if (!family) return {conn(), make_error(op + ": unknown network " + std::string(network))};
+  std::string why;
+  auto hp = split_host_port(address, why);
+  if (!hp) return {conn(), make_error(op + ": address " + std::string(address) + ": " + why)};
+  if (hp->port == 0) return {conn(), make_error(op + ": address " + std::string(address) + ": invalid port")};
+  if (error e = ctx.err()) return {conn(), wrap(e, op)};
+  auto [eps, rerr] = resolve(&ctx, false, *family, *hp);
+  if (rerr) return {conn(), wrap(rerr, op)};
+  error first;
+  for (const endpoint& ep : eps) {
+    auto [s, err] = connect_one(ctx, ep, op);
+    if (!err) return {conn(std::move(s)), {}};
+    if (!first) first = err;
+    if (ctx.err()) break;
+  }
+  return {conn(), first};
+}
+
+std::pair<conn, error> dial(std::string_view network, std::string_view address) {
+  return dial(background(), network, address);
+}
+
+}  // namespace net
+}  // namespace goro

@@ -1,0 +1,108 @@
+// blocking.cpp — the helper-thread pool behind goro::blocking.
+//
+// A FIFO queue under one mutex; helper threads are started on demand while every
+// started one is busy, up to a limit, and then live as long as the process (like Go's
+// Ms parked in the scheduler). The caller parks on its own parker; the helper marks
+// the job done (release) and unparks it. While any job is queued or running, the
+// deadlock detector stays quiet: the job may be what the sleeping goroutines wait for.
+#include <pthread.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "goro/blocking.hpp"
+#include "runtime/parking.hpp"
+#include "runtime/scheduler.hpp"
+
+namespace goro::detail {
+
+namespace {
+
+struct blocking_pool {
+  std::mutex lock;
+  std::condition_variable work;
+  blocking_job* head = nullptr;  // under lock
+  blocking_job* tail = nullptr;  // under lock
+  int threads = 0;               // under lock
+  int idle = 0;                  // under lock: helpers waiting for work
+  int queued = 0;                // under lock: jobs not yet taken
+  int limit = 64;
+  std::atomic<int> pending{0};   // jobs queued or running
+};
+
+blocking_pool& pool() {
+  static blocking_pool* const p = [] {
+    auto* bp = new blocking_pool;  // never destroyed: helpers outlive main
+    if (const char* env = std::getenv("GORO_BLOCKING_THREADS")) {
+      int n = std::atoi(env);
+      if (n > 0) bp->limit = n;
+    }
+    return bp;
+  }();
+  return *p;
+}
+
+void helper_main(blocking_pool* bp) {
+  pthread_setname_np(pthread_self(), "goro-blocking");
+  std::unique_lock lk(bp->lock);
+  for (;;) {
+    while (bp->head == nullptr) {
+      ++bp->idle;
+      bp->work.wait(lk);
+      --bp->idle;
+    }
+    blocking_job* job = bp->head;
+    bp->head = job->next;
+    if (bp->head == nullptr) bp->tail = nullptr;
+    --bp->queued;
+    lk.unlock();
+    job->run(job);
+    auto* waiter = static_cast<parker*>(job->waiter);
+    job->done.store(true, std::memory_order_release);  // job may vanish after this
+    bp->pending.fetch_sub(1, std::memory_order_acq_rel);
+    unpark(waiter);
+    lk.lock();
+  }
+}
+
+}  // namespace
+
+bool blocking_calls_pending() noexcept {
+  return pool().pending.load(std::memory_order_acquire) > 0;
+}
+
+void run_blocking(blocking_job* job) {
+  goroutine* g = current_goroutine();
+  if (g == nullptr) {
+    job->run(job);  // a plain thread may block itself
+    return;
+  }
+  blocking_pool& bp = pool();
+  parker* self = current_parker();
+  job->waiter = self;
+  job->next = nullptr;
+  bp.pending.fetch_add(1, std::memory_order_acq_rel);
+  {
+    std::lock_guard lk(bp.lock);
+    if (bp.tail) {
+      bp.tail->next = job;
+    } else {
+      bp.head = job;
+    }
+    bp.tail = job;
+    ++bp.queued;
+    if (bp.queued > bp.idle && bp.threads < bp.limit) {
+      ++bp.threads;
+      note_runtime_thread(1);
+      std::thread(helper_main, &bp).detach();
+    } else {
+      bp.work.notify_one();
+    }
+  }
+  while (!job->done.load(std::memory_order_acquire)) park(self, wait_reason::syscall);
+}
+
+}  // namespace goro::detail

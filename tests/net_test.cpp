@@ -1,0 +1,579 @@
+// net_test — goro::net and goro::blocking: echo traffic, partial I/O, deadlines,
+// dial errors and cancellation, close waking blocked calls, resets, many connections,
+// bad addresses. All traffic is on loopback; every wait is bounded.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/fixture.hpp"
+
+namespace {
+
+using namespace goro_test;
+using goro::net::conn;
+using goro::net::listener;
+
+class net : public procs_test {};
+GORO_PROCS_SUITE(net);
+
+// Runs f in a goroutine and waits for it.
+template <class F>
+void in_goroutine(F f) {
+  goro::wait_group wg;
+  wg.go(f);
+  wg.wait();
+}
+
+listener must_listen(const char* addr = "127.0.0.1:0") {
+  auto [ln, err] = goro::net::listen("tcp", addr);
+  EXPECT_FALSE(err) << err;
+  return ln;
+}
+
+// Serves `ln`: one goroutine per connection echoing everything back until EOF.
+// Returns after the listener is closed and every connection has ended.
+void echo_server(listener ln, goro::wait_group& done) {
+  done.go([ln, &done]() mutable {
+    for (;;) {
+      auto [c, err] = ln.accept();
+      if (err) {
+        EXPECT_TRUE(err.is(goro::net::err_closed)) << err;
+        return;
+      }
+      done.go([c]() mutable {
+        std::vector<std::byte> buf(4096);
+        for (;;) {
+          auto [n, rerr] = c.read(buf);
+          if (rerr) break;
+          auto [m, werr] = c.write(std::span<const std::byte>(buf.data(), n));
+          if (werr) break;
+        }
+        c.close();
+      });
+    }
+  });
+}
+
+std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = std::byte((i * 131 + seed * 7) & 0xff);
+  return v;
+}
+
+TEST_P(net, echo_round_trips_over_many_connections) {
+  auto ln = must_listen();
+  ASSERT_TRUE(ln);
+  EXPECT_EQ(ln.addr().rfind("127.0.0.1:", 0), 0u) << ln.addr();
+  goro::wait_group server;
+  echo_server(ln, server);
+  std::atomic<int> ok{0};
+  goro::wait_group clients;
+  for (int i = 0; i < 40; ++i) {
+    clients.go([&, i] {
+      auto [c, err] = goro::net::dial("tcp", ln.addr());
+      ASSERT_FALSE(err) << err;
+      EXPECT_EQ(c.remote_addr(), ln.addr());
+      for (int r = 0; r < 50; ++r) {
+        auto out = pattern(1 + (i * 37 + r * 11) % 3000, i + r);
+        std::vector<std::byte> in(out.size());
+        auto [m, werr] = c.write(out);
+        ASSERT_FALSE(werr) << werr;
+        ASSERT_EQ(m, out.size());
+        auto [n, rerr] = c.read_full(in);
+        ASSERT_FALSE(rerr) << rerr;
+        ASSERT_EQ(n, in.size());
+        ASSERT_TRUE(in == out) << "connection " << i << " round " << r;
+      }
+      c.close();
+      ok.fetch_add(1);
+    });
+  }
+  clients.wait();
+  EXPECT_EQ(ok.load(), 40);
+  ln.close();
+  server.wait();
+}
+
+TEST_P(net, partial_reads_and_writes_with_tiny_socket_buffers) {
+  auto ln = must_listen();
+  const std::size_t total = 2 << 20;
+  auto data = pattern(total, 3);
+  goro::wait_group wg;
+  wg.go([&] {
+    auto [c, err] = ln.accept();
+    ASSERT_FALSE(err) << err;
+    int small = 4096;
+    setsockopt(c.native_handle(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    // One write call for everything: it must loop over partial sends and waits.
+    auto [n, werr] = c.write(data);
+    EXPECT_FALSE(werr) << werr;
+    EXPECT_EQ(n, total);
+    c.close();
+  });
+  wg.go([&] {
+    auto [c, err] = goro::net::dial("tcp", ln.addr());
+    ASSERT_FALSE(err) << err;
+    std::vector<std::byte> got;
+    std::vector<std::byte> buf(1000);
+    int short_reads = 0;
+    for (;;) {
+      goro::yield();  // let the writer fill the buffer now and then
+      auto [n, rerr] = c.read(buf);
+      if (rerr) {
+        EXPECT_TRUE(rerr.is(goro::eof)) << rerr;
+        EXPECT_EQ(n, 0u);
+        break;
+      }
+      ASSERT_GT(n, 0u);
+      if (n < buf.size()) ++short_reads;
+      got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    EXPECT_EQ(got.size(), total);
+    EXPECT_TRUE(got == data);
+    c.close();
+  });
+  wg.wait();
+  ln.close();
+}
+
+TEST_P(net, read_full_reports_eof_and_unexpected_eof) {
+  auto ln = must_listen();
+  goro::wait_group wg;
+  wg.go([&] {
+    auto [c, err] = ln.accept();
+    ASSERT_FALSE(err) << err;
+    c.write("abc");
+    c.close_write();  // the peer sees EOF; we can still read
+    char buf[8];
+    auto [n, rerr] = c.read_full(std::span<char>(buf, 2));
+    EXPECT_FALSE(rerr) << rerr;
+    EXPECT_EQ(std::string(buf, n), "ok");
+    c.close();
+  });
+  auto [c, err] = goro::net::dial("tcp", ln.addr());
+  ASSERT_FALSE(err) << err;
+  char buf[8];
+  auto [n, rerr] = c.read_full(std::span<char>(buf, 5));
+  EXPECT_EQ(n, 3u);
+  EXPECT_TRUE(rerr.is(goro::unexpected_eof)) << rerr;
+  auto [n2, rerr2] = c.read(std::span<char>(buf, 5));
+  EXPECT_EQ(n2, 0u);
+  EXPECT_TRUE(rerr2.is(goro::eof)) << rerr2;
+  auto [m, werr] = c.write("ok");
+  EXPECT_FALSE(werr) << werr;
+  wg.wait();
+  c.close();
+  ln.close();
+}
+
+TEST_P(net, read_deadline_expires_and_the_connection_stays_usable) {
+  auto ln = must_listen();
+  in_goroutine([&] {
+    auto [c, err] = goro::net::dial("tcp", ln.addr());
+    ASSERT_FALSE(err) << err;
+    auto [s, aerr] = ln.accept();
+    ASSERT_FALSE(aerr) << aerr;
+    char buf[16];
+
+    auto t0 = steady::now();
+    c.set_read_deadline(steady::now() + 50ms);
+    auto [n, rerr] = c.read(std::span<char>(buf));
+    double waited = ms_since(t0);
+    EXPECT_EQ(n, 0u);
+    EXPECT_TRUE(rerr.is(goro::deadline_exceeded)) << rerr;
+    EXPECT_NE(rerr.message().find("i/o timeout"), std::string::npos) << rerr;
+    EXPECT_GE(waited, 45.0);
+    EXPECT_LT(waited, 5000.0);
+
+    // A deadline already passed fails at once, even with data waiting.
+    s.write("x");
+    c.set_read_deadline(steady::now() - 1s);
+    auto [n1, rerr1] = c.read(std::span<char>(buf));
+    EXPECT_TRUE(rerr1.is(goro::deadline_exceeded)) << rerr1;
+
+    // Cleared (zero time): the data is read.
+    c.set_read_deadline(goro::time_point{});
+    auto [n2, rerr2] = c.read(std::span<char>(buf));
+    EXPECT_FALSE(rerr2) << rerr2;
+    EXPECT_EQ(std::string(buf, n2), "x");
+
+    // Extended while a read is blocked: the old expiry must not end the read.
+    c.set_read_deadline(steady::now() + 30ms);
+    goro::go([&] {
+      c.set_read_deadline(steady::now() + 10s);
+      goro::sleep(100ms);
+      s.write("y");
+    });
+    auto [n3, rerr3] = c.read(std::span<char>(buf));
+    EXPECT_FALSE(rerr3) << rerr3;
+    EXPECT_EQ(std::string(buf, n3), "y");
+    c.close();
+    s.close();
+  });
+  ln.close();
+}
+
+TEST_P(net, write_deadline_expires_when_the_peer_does_not_read) {
+  auto ln = must_listen();
+  in_goroutine([&] {
+    auto [c, err] = goro::net::dial("tcp", ln.addr());
+    ASSERT_FALSE(err) << err;
+    auto [s, aerr] = ln.accept();
+    ASSERT_FALSE(aerr) << aerr;
+    c.set_write_deadline(steady::now() + 100ms);
+    std::vector<std::byte> big(64 << 20);  // far more than the socket buffers hold
+    auto [n, werr] = c.write(big);
+    EXPECT_TRUE(werr.is(goro::deadline_exceeded)) << werr;
+    EXPECT_GT(n, 0u);
+    EXPECT_LT(n, big.size());
+    c.close();
+    s.close();
+  });
+  ln.close();
+}
+
+TEST_P(net, dial_to_a_closed_port_is_refused) {
+  auto ln = must_listen();
+  std::string addr = ln.addr();
+  ln.close();
+  auto [c, err] = goro::net::dial("tcp", addr);
+  EXPECT_FALSE(c);
+  ASSERT_TRUE(err);
+  EXPECT_TRUE(err.is(std::errc::connection_refused)) << err;
+  EXPECT_NE(err.message().find("dial tcp " + addr), std::string::npos) << err;
+}
+
+// A listener whose accept queue is full: further connects hang in SYN retries.
+struct full_backlog {
+  int lfd = -1;
+  std::vector<int> fillers;
+  std::string addr;
+  full_backlog() {
+    lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(lfd, reinterpret_cast<sockaddr*>(&in), sizeof in);
+    ::listen(lfd, 0);
+    socklen_t len = sizeof in;
+    getsockname(lfd, reinterpret_cast<sockaddr*>(&in), &len);
+    addr = "127.0.0.1:" + std::to_string(ntohs(in.sin_port));
+    for (int i = 0; i < 8; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in);
+      fillers.push_back(fd);
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ~full_backlog() {
+    for (int fd : fillers) ::close(fd);
+    ::close(lfd);
+  }
+};
+
+TEST_P(net, dial_is_aborted_by_context_cancellation_and_deadline) {
+  full_backlog target;
+  in_goroutine([&] {
+    auto [ctx, cancel] = goro::with_cancel(goro::background());
+    goro::go([cancel] {
+      goro::sleep(50ms);
+      cancel();
+    });
+    auto t0 = steady::now();
+    auto [c, err] = goro::net::dial(ctx, "tcp", target.addr);
+    EXPECT_FALSE(c);
+    EXPECT_TRUE(err.is(goro::canceled)) << err;
+    EXPECT_LT(ms_since(t0), 3000.0);
+
+    auto [tctx, tcancel] = goro::with_timeout(goro::background(), 50ms);
+    t0 = steady::now();
+    auto [c2, err2] = goro::net::dial(tctx, "tcp", target.addr);
+    EXPECT_TRUE(err2.is(goro::deadline_exceeded)) << err2;
+    EXPECT_GE(ms_since(t0), 40.0);
+    EXPECT_LT(ms_since(t0), 3000.0);
+    tcancel();
+
+    auto [dead, dcancel] = goro::with_cancel(goro::background());
+    dcancel();
+    auto [c3, err3] = goro::net::dial(dead, "tcp", target.addr);
+    EXPECT_TRUE(err3.is(goro::canceled)) << err3;
+  });
+}
+
+TEST_P(net, close_from_another_goroutine_wakes_a_blocked_read_and_accept) {
+  auto ln = must_listen();
+  in_goroutine([&] {
+    auto [c, err] = goro::net::dial("tcp", ln.addr());
+    ASSERT_FALSE(err) << err;
+    auto [s, aerr] = ln.accept();
+    ASSERT_FALSE(aerr) << aerr;
+    goro::go([c]() mutable {
+      goro::sleep(30ms);
+      EXPECT_FALSE(c.close());
+    });
+    char buf[8];
+    auto [n, rerr] = c.read(std::span<char>(buf));
+    EXPECT_EQ(n, 0u);
+    EXPECT_TRUE(rerr.is(goro::net::err_closed)) << rerr;
+    EXPECT_TRUE(c.close().is(goro::net::err_closed));  // second close
+    auto [n2, rerr2] = c.read(std::span<char>(buf));
+    EXPECT_TRUE(rerr2.is(goro::net::err_closed)) << rerr2;
+    EXPECT_EQ(c.native_handle(), -1);
+    s.close();
+
+    goro::go([ln]() mutable {
+      goro::sleep(30ms);
+      ln.close();
+    });
+    auto [c3, aerr3] = ln.accept();
+    EXPECT_FALSE(c3);
+    EXPECT_TRUE(aerr3.is(goro::net::err_closed)) << aerr3;
+  });
+}
+
+TEST_P(net, plain_threads_use_the_same_sockets) {
+  auto ln = must_listen();
+  goro::wait_group server;
+  echo_server(ln, server);
+  std::thread t([&] {
+    auto [c, err] = goro::net::dial("tcp", ln.addr());
+    ASSERT_FALSE(err) << err;
+    for (int i = 0; i < 100; ++i) {
+      std::string msg = "ping " + std::to_string(i);
+      c.write(msg);
+      std::string in(msg.size(), '\0');
+      auto [n, rerr] = c.read_full(std::span<char>(in));
+      ASSERT_FALSE(rerr) << rerr;
+      EXPECT_EQ(in, msg);
+    }
+    // A thread blocked in read is woken by a close from a goroutine.
+    goro::go([c]() mutable {
+      goro::sleep(30ms);
+      c.close();
+    });
+    char buf[4];
+    auto [n, rerr] = c.read(std::span<char>(buf));
+    EXPECT_TRUE(rerr.is(goro::net::err_closed)) << rerr;
+  });
+  t.join();
+  ln.close();
+  server.wait();
+}
+
+TEST_P(net, peer_reset_mid_write_is_an_error_not_sigpipe) {
+  auto ln = must_listen();
+  in_goroutine([&] {
+    auto [c, err] = goro::net::dial("tcp", ln.addr());
+    ASSERT_FALSE(err) << err;
+    auto [s, aerr] = ln.accept();
+    ASSERT_FALSE(aerr) << aerr;
+    goro::go([s]() mutable {
+      goro::sleep(20ms);
+      linger l{1, 0};  // close with RST
+      setsockopt(s.native_handle(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      s.close();
+    });
+    std::vector<std::byte> chunk(1 << 20);
+    goro::error werr;
+    for (int i = 0; i < 1000 && !werr; ++i) werr = c.write(chunk).second;
+    ASSERT_TRUE(werr);
+    EXPECT_TRUE(werr.is(std::errc::connection_reset) || werr.is(std::errc::broken_pipe)) << werr;
+    c.close();
+  });
+  ln.close();
+}
+
+TEST_P(net, two_thousand_simultaneous_connections) {
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  const rlim_t need = 4400;
+  if (lim.rlim_cur < need) {
+    if (lim.rlim_max < need) GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << lim.rlim_max << " < " << need;
+    lim.rlim_cur = need;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);
+  }
+  auto ln = must_listen();
+  goro::wait_group server;
+  echo_server(ln, server);
+  constexpr int n = 2000;
+  std::vector<conn> conns(n);
+  std::atomic<int> ok{0};
+  goro::wait_group wg;
+  auto all_open = goro::make_chan<int>();  // closed once every client is connected
+  std::atomic<int> connected{0};
+  for (int i = 0; i < n; ++i) {
+    wg.go([&, i] {
+      auto [c, err] = goro::net::dial("tcp", ln.addr());
+      ASSERT_FALSE(err) << err;
+      conns[i] = c;
+      if (connected.fetch_add(1) + 1 == n) all_open.close();
+      all_open.recv();  // hold every connection open at once
+      std::string msg = "conn " + std::to_string(i);
+      c.write(msg);
+      std::string in(msg.size(), '\0');
+      auto [m, rerr] = c.read_full(std::span<char>(in));
+      if (!rerr && in == msg) ok.fetch_add(1);
+      c.close();
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(ok.load(), n);
+  ln.close();
+  server.wait();
+}
+
+TEST_P(net, bad_addresses_give_clear_errors) {
+  auto expect_error = [](goro::error err, const char* part) {
+    ASSERT_TRUE(err);
+    EXPECT_NE(err.message().find(part), std::string::npos) << err.message();
+  };
+  expect_error(goro::net::listen("tcp", "nonsense").second, "missing port in address");
+  expect_error(goro::net::dial("tcp", "nonsense").second, "missing port in address");
+  expect_error(goro::net::dial("tcp", "127.0.0.1:70000").second, "invalid port");
+  expect_error(goro::net::listen("tcp", "127.0.0.1:70000").second, "invalid port");
+  expect_error(goro::net::dial("tcp", "127.0.0.1:http").second, "unknown port");
+  expect_error(goro::net::dial("tcp", "[::1:80").second, "missing ']'");
+  expect_error(goro::net::dial("tcp", "::1:80").second, "too many colons");
+  expect_error(goro::net::dial("udp", "127.0.0.1:80").second, "unknown network udp");
+  expect_error(goro::net::dial("tcp", "127.0.0.1:0").second, "invalid port");
+  expect_error(goro::net::listen("tcp4", "[::1]:0").second, "listen tcp4");
+  conn null;
+  expect_error(null.read(std::span<char>()).second, "null");
+  expect_error(null.write("x").second, "null");
+  listener nl;
+  expect_error(nl.accept().second, "null");
+}
+
+TEST_P(net, names_and_ipv6) {
+  // "localhost" goes through the resolver on a helper thread.
+  auto ln = must_listen("localhost:0");
+  ASSERT_TRUE(ln);
+  goro::wait_group server;
+  echo_server(ln, server);
+  std::string port = ln.addr().substr(ln.addr().rfind(':') + 1);
+  in_goroutine([&] {
+    auto [c, err] = goro::net::dial("tcp", "localhost:" + port);
+    ASSERT_FALSE(err) << err;
+    c.write("hi");
+    char buf[2];
+    auto [n, rerr] = c.read_full(std::span<char>(buf));
+    EXPECT_FALSE(rerr) << rerr;
+    c.close();
+  });
+  ln.close();
+  server.wait();
+
+  auto [ln6, err6] = goro::net::listen("tcp6", "[::1]:0");
+  if (err6) GTEST_SKIP() << "no IPv6 loopback: " << err6;
+  EXPECT_EQ(ln6.addr().rfind("[::1]:", 0), 0u) << ln6.addr();
+  goro::wait_group server6;
+  echo_server(ln6, server6);
+  in_goroutine([&] {
+    auto [c, err] = goro::net::dial("tcp", ln6.addr());
+    ASSERT_FALSE(err) << err;
+    EXPECT_EQ(c.remote_addr(), ln6.addr());
+    c.write("v6");
+    char buf[2];
+    auto [n, rerr] = c.read_full(std::span<char>(buf));
+    EXPECT_FALSE(rerr) << rerr;
+    EXPECT_EQ(std::string(buf, 2), "v6");
+    c.close();
+  });
+  ln6.close();
+  server6.wait();
+}
+
+TEST_P(net, a_goroutine_in_read_shows_io_wait_and_costs_no_cpu) {
+  auto ln = must_listen();
+  auto [c, err] = goro::net::dial("tcp", ln.addr());
+  ASSERT_FALSE(err) << err;
+  auto [s, aerr] = ln.accept();
+  ASSERT_FALSE(aerr) << aerr;
+  goro::wait_group wg;
+  wg.go([c]() mutable {
+    char buf[4];
+    c.read(std::span<char>(buf));
+  });
+  EXPECT_TRUE(eventually([] { return goro::debug::goroutines(2).find("IO wait") != std::string::npos; }));
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(300ms);
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu_us = [](const rusage& r) {
+    return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e6 + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
+  };
+  EXPECT_LT(cpu_us(after) - cpu_us(before), 60'000.0) << "idle runtime burned CPU while waiting on a socket";
+  s.write("wake");
+  wg.wait();
+  c.close();
+  s.close();
+  ln.close();
+}
+
+TEST_P(net, blocking_runs_beside_goroutines_and_propagates_results_and_exceptions) {
+  in_goroutine([] {
+    // While one goroutine waits for a blocking call, others on the same processor run.
+    std::atomic<bool> finished{false};
+    std::atomic<int> ticks{0};
+    goro::wait_group wg;
+    wg.go([&] {
+      while (!finished.load()) {
+        ticks.fetch_add(1);
+        goro::sleep(1ms);
+      }
+    });
+    int v = goro::blocking([&] {
+      std::this_thread::sleep_for(200ms);
+      return 42;
+    });
+    finished = true;
+    wg.wait();
+    EXPECT_EQ(v, 42);
+    EXPECT_GT(ticks.load(), 10);
+
+    // Several at once run in parallel on helper threads.
+    auto t0 = steady::now();
+    goro::wait_group par;
+    for (int i = 0; i < 8; ++i) {
+      par.go([] { goro::blocking([] { std::this_thread::sleep_for(100ms); }); });
+    }
+    par.wait();
+    EXPECT_LT(ms_since(t0), 500.0);
+
+    EXPECT_THROW(goro::blocking([]() -> int { throw std::runtime_error("disk on fire"); }),
+                 std::runtime_error);
+    int x = 1;
+    int& r = goro::blocking([&]() -> int& { return x; });
+    EXPECT_EQ(&r, &x);
+    std::string s = goro::blocking([] { return std::string("moved"); });
+    EXPECT_EQ(s, "moved");
+  });
+  // From a plain thread it simply runs.
+  EXPECT_EQ(goro::blocking([] { return 7; }), 7);
+}
+
+TEST_P(net, a_blocking_call_shows_syscall_in_dumps) {
+  std::atomic<bool> release{false};
+  goro::wait_group wg;
+  wg.go([&] {
+    goro::blocking([&] {
+      while (!release.load()) std::this_thread::sleep_for(1ms);
+    });
+  });
+  EXPECT_TRUE(eventually([] { return goro::debug::goroutines(2).find("[syscall]") != std::string::npos; }));
+  release = true;
+  wg.wait();
+}
+
+}  // namespace
