@@ -1,10 +1,17 @@
 // goro-workloads — the workloads of SPEC §6, one per run:
 //   goro-workloads <spawn|pingpong|chan_spsc|chan_mpmc|mutex|select|parked_memory|
-//                   context_cancel|bounded_tasks|timers|yield>
+//                   context_cancel|bounded_tasks|timers|yield|tcp_echo|idle_conns|dump>
 // Prints `workload=<name> ns_per_op=<x> ...`; honours GORO_MAXPROCS. Sizes match
 // ../shared/peers/go/main.go so that compare.sh can put the numbers side by side.
 #include <goro/goro.hpp>
 
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <optional>
@@ -351,6 +358,138 @@ void yield() {
   report("yield", yield_round(n), 2 * n);
 }
 
+// ---- W12 tcp_echo: 64 connections x 10,000 round trips of 64 bytes on loopback -----
+void tcp_echo() {
+  constexpr int clients = 64, rounds = 10'000;
+  constexpr std::size_t msg = 64;
+  auto [ln, err] = goro::net::listen("tcp", "127.0.0.1:0");
+  if (err) {
+    std::fprintf(stderr, "tcp_echo: %s\n", err.message().c_str());
+    std::exit(1);
+  }
+  goro::go([ln]() mutable {
+    for (;;) {
+      auto [c, aerr] = ln.accept();
+      if (aerr) return;
+      goro::go([c]() mutable {
+        std::array<std::byte, msg> buf;
+        while (!c.read_full(buf).second && !c.write(buf).second) {
+        }
+        c.close();
+      });
+    }
+  });
+  std::vector<goro::net::conn> conns(clients);
+  for (auto& c : conns) {
+    auto [dc, derr] = goro::net::dial("tcp", ln.addr());
+    if (derr) {
+      std::fprintf(stderr, "tcp_echo: %s\n", derr.message().c_str());
+      std::exit(1);
+    }
+    c = dc;
+  }
+  std::vector<std::vector<std::int64_t>> lat(clients);
+  goro::wait_group wg;
+  auto start = clock_type::now();
+  wg.add(clients);
+  for (int i = 0; i < clients; ++i) {
+    goro::go([&, i] {
+      auto& c = conns[i];
+      std::array<std::byte, msg> out, in;
+      for (std::size_t j = 0; j < msg; ++j) out[j] = std::byte(i + j);
+      auto& l = lat[i];
+      l.resize(rounds);
+      for (int r = 0; r < rounds; ++r) {
+        auto t0 = clock_type::now();
+        if (c.write(out).second || c.read_full(in).second) {
+          std::fprintf(stderr, "tcp_echo: round trip failed\n");
+          std::exit(1);
+        }
+        l[r] = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count();
+      }
+      if (in != out) {
+        std::fprintf(stderr, "tcp_echo: payload mismatch\n");
+        std::exit(1);
+      }
+      wg.done();
+    });
+  }
+  wg.wait();
+  double elapsed = ns_since(start);
+  for (auto& c : conns) c.close();
+  ln.close();
+  std::vector<std::int64_t> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  char extra[96];
+  std::snprintf(extra, sizeof extra, " p50_us=%.1f p99_us=%.1f", all[all.size() * 50 / 100] / 1e3,
+                all[all.size() * 99 / 100] / 1e3);
+  report("tcp_echo", elapsed, long{clients} * rounds, extra);
+}
+
+// ---- idle_conns: 10,000 idle connections held by one server; RSS per connection ----
+// The clients are a forked child with plain blocking sockets, so the figure is the
+// server's alone: one accepted socket and one goroutine parked in read per connection.
+void idle_conns() {
+  constexpr int n = 10'000;
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  if (lim.rlim_cur < n + 100 && lim.rlim_max >= n + 100) {
+    lim.rlim_cur = n + 100;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  auto [ln, err] = goro::net::listen("tcp", "127.0.0.1:0");
+  if (err) {
+    std::fprintf(stderr, "idle_conns: %s\n", err.message().c_str());
+    std::exit(1);
+  }
+  sockaddr_in to{};
+  socklen_t len = sizeof to;
+  getsockname(ln.native_handle(), reinterpret_cast<sockaddr*>(&to), &len);
+  int hold[2];
+  if (pipe(hold) != 0) std::exit(1);
+  long before = vm_rss_kib();
+  pid_t child = fork();
+  if (child == 0) {
+    // Only async-signal-safe calls here: the parent has threads.
+    close(hold[1]);
+    for (int i = 0; i < n; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) _exit(1);
+    }
+    char c;
+    while (read(hold[0], &c, 1) > 0) {
+    }
+    _exit(0);  // closes every connection
+  }
+  close(hold[0]);
+  goro::wait_group served;
+  served.add(n);
+  for (int i = 0; i < n; ++i) {
+    auto [c, aerr] = ln.accept();
+    if (aerr) {
+      std::fprintf(stderr, "idle_conns: accept %d: %s\n", i, aerr.message().c_str());
+      std::exit(1);
+    }
+    goro::go([c, &served]() mutable {
+      std::array<std::byte, 64> buf;
+      while (!c.read(buf).second) {
+      }
+      c.close();
+      served.done();
+    });
+  }
+  goro::sleep(200ms);  // every server goroutine parked in read
+  long after = vm_rss_kib();
+  std::printf("workload=idle_conns bytes_per_conn=%.0f conns=%d rss_before_kib=%ld "
+              "rss_after_kib=%ld gomaxprocs=%d\n",
+              (after - before) * 1024.0 / n, n, before, after, goro::max_procs());
+  close(hold[1]);  // the child exits and its connections close
+  served.wait();
+  waitpid(child, nullptr, 0);
+  ln.close();
+}
+
 struct workload {
   const char* name;
   void (*fn)();
@@ -360,7 +499,8 @@ constexpr workload workloads[] = {
     {"chan_mpmc", chan_mpmc}, {"mutex", mutex_w},       {"select", select_w},
     {"parked_memory", parked_memory}, {"context_cancel", context_cancel},
     {"bounded_tasks", bounded_tasks}, {"dump", dump},
-    {"timers", timers},       {"yield", yield},
+    {"timers", timers},       {"yield", yield},         {"tcp_echo", tcp_echo},
+    {"idle_conns", idle_conns},
 };
 
 }  // namespace
