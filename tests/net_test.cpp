@@ -231,8 +231,8 @@ TEST_P(net, write_deadline_expires_when_the_peer_does_not_read) {
     ASSERT_FALSE(err) << err;
     auto [s, aerr] = ln.accept();
     ASSERT_FALSE(aerr) << aerr;
-    c.set_write_deadline(steady::now() + 100ms);
     std::vector<std::byte> big(64 << 20);  // far more than the socket buffers hold
+    c.set_write_deadline(steady::now() + 100ms);
     auto [n, werr] = c.write(big);
     EXPECT_TRUE(werr.is(goro::deadline_exceeded)) << werr;
     EXPECT_GT(n, 0u);
