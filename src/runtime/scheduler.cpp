@@ -674,6 +674,7 @@ void idle(scheduler& s, processor* p) {
   // its futex. (A thread that starts waiting later wakes a worker for the role, and
   // a goroutine's own worker passes through here after it parks.)
   processor* no_owner = nullptr;
+  bool got_io = false;
   bool poller = !work && netpoll_waiting() &&
                 s.poll_owner.compare_exchange_strong(no_owner, p, std::memory_order_seq_cst);
   if (!work) {
@@ -727,21 +728,30 @@ void idle(scheduler& s, processor* p) {
         int woken = 0;
         if (p->wake_word.load(std::memory_order_seq_cst) == 0) woken = netpoll(timeout);
         p->in_poll.store(false, std::memory_order_relaxed);
-        if (woken > 0) break;  // they are in our run queue (or another took them)
+        if (woken > 0) {
+          got_io = true;
+          break;  // they are in our run queue (or another took them)
+        }
       } else {
         futex_wait(&p->wake_word, 0, timeout);
       }
     }
   }
   if (poller) s.poll_owner.store(nullptr, std::memory_order_seq_cst);
-  std::lock_guard lk(s.idle_lock);
-  if (remove_idle_locked(s, p)) {
-    // Timed out or found work ourselves: not counted as spinning.
-    p->spinning = false;
-  } else {
-    // A waker took us off the list and counted us in nmspinning.
-    p->spinning = true;
+  {
+    std::lock_guard lk(s.idle_lock);
+    if (remove_idle_locked(s, p)) {
+      // Timed out or found work ourselves: not counted as spinning.
+      p->spinning = false;
+    } else {
+      // A waker took us off the list and counted us in nmspinning.
+      p->spinning = true;
+    }
   }
+  // Called away from the poller for other work while I/O is still awaited: pass the
+  // role to another idle worker, so that sockets are not left unwatched while we run
+  // something long.
+  if (poller && !got_io && netpoll_waiting()) netpoll_need_poller();
 }
 
 // Retires p after set_max_procs shrank below it: hands its work to the global queue
