@@ -5,14 +5,15 @@
 // completes only when a receiver takes the value. Senders and receivers are served in
 // FIFO order. Values are moved, never copied twice; move-only T works.
 //
-// Blocking: send/recv park the calling goroutine, or block the calling plain thread,
-//   until they can complete; try_send/try_recv never block. On a nil channel, send and
-//   recv block forever (as Go).
+// Blocking: send, recv and range-for park the calling goroutine, or block the calling
+//   plain thread, until they can complete; try_send/try_recv, close, len and cap never
+//   block. On a nil channel, send and recv block forever (as Go).
 // Thread-safety: every operation may be used concurrently from goroutines and threads.
 // Panics (goro::panic_error, Go's messages): send on a closed channel ("send on closed
 //   channel", also for a sender blocked when the channel is closed), close of a closed
 //   channel ("close of closed channel"), close of nil ("close of nil channel"),
-//   make_chan with a capacity out of range ("makechan: size out of range").
+//   make_chan with a capacity out of range ("makechan: size out of range"). Also for
+//   try_send: a closed channel panics rather than returning false.
 //
 // Example:
 //   auto jobs = goro::make_chan<int>(16);
@@ -120,8 +121,9 @@ class chan {
   // The nil channel.
   chan() = default;
 
-  // Sends v; blocks until a receiver takes it (unbuffered) or there is buffer space.
-  // Panics if the channel is closed, also while blocked. Nil: blocks forever.
+  // Sends v (Go's `ch <- v`); blocks until a receiver takes it (unbuffered) or there is
+  // buffer space. The const& overload copies v first. Panics if the channel is closed,
+  // also when it is closed while the sender is blocked. Nil: blocks forever.
   void send(const T& v) const
     requires std::copy_constructible<T>
   {
@@ -130,12 +132,13 @@ class chan {
   }
   void send(T&& v) const { detail::chan_ops<T>::send(state_, std::move(v)); }
 
-  // Receives a value; nullopt once the channel is closed and drained (Go's ok ==
-  // false). Blocks while empty and open. Nil: blocks forever.
+  // Receives a value (Go's `v, ok := <-ch`); nullopt once the channel is closed and
+  // drained (ok == false). Blocks while empty and open. Nil: blocks forever.
   std::optional<T> recv() const { return detail::chan_ops<T>::recv(state_); }
 
-  // Sends without blocking; true if sent (v is moved from only then). Nil: false.
-  // Panics if the channel is closed.
+  // Sends without blocking (Go's select with a default); true if sent (v is moved from
+  // only then): a receiver was waiting or the buffer had room. Nil: false. Panics if
+  // the channel is closed.
   bool try_send(const T& v) const
     requires std::copy_constructible<T>
   {
@@ -144,22 +147,26 @@ class chan {
   }
   bool try_send(T&& v) const { return detail::chan_ops<T>::try_send(state_, std::move(v)); }
 
-  // Receives without blocking; nullopt if nothing is ready (or closed and drained).
+  // Receives without blocking; nullopt if nothing is ready, or the channel is closed
+  // and drained (the two are not told apart). Nil: nullopt.
   std::optional<T> try_recv() const { return detail::chan_ops<T>::try_recv(state_); }
 
-  // Closes the channel: receivers drain the buffer, then get nullopt; blocked
-  // senders panic. Panics if already closed or nil.
+  // Closes the channel (Go's close): blocked receivers get nullopt, later receivers
+  // drain the buffer and then get nullopt; blocked senders panic. Never blocks. Panics
+  // if already closed or nil.
   void close() const { detail::chan_ops<T>::close(state_); }
 
-  // Buffered values now / buffer capacity (0 for nil).
+  // Buffered values now / buffer capacity (0 for nil). Never block; len is a snapshot.
   std::size_t len() const noexcept { return detail::chan_ops<T>::len(state_); }
   std::size_t cap() const noexcept { return detail::chan_ops<T>::cap(state_); }
 
-  // Range-for receives until closed and drained: `for (T v : ch) ...`.
+  // Range-for receives until closed and drained: `for (T v : ch) ...` (Go's range).
+  // begin() and each increment block like recv(); nil: blocks forever.
   detail::chan_iterator<T> begin() const { return detail::chan_iterator<T>(state_); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
-  // True unless nil. Handles compare equal when they refer to the same channel.
+  // True unless nil. Handles compare equal when they refer to the same channel (two
+  // nil handles are equal).
   explicit operator bool() const noexcept { return state_ != nullptr; }
   friend bool operator==(const chan& a, const chan& b) noexcept { return a.state_ == b.state_; }
 
@@ -173,11 +180,15 @@ class chan {
 };
 
 // The send half of a channel (Go's `chan<- T`); converts implicitly from chan<T>.
+// Its members behave exactly as chan<T>'s of the same name: same blocking, same
+// panics, same thread-safety.
 template <class T>
 class send_chan {
  public:
   using value_type = T;
+  // The nil channel.
   send_chan() = default;
+  // A send-only handle to c's channel (nil if c is nil).
   send_chan(const chan<T>& c) : state_(c.state_) {}  // NOLINT: implicit, as in Go
 
   void send(const T& v) const
@@ -205,11 +216,15 @@ class send_chan {
 };
 
 // The receive half of a channel (Go's `<-chan T`); converts implicitly from chan<T>.
+// Its members behave exactly as chan<T>'s of the same name: same blocking, same
+// thread-safety; nothing here panics (a receiver cannot close).
 template <class T>
 class recv_chan {
  public:
   using value_type = T;
+  // The nil channel.
   recv_chan() = default;
+  // A receive-only handle to c's channel (nil if c is nil).
   recv_chan(const chan<T>& c) : state_(c.state_) {}  // NOLINT: implicit, as in Go
 
   std::optional<T> recv() const { return detail::chan_ops<T>::recv(state_); }
@@ -225,8 +240,10 @@ class recv_chan {
   std::shared_ptr<detail::channel<T>> state_;
 };
 
-// Makes a channel with room for `cap` buffered values (0: unbuffered). A capacity
-// beyond what memory could hold (for example a negative int converted) panics.
+// Makes a channel with room for `cap` buffered values (0: unbuffered), Go's make(chan
+// T, cap). The buffer is allocated up front. A buffer over 2^40 bytes (cap * sizeof(T),
+// for example from a negative int converted) panics; a smaller one that cannot be
+// allocated throws std::bad_alloc. Never blocks.
 template <class T>
 chan<T> make_chan(std::size_t cap) {
   if (cap > detail::max_chan_capacity<T>()) detail::panic_bad_capacity(cap);

@@ -5,9 +5,11 @@
 // in a loop. `lock` is any BasicLockable (goro::mutex, std::unique_lock<goro::mutex>,
 // rw_mutex, ...).
 //
-// Blocking: wait parks the calling goroutine or blocks the calling plain thread.
+// Blocking: wait parks the calling goroutine ("sync.Cond.Wait") or blocks the calling
+//   plain thread, then waits again to relock; signal and broadcast never block.
 // Thread-safety: signal and broadcast may be called from anywhere, with or without
-//   the lock held. Panics: none.
+//   the lock held. Panics: none of its own (unlocking a lock that is not held is the
+//   lock's error: fatal for goro::mutex).
 //
 // Example:
 //   std::unique_lock lk(mu);
@@ -26,7 +28,10 @@ class cond {
   cond(const cond&) = delete;
   cond& operator=(const cond&) = delete;
 
-  // Unlocks `lock`, waits for signal/broadcast, locks it again.
+  // Go's Wait: the caller must hold `lock`. Unlocks it, waits for a signal or
+  // broadcast that comes after this call began, then locks it again before returning.
+  // Returns only when woken (no spurious wake-ups), but the condition may have changed
+  // by the time the lock is retaken.
   template <class Lock>
   void wait(Lock& lock) {
     // A ticket taken before unlocking: a signal between unlock and park still
@@ -40,9 +45,10 @@ class cond {
     wait_ticket(ticket);
   }
 
-  // Wakes one waiter, if any (the longest waiting).
+  // Wakes one waiter, if any: the one that has waited longest (Go's Signal). Never
+  // blocks.
   void signal();
-  // Wakes every waiter.
+  // Wakes every current waiter (Go's Broadcast). Never blocks.
   void broadcast();
 
  private:

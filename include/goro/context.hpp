@@ -8,6 +8,8 @@
 // cancel_cause_func.
 //
 // Blocking: nothing here blocks (receiving from done() does, like any channel).
+//   Cancelling closes done(), runs the registered cancellation hooks and starts
+//   after_func goroutines on the cancelling goroutine or thread, without parking.
 // Thread-safety: contexts and cancel functions may be used from any goroutine or
 //   thread; cancel functions are idempotent.
 // Panics: none. A deadline in the past yields a context that is already done.
@@ -57,19 +59,25 @@ class context {
   // The background context: never cancelled, no deadline, no values.
   context();
 
-  // Closed when the context is cancelled or its deadline passes; the nil channel
-  // (never ready) for contexts that cannot be cancelled.
+  // Closed when the context is cancelled or its deadline passes (Go's Done); the nil
+  // channel (never ready) for contexts that cannot be cancelled (background(),
+  // without_cancel() and value contexts on them).
   recv_chan<std::monostate> done() const;
-  // nil while not done; then goro::canceled or goro::deadline_exceeded.
+  // nil while not done; then goro::canceled or goro::deadline_exceeded (Go's Err),
+  // the reason of whichever cancellation reached this context first.
   error err() const;
-  // The deadline, if any (the earliest along the chain).
+  // The deadline, if any (Go's Deadline): the earliest along the chain up to the
+  // nearest without_cancel().
   std::optional<time_point> deadline() const;
-  // The value for `key` along the chain, or nullptr.
+  // The value for `key` from the nearest with_value() along the chain (Go's Value), or
+  // nullptr. The pointer stays valid while this context or one derived from it exists.
   template <class T>
   const T* value(const context_key<T>& key) const {
     return static_cast<const T*>(find_value(&key));
   }
-  // A std::stop_token requested when this context is done.
+  // A std::stop_token whose stop is requested when this context is done (at once if it
+  // already is); a token with stop_possible() == false for contexts that cannot be
+  // cancelled.
   std::stop_token stop_token() const;
 
  private:
@@ -79,7 +87,10 @@ class context {
   std::shared_ptr<detail::context_node> node_;
 };
 
-// Cancels its context (with goro::canceled); idempotent; callable from anywhere.
+// Cancels its context and its descendants (with goro::canceled) and releases its
+// timer and its registration with the parent (Go's CancelFunc). Idempotent: only the
+// first cancellation of a context counts. Callable from anywhere; never blocks. A
+// default-constructed cancel_func does nothing.
 class cancel_func {
  public:
   void operator()() const;
@@ -90,6 +101,8 @@ class cancel_func {
 };
 
 // Cancels its context with a cause (Go's CancelCauseFunc); a nil cause means canceled.
+// err() is goro::canceled either way. As cancel_func otherwise: the first cancellation's
+// cause is kept, later calls do nothing.
 class cancel_cause_func {
  public:
   void operator()(const error& cause) const;
@@ -102,13 +115,20 @@ class cancel_cause_func {
 // Go's context.Background().
 context background();
 
-// A child that is cancelled when `cancel` is called or the parent is.
+// A child that is cancelled when `cancel` is called or the parent is (Go's WithCancel).
+// If the parent is already done, the child is done at once with the parent's err and
+// cause.
 std::pair<context, cancel_func> with_cancel(const context& parent);
 // As with_cancel, and cancel(cause) records a cause for goro::cause().
 std::pair<context, cancel_cause_func> with_cancel_cause(const context& parent);
-// A child cancelled at `deadline` (err: deadline_exceeded), by cancel, or by the parent.
-// Its timer is released as soon as the context is cancelled.
+// A child cancelled at `deadline` (err: deadline_exceeded), by cancel, or by the parent
+// (Go's WithDeadline). A deadline already past gives a context that is done at once. If
+// the parent's deadline is not later, the child relies on it and arms no timer of its
+// own. Its timer is released as soon as the context is cancelled. Starts the runtime,
+// whose processors fire the timer.
 std::pair<context, cancel_func> with_deadline(const context& parent, time_point deadline);
+// with_deadline(parent, now + timeout) (Go's WithTimeout); a zero or negative timeout
+// gives a context that is done at once.
 template <class Rep, class Period>
 std::pair<context, cancel_func> with_timeout(const context& parent,
                                              std::chrono::duration<Rep, Period> timeout) {
@@ -116,21 +136,25 @@ std::pair<context, cancel_func> with_timeout(const context& parent,
   return with_deadline(parent, std::chrono::steady_clock::now() +
                                    std::chrono::nanoseconds(detail::to_ns(timeout)));
 }
-// A child carrying key -> value (looked up with ctx.value(key)).
+// A child carrying key -> value (Go's WithValue): value is converted to T and stored
+// immutable, looked up with ctx.value(key). Cancellation and deadline are the parent's.
 template <class T, class V>
 context with_value(const context& parent, const context_key<T>& key, V&& value);
-// A child with the parent's values but never cancelled and with no deadline.
+// A child with the parent's values but never cancelled and with no deadline (Go's
+// WithoutCancel): done() is the nil channel, err() stays nil.
 context without_cancel(const context& parent);
-// A child cancelled when `token` is stop-requested (or the parent is cancelled).
+// A child cancelled (goro::canceled) when `token` is stop-requested, at once if it
+// already is, or when the parent is cancelled. It has no cancel function of its own.
 context with_stop_token(const context& parent, std::stop_token token);
 
-// The cause of ctx's cancellation: the error given to its cancel_cause_func (or an
-// ancestor's), else ctx.err(); nil while not done.
+// The cause of ctx's cancellation (Go's context.Cause): the error given to its
+// cancel_cause_func (or an ancestor's), else ctx.err(); nil while not done.
 error cause(const context& ctx);
 
-// Runs f in its own goroutine once ctx is done. The returned function stops that:
-// it returns true if it prevented f from running, false if f was already started
-// (or stopped before).
+// Runs f in its own goroutine once ctx is done (Go's context.AfterFunc), at once if it
+// already is; if ctx can never be cancelled, f never runs. The returned function stops
+// that: it returns true if it prevented f from running, false if f was already started
+// (or stopped before). Neither call blocks; both may be used from anywhere.
 std::function<bool()> after_func(const context& ctx, std::function<void()> f);
 
 namespace detail {

@@ -17,7 +17,10 @@
 // that moment are not shown (their header is). Stacks are walked by frame pointers:
 // code built without them (-fomit-frame-pointer, the default at -O2) shows fewer frames.
 //
-// Blocking: none of these park; a dump takes no lock that goroutines wait on.
+// Blocking: a dump takes no lock that goroutines wait on and does not park; called
+//   from a goroutine it symbolizes on a helper thread and blocks its own thread (and
+//   processor) until that is done. check_no_leaks waits up to the grace period,
+//   sleeping (parking a goroutine) between checks. serve returns once bound.
 // Thread-safety: callable at any moment from any goroutine or thread, while goroutines
 //   start, run and exit.
 // Panics: none.
@@ -33,21 +36,23 @@
 
 namespace goro::debug {
 
-// Writes every goroutine; level 1 (grouped) or 2 (each, Go's layout).
+// Writes every goroutine; level 1 (grouped) or 2 (each, Go's layout; also used for any
+// level other than 1).
 void write_goroutines(std::ostream& os, int level = 2);
 // The same, as a string.
 std::string goroutines(int level = 2);
 
-// The ids of the goroutines alive now (a baseline for check_no_leaks).
+// The ids of the goroutines alive now, ascending (a baseline for check_no_leaks).
 std::vector<std::uint64_t> goroutine_ids();
 
 struct leak_options {
   // Goroutines alive at the baseline are not leaks (see goroutine_ids()).
   std::vector<std::uint64_t> baseline = {};
   // A goroutine whose stack has a frame whose function contains one of these is
-  // ignored (goleak's IgnoreTopFunction / IgnoreAnyFunction).
+  // ignored (goleak's IgnoreTopFunction / IgnoreAnyFunction). Only the stacks of
+  // goroutines not running at that moment are known.
   std::vector<std::string> ignore_functions = {};
-  // A goroutine whose spawn_options::name is one of these is ignored.
+  // A goroutine whose spawn_options::name equals one of these is ignored.
   std::vector<std::string> ignore_names = {};
   // A goroutine created at a place containing one of these ("file.cpp:42" or just
   // "file.cpp") is ignored.
@@ -57,14 +62,18 @@ struct leak_options {
 };
 
 // nil when, within the grace period, every goroutine other than the caller, the
-// baseline and the ignored ones has exited; otherwise an error whose message is
-// "found N leaked goroutine(s)" followed by their level-2 dump.
+// baseline and the ignored ones has exited (checked every 10 ms); otherwise an error
+// whose message is "found N leaked goroutine(s):" followed by their level-2 dump.
 error check_no_leaks(const leak_options& options = {});
 
-// Serves /debug/pprof/goroutine?debug=1|2 (and an index at /debug/pprof/) over HTTP
-// on its own thread, which answers even when every processor is busy. Loopback
-// addresses only unless allow_remote. Returns an error if the address cannot be
-// bound or the library was built without the HTTP server (GORO_DEBUG_SERVER=OFF).
+// Serves /debug/pprof/goroutine?debug=1|2 (debug=2 gives level 2, anything else level
+// 1) and an index at /debug/pprof/ over HTTP on its own threads, which answer even when
+// every processor is busy; the server runs until the process exits, and each call
+// starts another. `addr` is "host:port"; an empty host means 127.0.0.1. Loopback hosts
+// only (127.x.x.x, localhost, ::1) unless allow_remote. Returns an error for a bad
+// address, one that cannot be bound, or a library built without the HTTP server
+// (GORO_DEBUG_SERVER=OFF). A running server turns off deadlock detection (its threads
+// could act on goroutines).
 error serve(const std::string& addr = "127.0.0.1:6060", bool allow_remote = false);
 
 }  // namespace goro::debug

@@ -8,9 +8,10 @@
 // running, try_go refuses. An exception escaping a task becomes its error.
 //
 // Blocking: go blocks only at the limit; wait parks the goroutine (or blocks the
-//   thread) until every task has returned.
-// Thread-safety: go/try_go/wait may be called from any goroutine or thread. An
-//   errgroup is a handle: copies share one group.
+//   thread) until every task has returned; try_go and set_limit never block.
+// Thread-safety: go/try_go/wait may be called concurrently from any goroutine or
+//   thread; set_limit must not run concurrently with them. An errgroup is a handle:
+//   copies share one group.
 // Panics: set_limit while tasks are running ("errgroup: modify limit while N
 //   goroutines in the group are still active"), as x/sync.
 //
@@ -36,22 +37,28 @@ namespace goro {
 
 class errgroup {
  public:
-  // A group with no context.
+  // A group with no context: a failing task cancels nothing.
   errgroup();
-  // A group and a context derived from ctx, cancelled on the first error or by wait.
+  // A group and a context derived from ctx (Go's WithContext), cancelled on the first
+  // error (cause: that error; err(): goro::canceled) or when wait returns.
   static std::pair<errgroup, context> with_context(const context& ctx);
 
-  // Bounds the number of tasks running at once; n < 0 means no limit.
+  // Bounds the number of tasks running at once (Go's SetLimit); n < 0 means no limit,
+  // n == 0 makes go wait forever and try_go fail. Panics (panic_error) while tasks of
+  // the group are running.
   void set_limit(int n);
 
-  // Runs f in a new goroutine (blocks while the limit is reached). f returns
-  // goro::error, or void (then only an exception is an error).
+  // Runs f in a new goroutine (Go's Group.Go); at the limit, first parks the caller
+  // (or blocks the thread) until a running task returns. f takes no arguments and
+  // returns goro::error, or void (then only an exception is an error); f is
+  // decay-copied. An exception escaping f becomes its error (error::from).
   template <class F>
   void go(F&& f, std::source_location where = std::source_location::current()) {
     acquire_slot();
     start(wrap_task(std::forward<F>(f)), where);
   }
-  // As go, but returns false instead of blocking when the limit is reached.
+  // As go, but returns false instead of blocking when the limit is reached (Go's
+  // TryGo); never blocks.
   template <class F>
   bool try_go(F&& f, std::source_location where = std::source_location::current()) {
     if (!try_acquire_slot()) return false;
@@ -59,11 +66,11 @@ class errgroup {
     return true;
   }
 
-  // Waits for every task; returns the first error (nil if none). Cancels the group's
-  // context.
+  // Waits for every task started so far (Go's Wait); returns the first error (nil if
+  // none). Cancels the group's context. May be called more than once.
   error wait();
 
-  struct state;
+  struct state;  // shared by the copies of one group (defined in the library)
 
  private:
   template <class F>

@@ -41,7 +41,9 @@ class error {
 
   // An error from a std::error_code (nil for a zero code); message() is the code's.
   static error from(std::error_code code);
-  // An error from an exception (nil for a null pointer); message() is its what().
+  // An error from an exception (nil for a null pointer); message() is its what()
+  // ("unknown exception" for one not derived from std::exception), and a
+  // std::system_error also gives its code to code() and is().
   static error from(std::exception_ptr e);
 
   // True for an error, false for nil.
@@ -50,21 +52,23 @@ class error {
   // The full message, including wrapped causes ("outer: inner"); "" for nil.
   std::string message() const;
   // True if this error or any error it wraps is `target` (same error value) or has
-  // the same error code as `target`. nil.is(nil) is true.
+  // the same error code as `target` (Go's errors.Is). nil.is(nil) is true; a non-nil
+  // error is never nil.
   bool is(const error& target) const noexcept;
   // True if this error or a wrapped one carries `code`.
   bool is(std::error_code code) const noexcept;
   // True if this error or a wrapped one carries a code equivalent to `condition`,
   // whatever its category: err.is(std::errc::connection_refused).
   bool is(std::errc condition) const noexcept;
-  // The first error code in the chain (empty if none).
+  // The first error code in the chain, outermost first (empty if none).
   std::error_code code() const noexcept;
-  // The wrapped error, or nil.
+  // The wrapped error (Go's errors.Unwrap), or nil.
   error unwrap() const;
   // The exception this error was made from, if any (searching the chain).
   std::exception_ptr exception() const noexcept;
 
-  // Same error value (identity), as Go's == on errors.
+  // Same error value (identity), as Go's == on errors. operator<< writes message(), or
+  // "<nil>" for nil.
   friend bool operator==(const error& a, const error& b) noexcept { return a.impl_ == b.impl_; }
   friend std::ostream& operator<<(std::ostream& os, const error& e) {
     return os << (e ? e.message() : std::string("<nil>"));

@@ -1,4 +1,6 @@
-// goro/goro.hpp — everything goro offers, in one include.
+// goro/goro.hpp — everything goro offers, in one include (except goro/testing.hpp,
+// which needs GoogleTest). Each header documents its own blocking, thread-safety and
+// panics.
 #pragma once
 
 #include "goro/blocking.hpp"

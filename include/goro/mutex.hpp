@@ -1,17 +1,19 @@
 // goro/mutex.hpp — goro::mutex, Go's sync.Mutex: a goroutine-aware mutual-exclusion lock.
 //
-// Lockable (std::lock_guard, std::unique_lock, std::scoped_lock). Not reentrant. As in
-// Go, a mutex is not tied to the goroutine or thread that locked it: another may
-// unlock it. Fairness is Go's: normally a woken waiter competes with newcomers (which
-// is faster); a waiter that has waited more than 1 ms switches the mutex to
-// starvation mode, where unlock hands it directly to the first waiter, so no waiter
-// starves.
+// Lockable (std::lock_guard, std::unique_lock, std::scoped_lock). Not reentrant: a
+// goroutine that locks a mutex it holds waits forever. As in Go, a mutex is not tied
+// to the goroutine or thread that locked it: another may unlock it. Fairness is Go's:
+// normally a woken waiter competes with newcomers (which is faster); a waiter that has
+// waited more than 1 ms switches the mutex to starvation mode, where unlock hands it
+// directly to the first waiter, so no waiter starves.
 //
-// Blocking: lock() spins briefly, then parks the calling goroutine (or blocks the
-//   calling plain thread) until it gets the mutex.
+// Blocking: lock() spins briefly (only when max_procs() > 1), then parks the calling
+//   goroutine ("sync.Mutex.Lock") or blocks the calling plain thread until it gets the
+//   mutex. try_lock and unlock never block.
 // Thread-safety: all members may be called concurrently from goroutines and threads.
-// Panics: unlock of an unlocked mutex is a fatal error ("fatal error: sync: unlock of
-//   unlocked mutex"), as in Go: the program aborts.
+// Panics: none. Unlock of an unlocked mutex is a fatal error, not a panic_error
+//   ("fatal error: sync: unlock of unlocked mutex" on stderr), as in Go: the program
+//   aborts.
 //
 // Example:
 //   goro::mutex mu;
@@ -32,7 +34,7 @@ class mutex {
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
-  // Locks; parks while another holds it.
+  // Locks (Go's Lock); parks while another holds it.
   void lock() {
     std::int32_t expected = 0;
     if (state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
@@ -41,9 +43,11 @@ class mutex {
     }
     lock_slow();
   }
-  // Locks if free; never blocks.
+  // Locks if free and returns true (Go's TryLock); never blocks. Returns false while
+  // the mutex is being handed to a waiter in starvation mode.
   bool try_lock() noexcept;
-  // Unlocks; wakes a waiter if there is one. Fatal if not locked.
+  // Unlocks (Go's Unlock); wakes a waiter if there is one. Never blocks. Any goroutine
+  // or thread may unlock. Fatal (abort) if not locked.
   void unlock() {
     std::int32_t now = state_.fetch_sub(locked, std::memory_order_release) - locked;
     if (now != 0) unlock_slow(now);

@@ -5,8 +5,9 @@
 // is not done, so the next call runs f again — std::call_once's rule, not Go's (Go's
 // Once counts a panicking f as done).
 //
-// Blocking: a caller that finds f running parks (goroutine) or blocks (thread) until
-//   it finishes. Thread-safety: call may be used concurrently from anywhere.
+// Blocking: a caller that finds f running parks (goroutine, "sync.Mutex.Lock") or
+//   blocks (thread) until it finishes. Thread-safety: call may be used concurrently
+//   from anywhere. f must not call call() on the same once: it would wait forever.
 // Panics: none of its own; f's exceptions propagate to the caller that ran it.
 //
 // Example:
@@ -28,6 +29,10 @@ class once {
   once(const once&) = delete;
   once& operator=(const once&) = delete;
 
+  // Runs f() on the calling goroutine or thread if no call has completed yet (Go's
+  // Do); once one has, returns at once. A caller that finds a call in progress waits
+  // for it, and runs f itself if that call threw. An exception from f propagates to
+  // its caller and leaves the once not done.
   template <class F>
   void call(F&& f) {
     if (done_.load(std::memory_order_acquire)) return;
@@ -37,7 +42,7 @@ class once {
     done_.store(true, std::memory_order_release);
   }
 
-  // Whether f has completed.
+  // Whether a call's f has returned normally. Never blocks.
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
 
  private:

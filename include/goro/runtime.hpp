@@ -7,10 +7,12 @@
 // goro::run is the Go-style entry point.
 //
 // Blocking: go() never blocks; yield() gives up the processor; run() blocks the
-//   calling thread until its main function returns.
+//   calling thread until its main function returns. Nothing else here blocks.
 // Thread-safety: every function here may be called from any goroutine or thread.
-// Panics: an exception escaping a goroutine prints `panic: <what>`, the goroutine's
-//   id and creation site and a goroutine listing, then aborts (SPEC §4).
+// Panics (goro::panic_error): a spawn_options::stack_size out of range, run() called
+//   from a goroutine, set_max_procs() out of range. An exception escaping a goroutine
+//   prints `panic: <what>`, the goroutine's id and creation site and a goroutine
+//   listing, then aborts (SPEC §4).
 //
 // Example:
 //   int main() {
@@ -39,7 +41,9 @@ namespace goro {
 // Options for one goroutine.
 struct spawn_options {
   std::string_view name{};      // shown in diagnostics; copied by go()
-  std::size_t stack_size = 0;   // bytes; 0 = default (64 KiB); 16 KiB .. 1 GiB, else panic_error
+  // Bytes; 0 = default (64 KiB); otherwise 16 KiB .. 1 GiB (else panic_error), rounded
+  // up to whole pages.
+  std::size_t stack_size = 0;
   // The creation site shown in panics and dumps; when left empty (line 0), go()
   // records the place it was called from. Wrappers around go() set it to their caller.
   std::source_location where{};
@@ -50,11 +54,13 @@ template <class F>
 concept not_options = !std::same_as<std::remove_cvref_t<F>, spawn_options>;
 }  // namespace detail
 
-// go(f, args...) starts a goroutine running f(args...). The callable and the arguments
-// are decay-copied first (like std::thread), so the loop-variable pitfall cannot happen:
-// `for (int i...) goro::go(work, i);` gives each goroutine its own i. Never blocks.
-// Overloads take up to six arguments; the creation site is recorded for diagnostics.
-// Throws panic_error for a bad spawn_options::stack_size.
+// go(f, args...) starts a goroutine running f(args...) (Go's `go` statement). The
+// callable and the arguments are decay-copied first (like std::thread), so the
+// loop-variable pitfall cannot happen: `for (int i...) goro::go(work, i);` gives each
+// goroutine its own i. The copies are invoked as rvalues on the new goroutine and
+// destroyed when it ends. Never blocks; starts the runtime on first use. Overloads
+// take up to six arguments; the creation site is recorded for diagnostics. An
+// exception escaping f is a goroutine panic (see above).
 template <detail::not_options F>
 void go(F&& f, std::source_location where = std::source_location::current()) {
   detail::spawn_callable(spawn_options{}, where, std::forward<F>(f));
@@ -101,8 +107,9 @@ inline const std::source_location& site(const spawn_options& o, const std::sourc
 }
 }  // namespace detail
 
-// go(options, f, args...): as go(f, args...), with a name, a stack size and
-// optionally an explicit creation site.
+// go(options, f, args...): as go(f, args...) (up to four arguments), with a name, a
+// stack size and optionally an explicit creation site. Throws panic_error for a
+// stack_size out of range; f and the arguments are then destroyed, nothing runs.
 template <class F>
 void go(const spawn_options& o, F&& f, std::source_location where = std::source_location::current()) {
   detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f));
@@ -135,15 +142,21 @@ namespace detail {
 int run_main(task* main_task, const std::source_location& where);
 }
 
-// Runs main_fn as the main goroutine and blocks the calling thread until it returns;
-// returns its exit code (an int result, or 0 for void). Goroutines still alive then are
-// abandoned, as in Go: run prints one line to stderr naming how many and where the
-// oldest was started (GORO_EXIT_CHECK=off|warn|dump, default warn). Call it from a
-// plain thread, not from a goroutine (panic_error).
+// Runs main_fn (in place, not copied) as the main goroutine, named "main", and blocks
+// the calling thread until it returns; returns its exit code (an int result, or 0 for
+// void). Goroutines still alive then are abandoned: run prints one line to stderr
+// naming how many and where the oldest was started (GORO_EXIT_CHECK=off|warn|dump,
+// default warn), and returns without stopping them or the scheduler; they keep
+// running until the process exits. While main_fn runs, a program whose goroutines are
+// all blocked with nothing left to wake them (no timer, I/O, blocking call or other
+// thread) prints "fatal error: all goroutines are asleep - deadlock!" and a dump, and
+// exits with status 2. An exception escaping main_fn is a goroutine panic. Call it
+// from a plain thread, not from a goroutine (panic_error); it may be called again
+// after it returns.
 template <class F>
 int run(F&& main_fn, std::source_location where = std::source_location::current()) {
   int code = 0;
-  auto body = [&code, &main_fn] {
+  auto body = [&] {
     if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
       std::invoke(main_fn);
     } else {
@@ -154,19 +167,25 @@ int run(F&& main_fn, std::source_location where = std::source_location::current(
   return code;
 }
 
-// Gives up the processor so other goroutines can run (Go's runtime.Gosched); the caller
-// continues later. On a plain thread: std::this_thread::yield().
+// Gives up the processor so other goroutines can run (Go's runtime.Gosched): the caller
+// goes to the back of its processor's queue and continues later, or returns at once
+// when nothing else could run there. On a plain thread: std::this_thread::yield().
 void yield();
 
-// The number of goroutines that exist now (running, runnable or waiting).
+// The number of goroutines that exist now (running, runnable or waiting, including
+// ones not started yet and the main goroutine of run). 0 before the runtime starts. A
+// snapshot: goroutines starting or exiting meanwhile may or may not be counted.
 std::size_t num_goroutine();
 
-// The number of processors that run goroutines at once: GORO_MAXPROCS if set,
-// otherwise the CPUs in the process's affinity mask.
+// The number of processors that run goroutines at once: the last set_max_procs value
+// if any, else GORO_MAXPROCS if set to 1..1024 (other values are ignored with a line on
+// stderr), else the CPUs in the process's affinity mask. Never starts the runtime.
 int max_procs();
 
-// Changes the number of processors; n < 1 throws panic_error. Takes effect at the
-// next scheduling point of each processor.
+// Changes the number of processors (Go's runtime.GOMAXPROCS(n)); n outside 1..1024
+// throws panic_error. Before the runtime starts, n is used when it starts. Added
+// processors start at once; removed ones stop after their next scheduling point,
+// handing their queued goroutines over. Never blocks.
 void set_max_procs(int n);
 
 namespace this_goroutine {

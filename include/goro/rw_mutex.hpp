@@ -2,13 +2,17 @@
 //
 // SharedLockable (std::shared_lock for readers, std::unique_lock/lock_guard for the
 // writer). Writer-preferring like Go: once a writer waits, new readers wait too, so a
-// stream of readers cannot starve it. Not tied to a goroutine or thread.
+// stream of readers cannot starve it. Not tied to a goroutine or thread. Not
+// reentrant; as in Go, a reader must not lock_shared again while holding a read lock
+// (a writer waiting in between deadlocks it).
 //
-// Blocking: lock()/lock_shared() park the calling goroutine (or block the plain
-//   thread) until granted; try_ versions never block.
+// Blocking: lock()/lock_shared() park the calling goroutine ("sync.RWMutex.Lock",
+//   "sync.RWMutex.RLock", or "sync.Mutex.Lock" while another writer holds it) or block
+//   the plain thread until granted; try_ versions and unlocks never block.
 // Thread-safety: all members may be called concurrently from goroutines and threads.
-// Panics: unlocking what is not locked is a fatal error with Go's message
-//   ("sync: Unlock of unlocked RWMutex", "sync: RUnlock of unlocked RWMutex").
+// Panics: none. Unlocking what is not locked is a fatal error, not a panic_error: the
+//   program aborts with Go's message ("fatal error: sync: Unlock of unlocked RWMutex",
+//   "fatal error: sync: RUnlock of unlocked RWMutex").
 //
 // Example:
 //   goro::rw_mutex rw;
@@ -30,14 +34,23 @@ class rw_mutex {
   rw_mutex(const rw_mutex&) = delete;
   rw_mutex& operator=(const rw_mutex&) = delete;
 
-  // Exclusive (writer) lock; waits for active readers to leave and blocks new ones.
+  // Exclusive (writer) lock (Go's Lock): waits for another writer, then blocks new
+  // readers and waits for the active ones to leave.
   void lock();
+  // Takes the writer lock if no other writer holds or waits for it and no reader is
+  // active (Go's TryLock); never blocks.
   bool try_lock();
+  // Releases the writer lock (Go's Unlock) and lets in the readers that queued
+  // meanwhile. Fatal (abort) if not write-locked.
   void unlock();
 
-  // Shared (reader) lock; waits while a writer holds or waits for the lock.
+  // Shared (reader) lock (Go's RLock); waits while a writer holds or waits for the lock.
   void lock_shared();
+  // Takes a read lock unless a writer holds or waits for it (Go's TryRLock); never
+  // blocks.
   bool try_lock_shared() noexcept;
+  // Releases a read lock (Go's RUnlock); the last reader out lets a waiting writer in.
+  // Fatal (abort) if not read-locked.
   void unlock_shared();
 
  private:

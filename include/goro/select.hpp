@@ -13,10 +13,12 @@
 // nil channels are never ready; select() with no cases (or only nil channels and no
 // default) blocks forever ("select (no cases)" / "select").
 //
-// Blocking: parks the calling goroutine, or blocks the calling plain thread.
+// Blocking: parks the calling goroutine, or blocks the calling plain thread, until a
+//   case can run; never blocks with a case_default().
 // Thread-safety: any number of selects, sends and receives may run concurrently.
-// Panics: a send case on a closed channel panics (panic_error "send on closed
-//   channel") when it is chosen, as in Go. Two defaults are a compile-time error.
+// Panics: a send case on a closed channel counts as ready and panics (panic_error
+//   "send on closed channel") when it is chosen, also when the channel is closed while
+//   select waits, as in Go. Two defaults are a compile-time error.
 // Cancel safety: exactly one case runs; a send case that did not run has not sent
 //   (its value is destroyed with the case), a receive case that did not run has not
 //   received.
@@ -69,8 +71,9 @@ channel_core* core_of(const H& h) {
 
 }  // namespace detail
 
-// A receive case: runs when a value arrives (stored in `out`) or the channel is closed
-// (out = nullopt).
+// A receive case (Go's `case v, ok := <-ch:`): runs when a value arrives (stored in
+// `out`) or the channel is closed and drained (out = nullopt). `out` is written only if
+// this case runs, and must outlive the select.
 template <class T>
 detail::recv_case<T> case_recv(const recv_chan<T>& ch, std::optional<T>& out) {
   return {detail::core_of(ch), &out};
@@ -79,7 +82,7 @@ template <class T>
 detail::recv_case<T> case_recv(const chan<T>& ch, std::optional<T>& out) {
   return {detail::core_of(ch), &out};
 }
-// A receive case that discards the value (Go's `case <-ch:`).
+// A receive case that discards the value (Go's `case <-ch:`); also runs on close.
 template <class T>
 detail::recv_case<T> case_recv(const recv_chan<T>& ch) {
   return {detail::core_of(ch), nullptr};
@@ -89,7 +92,9 @@ detail::recv_case<T> case_recv(const chan<T>& ch) {
   return {detail::core_of(ch), nullptr};
 }
 
-// A send case: runs when `value` can be sent; value is moved in only then.
+// A send case (Go's `case ch <- v:`): `value` is converted to T (copied, or moved from
+// an rvalue) into the case when case_send is called; the channel receives it only if
+// this case runs, otherwise it is destroyed with the case.
 template <class T, class V>
 detail::send_case<T> case_send(const send_chan<T>& ch, V&& value) {
   return {detail::core_of(ch), T(std::forward<V>(value))};
@@ -99,10 +104,11 @@ detail::send_case<T> case_send(const chan<T>& ch, V&& value) {
   return {detail::core_of(ch), T(std::forward<V>(value))};
 }
 
-// Runs when no other case is ready; makes select non-blocking.
+// Runs when no other case is ready; makes select non-blocking (Go's `default:`).
 inline detail::default_case case_default() { return {}; }
 
-// Blocks until one case can run, runs it, and returns its index (see above).
+// Blocks until one case can run, runs it, and returns its index (see above). The cases
+// are the temporaries made by case_recv/case_send/case_default in the same call.
 template <class... Cases>
 int select(Cases&&... cases) {
   static_assert((0 + ... + std::is_same_v<std::remove_cvref_t<Cases>, detail::default_case>) <= 1,

@@ -3,11 +3,12 @@
 // Holds `size` units. acquire(n) takes n units, waiting until they are free. FIFO: a
 // large request at the head of the queue is not overtaken by later small ones.
 //
-// Blocking: acquire parks the calling goroutine (or blocks the plain thread);
-//   try_acquire and release never block.
+// Blocking: acquire parks the calling goroutine ("semacquire") or blocks the plain
+//   thread; try_acquire and release never block.
 // Thread-safety: all members may be called concurrently from goroutines and threads.
 // Panics (goro::panic_error): a negative size or weight; acquire(n) with n > size
-//   (it could never succeed); releasing more than is held.
+//   (it could never succeed; acquire(ctx, n) returns an error instead); releasing more
+//   than is held.
 //
 // Example:
 //   goro::semaphore sem(64);              // at most 64 calls in flight
@@ -25,19 +26,25 @@ namespace goro {
 
 class semaphore {
  public:
+  // A semaphore of `size` units, all free (Go's NewWeighted). size < 0: panic_error.
   explicit semaphore(std::int64_t size);
   semaphore(const semaphore&) = delete;
   semaphore& operator=(const semaphore&) = delete;
 
-  // Takes n units, waiting (FIFO) until they are available.
+  // Takes n units, waiting (FIFO) until they are available. Panics if n < 0 or
+  // n > size.
   void acquire(std::int64_t n = 1);
-  // As acquire, but gives up when ctx is done first: returns ctx.err() and holds
-  // nothing. A request beyond the size returns an error at once. Cancel safety: on an
-  // error nothing was acquired; on nil all n units are held.
+  // Go's Acquire: as acquire, but gives up when ctx is done first: returns ctx.err()
+  // and holds nothing. If the units are free and nobody is queued it succeeds at once,
+  // even when ctx is already done. A request beyond the size returns an error at once
+  // (not ctx.err()); n < 0 panics. Cancel safety: on an error nothing was acquired; on
+  // nil all n units are held (also when ctx ended just as they were granted).
   error acquire(const context& ctx, std::int64_t n = 1);
-  // Takes n units if available now and nobody is queued; never blocks.
+  // Takes n units if available now and nobody is queued (Go's TryAcquire); false
+  // otherwise, including n > size. Never blocks. Panics if n < 0.
   bool try_acquire(std::int64_t n = 1);
-  // Returns n units and wakes the waiters that now fit, in order.
+  // Returns n units (Go's Release) and grants queued waiters in order while the head
+  // fits. Never blocks. Panics if n < 0 or n is more than is held.
   void release(std::int64_t n = 1);
 
  private:

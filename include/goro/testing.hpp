@@ -25,7 +25,8 @@
 namespace goro::testing {
 
 // Adds a non-fatal failure with the dump if goroutines other than `baseline` (and the
-// ignored ones in `options`) are still alive after the grace period.
+// ignored ones in `options`) are still alive after the grace period. Blocks (parks a
+// goroutine) for up to the grace period while they finish.
 inline void expect_no_leaks(const std::vector<std::uint64_t>& baseline,
                             goro::debug::leak_options options = {}) {
   options.baseline = baseline;
@@ -34,8 +35,10 @@ inline void expect_no_leaks(const std::vector<std::uint64_t>& baseline,
   }
 }
 
-// A fixture that records the live goroutines before each test and fails the test if
-// more are alive after it. Override leak_options() to ignore known goroutines.
+// A fixture that records the live goroutines before each test (SetUp) and, in
+// TearDown, fails the test if goroutines started since are still alive after the grace
+// period. Override leak_options() to ignore known goroutines or change the grace
+// period; its baseline is replaced by the recorded one.
 class no_leaks_test : public ::testing::Test {
  protected:
   void SetUp() override { baseline_ = goro::debug::goroutine_ids(); }

@@ -8,8 +8,10 @@
 //   a timer channel blocks like any channel receive. Nothing else blocks.
 // Thread-safety: every function may be called from any goroutine or thread; a timer
 //   or ticker object may be stopped/reset from any thread (not concurrently with its
-//   destruction).
-// Panics: ticker with a non-positive interval ("non-positive interval for NewTicker").
+//   destruction or a move). A moved-from timer or ticker may only be destroyed or
+//   assigned to.
+// Panics: ticker construction or ticker::reset with a non-positive interval
+//   ("non-positive interval for NewTicker", for both).
 //   Zero or negative durations elsewhere mean "now", as in Go: sleep returns at once,
 //   after/timer fire at once; tick(d <= 0) returns the nil channel.
 // Semantics of stop/reset are Go 1.23's: once they return, no value from the old
@@ -56,15 +58,19 @@ bool timer_reset(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns,
                  std::int64_t period_ns);
 }  // namespace detail
 
-// Blocks for at least d. Durations <= 0 return immediately.
+// Blocks for at least d (Go's time.Sleep): parks the goroutine ("sleep") or sleeps the
+// plain thread. Durations <= 0 return immediately; d is rounded up to whole
+// nanoseconds and capped at about 100 years.
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
   std::int64_t ns = detail::to_ns(d);
   if (ns > 0) detail::sleep_ns(ns);
 }
 
-// A channel that receives the time once, after d (Go's time.After). The timer is
-// released when it fires.
+// A channel that receives the time once, after d (Go's time.After); d <= 0 fires at
+// once. The timer is released when it fires; an unreceived value waits in the
+// channel's one-slot buffer. Never blocks; starts the runtime, whose processors fire
+// timers.
 template <class Rep, class Period>
 recv_chan<time_point> after(std::chrono::duration<Rep, Period> d) {
   auto t = detail::timer_start(detail::to_ns(d), 0);
@@ -72,7 +78,8 @@ recv_chan<time_point> after(std::chrono::duration<Rep, Period> d) {
 }
 
 // A channel that receives the time every d, dropping ticks a slow reader misses
-// (Go's time.Tick); it is never stopped. d <= 0 gives the nil channel.
+// (Go's time.Tick). It is never stopped: it keeps firing until the process exits,
+// even when nobody holds the channel. d <= 0 gives the nil channel. Never blocks.
 template <class Rep, class Period>
 recv_chan<time_point> tick(std::chrono::duration<Rep, Period> d) {
   std::int64_t ns = detail::to_ns(d);
@@ -84,9 +91,12 @@ recv_chan<time_point> tick(std::chrono::duration<Rep, Period> d) {
 // A single-shot timer (Go's time.Timer): c() receives the time once, after d.
 class timer {
  public:
+  // Starts the timer (Go's time.NewTimer); d <= 0 fires at once. Never blocks.
   template <class Rep, class Period>
   explicit timer(std::chrono::duration<Rep, Period> d)
       : impl_(detail::timer_start(detail::to_ns(d), 0)) {}
+  // Stops the timer; copies of c() receive nothing more. Move assignment stops the
+  // timer being replaced.
   ~timer() {
     if (impl_) detail::timer_stop(*impl_);
   }
@@ -99,12 +109,16 @@ class timer {
     return *this;
   }
 
-  // The channel the time is delivered on.
+  // The channel (capacity 1) the time is delivered on; the same channel for the
+  // timer's whole life, across stop and reset. Never closed.
   recv_chan<time_point> c() const { return detail::timer_channel(*impl_); }
-  // Stops the timer; true if it was pending (it will not fire), false if it had
-  // already fired or been stopped. Releases its place in the timer heap at once.
+  // Stops the timer (Go's Stop); true if it was pending (it will not fire), false if
+  // it had already fired or been stopped. A fired value not yet received is discarded.
+  // Releases its place in the timer heap at once. Never blocks.
   bool stop() { return detail::timer_stop(*impl_); }
-  // Re-arms the timer to fire after d; true if it was pending.
+  // Re-arms the timer to fire after d (Go's Reset), also after it fired or was
+  // stopped; true if it was pending. A fired value not yet received is discarded.
+  // Never blocks.
   template <class Rep, class Period>
   bool reset(std::chrono::duration<Rep, Period> d) {
     return detail::timer_reset(impl_, detail::to_ns(d), 0);
@@ -118,9 +132,13 @@ class timer {
 // falls behind misses ticks instead of receiving a backlog.
 class ticker {
  public:
+  // Starts ticking (Go's time.NewTicker); the first tick comes after d. d <= 0 throws
+  // panic_error. Never blocks.
   template <class Rep, class Period>
   explicit ticker(std::chrono::duration<Rep, Period> d)
       : impl_(detail::timer_start(checked(detail::to_ns(d)), detail::to_ns(d))) {}
+  // Stops the ticks; copies of c() receive nothing more. Move assignment stops the
+  // ticker being replaced.
   ~ticker() {
     if (impl_) detail::timer_stop(*impl_);
   }
@@ -133,10 +151,13 @@ class ticker {
     return *this;
   }
 
+  // The channel (capacity 1) the ticks are delivered on; never closed.
   recv_chan<time_point> c() const { return detail::timer_channel(*impl_); }
-  // Stops the ticks; no tick is received after stop returns.
+  // Stops the ticks (Go's Stop); no tick is received after stop returns. The channel
+  // is not closed. Never blocks.
   void stop() { detail::timer_stop(*impl_); }
-  // Restarts the ticks with period d (> 0, else panic_error).
+  // Restarts the ticks with period d, the next one d from now (Go's Reset); d <= 0
+  // throws panic_error. Never blocks.
   template <class Rep, class Period>
   void reset(std::chrono::duration<Rep, Period> d) {
     std::int64_t ns = checked(detail::to_ns(d));

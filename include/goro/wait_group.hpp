@@ -3,8 +3,10 @@
 // A wait_group counts outstanding work: add(n) before starting it, done() when each
 // piece finishes, wait() until the count is zero.
 //
-// Blocking: wait() parks the calling goroutine, or blocks the calling plain thread.
+// Blocking: wait() parks the calling goroutine ("sync.WaitGroup.Wait"), or blocks the
+//   calling plain thread; add, done and go never block.
 // Thread-safety: all members may be called concurrently from goroutines and threads.
+//   The wait_group must outlive every goroutine started by go() and every wait().
 // Panics: a counter that goes negative throws goro::panic_error
 //   ("sync: negative WaitGroup counter") and leaves the counter as it was.
 //
@@ -31,18 +33,21 @@ class wait_group {
   wait_group(const wait_group&) = delete;
   wait_group& operator=(const wait_group&) = delete;
 
-  // Adds delta (may be negative) to the counter; at zero, every waiter is released.
-  // Never blocks. Throws panic_error if the counter would go negative.
+  // Adds delta (may be negative) to the counter (Go's Add); when it reaches zero,
+  // every waiter is released. Never blocks. Throws panic_error if the counter would go
+  // negative; the counter is then unchanged.
   void add(int delta);
 
-  // add(-1).
+  // add(-1) (Go's Done); panics the same way.
   void done() { add(-1); }
 
-  // Blocks until the counter is zero; returns at once if it already is.
+  // Blocks until the counter is zero (Go's Wait); returns at once if it already is.
   void wait();
 
-  // add(1), then runs f() in a new goroutine that calls done() when f returns.
-  // f is decay-copied. An exception escaping f is a goroutine panic (SPEC §4).
+  // add(1), then runs f() in a new goroutine that calls done() when f returns (Go
+  // 1.25's WaitGroup.Go). f is decay-copied and takes no arguments; the goroutine's
+  // creation site is the caller of go(). Never blocks. An exception escaping f is a
+  // goroutine panic (SPEC §4).
   template <class F>
   void go(F&& f, std::source_location where = std::source_location::current()) {
     add(1);
