@@ -26,9 +26,14 @@
 // closed exactly once, when the last call using it has returned (on close, or when
 // the last copy goes). New connections have TCP_NODELAY set, as in Go.
 //
-// Concurrency: one read and one write may run at once on a conn (from different
+// Blocking: accept, dial, read, read_full and write park the calling goroutine in
+// "IO wait" (a plain thread blocks) until the socket is ready, it is closed, or a
+// deadline passes; name resolution in dial/listen parks in "syscall". close,
+// close_write, the deadline setters and the address getters never block.
+// Thread-safety: one read and one write may run at once on a conn (from different
 // goroutines or threads); concurrent reads (or writes) are serialised, as in Go.
 // Every member may be called from any goroutine or thread.
+// Panics: none; every failure is a returned goro::error.
 //
 // Deadlines: set_read_deadline(t) makes reads that are blocked now or start later
 // fail once t has passed, until the deadline is moved; the conn stays usable.
@@ -68,15 +73,18 @@ class conn {
   // Returns n > 0 and nil, or 0 and an error: goro::eof when the peer closed its
   // side, a deadline error, err_closed, or a system error. An empty buf returns 0, nil.
   std::pair<std::size_t, error> read(std::span<std::byte> buf);
+  // The same for a char buffer.
   std::pair<std::size_t, error> read(std::span<char> buf);
   // Reads exactly buf.size() bytes (Go's io.ReadFull): on success n == buf.size();
   // otherwise n bytes were read and the error says why (goro::eof if none were,
   // goro::unexpected_eof if the peer closed part-way).
   std::pair<std::size_t, error> read_full(std::span<std::byte> buf);
+  // The same for a char buffer.
   std::pair<std::size_t, error> read_full(std::span<char> buf);
   // Writes all of data, waiting for socket buffer space as needed. Returns
   // data.size() and nil, or the bytes written before the error.
   std::pair<std::size_t, error> write(std::span<const std::byte> data);
+  // The same for text (no terminating NUL is sent).
   std::pair<std::size_t, error> write(std::string_view data);
 
   // Closes the connection for every copy and wakes its blocked calls. A second
@@ -117,6 +125,7 @@ class listener {
   std::string addr() const;
   // Stops listening and wakes blocked accept calls with err_closed.
   error close();
+  // The listening descriptor, -1 for a null or closed listener. Do not close it.
   int native_handle() const noexcept;
 
  private:
@@ -130,7 +139,8 @@ std::pair<listener, error> listen(std::string_view network, std::string_view add
 
 // Connects to `address`, trying each resolved address in turn. ctx bounds the whole
 // dial: its cancellation or deadline aborts a resolution or connect in progress, and
-// the error then is ctx.err() (wrapped: err.is(goro::canceled) holds).
+// the error then wraps ctx.err() (err.is(goro::canceled), or
+// err.is(goro::deadline_exceeded) for a deadline, whichever timer noticed it first).
 std::pair<conn, error> dial(const context& ctx, std::string_view network,
                             std::string_view address);
 // dial(background(), network, address).
