@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -431,6 +432,44 @@ TEST_P(net, two_thousand_simultaneous_connections) {
   EXPECT_EQ(ok.load(), n);
   ln.close();
   server.wait();
+}
+
+int open_descriptors() {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
+TEST_P(net, descriptors_are_closed_exactly_once_and_never_leaked) {
+  must_listen().close();  // the poller's own descriptors exist from here on
+  int before = open_descriptors();
+  {
+    auto ln = must_listen();
+    goro::wait_group server;
+    echo_server(ln, server);
+    goro::wait_group clients;
+    for (int i = 0; i < 50; ++i) {
+      clients.go([&, i] {
+        auto [c, err] = goro::net::dial("tcp", ln.addr());
+        ASSERT_FALSE(err) << err;
+        conn copy = c;  // copies share one descriptor
+        copy.write("x");
+        char b;
+        c.read_full(std::span<char>(&b, 1));
+        if (i % 2 == 0) c.close();  // the others close when the last copy goes
+      });
+    }
+    clients.wait();
+    ln.close();
+    server.wait();
+    // Failed dials and listens leave nothing open either.
+    goro::net::dial("tcp", ln.addr());
+    goro::net::listen("tcp", "127.0.0.1:70000");
+  }
+  EXPECT_EQ(open_descriptors(), before);
 }
 
 TEST_P(net, bad_addresses_give_clear_errors) {

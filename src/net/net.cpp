@@ -8,6 +8,16 @@
 // reader and one writer own the poller's two wait slots.
 //
 // Every call tries its system call first and waits in the poller only on EAGAIN.
+//
+// Invariants:
+//   - net_socket::state: bit 0 is set once, by the first close (or the last handle
+//     going); the rest counts calls in progress. A call that finds bit 0 set fails
+//     with err_closed and takes no reference.
+//   - The descriptor is closed, and its poll_desc recycled, exactly once: by close
+//     when no call is in progress, else by the last call's decref.
+//   - read_lock serialises readers (and accept), write_lock writers: each owns one
+//     of the poller's wait slots while it holds the lock.
+//   - local/remote are written before the socket is shared and never after.
 #include "goro/net.hpp"
 
 #include <arpa/inet.h>

@@ -5,6 +5,12 @@
 // Ms parked in the scheduler). The caller parks on its own parker; the helper marks
 // the job done (release) and unparks it. While any job is queued or running, the
 // deadlock detector stays quiet: the job may be what the sleeping goroutines wait for.
+//
+// Invariants (all under blocking_pool::lock unless atomic):
+//   - head/tail is the FIFO of jobs not yet taken; queued is its length.
+//   - threads <= limit; idle counts helpers blocked on `work`.
+//   - pending counts jobs from submission until their waiter is unparked; a job is
+//     touched by its helper only until done is stored (its owner may then return).
 #include <pthread.h>
 
 #include <condition_variable>
@@ -62,8 +68,10 @@ void helper_main(blocking_pool* bp) {
     job->run(job);
     auto* waiter = static_cast<parker*>(job->waiter);
     job->done.store(true, std::memory_order_release);  // job may vanish after this
-    bp->pending.fetch_sub(1, std::memory_order_acq_rel);
     unpark(waiter);
+    // Only now: until the waiter is runnable, the deadlock detector must not count it
+    // as asleep for good.
+    bp->pending.fetch_sub(1, std::memory_order_acq_rel);
     lk.lock();
   }
 }

@@ -1,4 +1,13 @@
-// netpoll.cpp — epoll-based network poller. Design in netpoll.hpp.
+// netpoll.cpp — the network poller's portable part: wait slots, deadlines, the
+// descriptor pool. Design in netpoll.hpp; the kernel side is netpoll_epoll.cpp.
+//
+// Invariants:
+//   - A slot holds 0, poll_desc::ready, or the parker of the one caller inside
+//     poll_wait for that direction (callers serialise per direction).
+//   - Only CAS/exchange change a slot, so a token or a parker is taken out once.
+//   - poller::waiters counts callers between W1 and W4 below; the scheduler polls
+//     (and the deadlock detector stays quiet) while it is non-zero.
+//   - A poll_desc in the pool has no pending deadline timer and fd == -1.
 //
 // Wait-slot protocol (one slot per direction; see netpoll.hpp for the values):
 //
@@ -15,9 +24,6 @@
 // on, which leaves a stale permit its next park() tolerates.
 #include "runtime/netpoll.hpp"
 
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -30,36 +36,20 @@ namespace goro::detail {
 namespace {
 
 struct poller {
-  int epfd = -1;
-  int breakfd = -1;
-  std::atomic<bool> break_pending{false};
-  std::atomic<int> waiters{0};
-  std::atomic<std::int64_t> last_poll{0};
-  std::atomic<bool> has_pwait2{true};
+  std::atomic<int> waiters{0};             // callers inside poll_wait
+  std::atomic<std::int64_t> last_poll{0};  // nanotime of the last netpoll()
   spinlock pool_lock;
-  poll_desc* pool = nullptr;  // under pool_lock
+  poll_desc* pool = nullptr;  // under pool_lock: recycled descriptors
 };
 
 poller* the_poller = nullptr;
 std::once_flag poller_once;
 
-[[noreturn]] void poller_fatal(const char* what) {
-  std::fprintf(stderr, "goro: fatal error: netpoll %s failed: errno %d\n", what, errno);
-  std::abort();
-}
-
 poller& get_poller() {
   std::call_once(poller_once, [] {
     sched();  // the poller runs on the workers
     auto* p = new poller;  // never destroyed: workers outlive main
-    p->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (p->epfd < 0) poller_fatal("epoll_create1");
-    p->breakfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (p->breakfd < 0) poller_fatal("eventfd");
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = nullptr;  // null marks the break descriptor
-    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->breakfd, &ev) != 0) poller_fatal("epoll_ctl");
+    backend_init();
     p->last_poll.store(nanotime(), std::memory_order_relaxed);
     __atomic_store_n(&the_poller, p, __ATOMIC_RELEASE);
   });
@@ -126,23 +116,18 @@ poll_desc* poll_open(int fd, std::error_code& ec) {
   pd->rd.store(0, std::memory_order_relaxed);
   pd->wd.store(0, std::memory_order_relaxed);
   pd->closing.store(false, std::memory_order_seq_cst);
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  ev.data.ptr = pd;
-  if (epoll_ctl(pl.epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    ec = std::error_code(errno, std::system_category());
+  if (!backend_register(fd, pd, ec)) {
     std::lock_guard lk(pl.pool_lock);
     pd->next_free = pl.pool;
     pl.pool = pd;
     return nullptr;
   }
-  ec.clear();
   return pd;
 }
 
 void poll_close(poll_desc* pd) noexcept {
   poller& pl = *poller_if_started();
-  epoll_ctl(pl.epfd, EPOLL_CTL_DEL, pd->fd, nullptr);
+  backend_deregister(pd->fd);
   {
     std::lock_guard lk(pd->lock);
     timer_heap::remove(&pd->rtimer);
@@ -238,64 +223,18 @@ std::int64_t netpoll_last() noexcept {
 }
 
 void netpoll_break() noexcept {
-  poller* pl = poller_if_started();
-  if (pl == nullptr) return;
-  if (pl->break_pending.exchange(true, std::memory_order_acq_rel)) return;
-  std::uint64_t one = 1;
-  ssize_t r;
-  do {
-    r = ::write(pl->breakfd, &one, sizeof one);
-  } while (r < 0 && errno == EINTR);
+  if (poller_if_started() != nullptr) backend_break();
 }
 
 int netpoll(std::int64_t timeout_ns) noexcept {
   poller* pl = poller_if_started();
   if (pl == nullptr) return -1;
-  constexpr int max_events = 128;
-  epoll_event events[max_events];
-  int n;
-  if (timeout_ns == 0) {
-    n = epoll_wait(pl->epfd, events, max_events, 0);
-  } else if (timeout_ns < 0) {
-    n = epoll_wait(pl->epfd, events, max_events, -1);
-  } else {
-    n = -1;
-    errno = ENOSYS;
-#if defined(SYS_epoll_pwait2)
-    if (pl->has_pwait2.load(std::memory_order_relaxed)) {
-      // Nanosecond timeout: epoll_wait's milliseconds would make timers late.
-      timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
-                  static_cast<long>(timeout_ns % 1'000'000'000)};
-      n = static_cast<int>(syscall(SYS_epoll_pwait2, pl->epfd, events, max_events, &ts, nullptr, 0));
-      if (n < 0 && errno == ENOSYS) pl->has_pwait2.store(false, std::memory_order_relaxed);
-    }
-#endif
-    if (n < 0 && errno == ENOSYS) {
-      std::int64_t ms = (timeout_ns + 999'999) / 1'000'000;
-      n = epoll_wait(pl->epfd, events, max_events, ms > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(ms));
-    }
-  }
-  pl->last_poll.store(nanotime(), std::memory_order_relaxed);
-  if (n <= 0) return 0;
   int woken = 0;
-  for (int i = 0; i < n; ++i) {
-    auto* pd = static_cast<poll_desc*>(events[i].data.ptr);
-    std::uint32_t ev = events[i].events;
-    if (pd == nullptr) {
-      std::uint64_t value;
-      while (::read(pl->breakfd, &value, sizeof value) < 0 && errno == EINTR) {
-      }
-      pl->break_pending.store(false, std::memory_order_release);
-      continue;
-    }
-    if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-        unblock(pd, poll_mode::read, true)) {
-      ++woken;
-    }
-    if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && unblock(pd, poll_mode::write, true)) {
-      ++woken;
-    }
-  }
+  backend_wait(timeout_ns, [&woken](poll_desc* pd, bool readable, bool writable) {
+    if (readable && unblock(pd, poll_mode::read, true)) ++woken;
+    if (writable && unblock(pd, poll_mode::write, true)) ++woken;
+  });
+  pl->last_poll.store(nanotime(), std::memory_order_relaxed);
   return woken;
 }
 

@@ -28,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <system_error>
 
 #include "runtime/sys.hpp"
@@ -83,5 +84,20 @@ void netpoll_break() noexcept;
 std::int64_t netpoll_last() noexcept;
 
 inline constexpr std::int64_t netpoll_interval_ns = 2'000'000;
+
+// --- the OS backend (netpoll_epoll.cpp; one file per backend, chosen in CMake) ---
+
+// Creates the kernel poller and its wake-up channel; fatal on failure. Called once.
+void backend_init();
+// Registers fd for edge-triggered read and write readiness, reporting events for pd.
+bool backend_register(int fd, poll_desc* pd, std::error_code& ec);
+void backend_deregister(int fd) noexcept;
+// Waits up to timeout_ns (< 0: indefinitely, 0: not at all) and calls
+// ready(pd, readable, writable) for each descriptor with an event. A backend_break
+// ends the wait early.
+void backend_wait(std::int64_t timeout_ns,
+                  const std::function<void(poll_desc*, bool, bool)>& ready) noexcept;
+// Interrupts a backend_wait in progress (or makes the next one return at once).
+void backend_break() noexcept;
 
 }  // namespace goro::detail

@@ -128,10 +128,10 @@ namespace {
 
 constexpr int spin_rounds = 4;
 constexpr std::int64_t spin_min_ns = 10'000;  // spin at least this long before sleeping
-constexpr std::int64_t runnext_steal_delay_ns = 3'000;
-constexpr std::int64_t scavenge_delay_ns = 10'000'000;
-constexpr std::int64_t timer_spin_ns = 20'000;
-constexpr std::int64_t deadlock_grace_ns = 100'000'000;  // all asleep this long: deadlock  // wait for a closer timer by spinning
+constexpr std::int64_t runnext_steal_delay_ns = 3'000;  // a victim idle this long is stuck
+constexpr std::int64_t scavenge_delay_ns = 10'000'000;   // idle this long: return stack memory
+constexpr std::int64_t timer_spin_ns = 20'000;           // spin, not sleep, for a closer timer
+constexpr std::int64_t deadlock_grace_ns = 100'000'000;  // all asleep this long: deadlock
 
 thread_local processor* tls_processor = nullptr;
 
