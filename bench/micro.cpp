@@ -46,7 +46,10 @@ BENCHMARK(BM_goro_wait_group_handoff)->UseRealTime();
 void BM_thread_handoff(benchmark::State& state) {
   for (auto _ : state) {
     std::atomic<bool> flag{false};
-    std::thread t([&] { flag.store(true); flag.notify_one(); });
+    std::thread t([&] {
+      flag.store(true);
+      flag.notify_one();
+    });
     flag.wait(false);
     t.join();
   }

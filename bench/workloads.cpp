@@ -233,9 +233,10 @@ void parked_memory() {
   ch.close();
   done.wait();
   double per = static_cast<double>(after - before) * 1024 / n;
-  std::printf("workload=parked_memory bytes_per_goroutine=%.0f goroutines=%ld rss_before_kib=%ld "
-              "rss_after_kib=%ld gomaxprocs=%d\n",
-              per, n, before, after, goro::max_procs());
+  std::printf(
+      "workload=parked_memory bytes_per_goroutine=%.0f goroutines=%ld rss_before_kib=%ld "
+      "rss_after_kib=%ld gomaxprocs=%d\n",
+      per, n, before, after, goro::max_procs());
 }
 
 // ---- W8 context_cancel: 100,000 children of one root, each watched by a goroutine --
@@ -481,9 +482,10 @@ void idle_conns() {
   }
   goro::sleep(200ms);  // every server goroutine parked in read
   long after = vm_rss_kib();
-  std::printf("workload=idle_conns bytes_per_conn=%.0f conns=%d rss_before_kib=%ld "
-              "rss_after_kib=%ld gomaxprocs=%d\n",
-              (after - before) * 1024.0 / n, n, before, after, goro::max_procs());
+  std::printf(
+      "workload=idle_conns bytes_per_conn=%.0f conns=%d rss_before_kib=%ld "
+      "rss_after_kib=%ld gomaxprocs=%d\n",
+      (after - before) * 1024.0 / n, n, before, after, goro::max_procs());
   close(hold[1]);  // the child exits and its connections close
   served.wait();
   waitpid(child, nullptr, 0);
@@ -495,11 +497,19 @@ struct workload {
   void (*fn)();
 };
 constexpr workload workloads[] = {
-    {"spawn", spawn},         {"pingpong", pingpong},   {"chan_spsc", chan_spsc},
-    {"chan_mpmc", chan_mpmc}, {"mutex", mutex_w},       {"select", select_w},
-    {"parked_memory", parked_memory}, {"context_cancel", context_cancel},
-    {"bounded_tasks", bounded_tasks}, {"dump", dump},
-    {"timers", timers},       {"yield", yield},         {"tcp_echo", tcp_echo},
+    {"spawn", spawn},
+    {"pingpong", pingpong},
+    {"chan_spsc", chan_spsc},
+    {"chan_mpmc", chan_mpmc},
+    {"mutex", mutex_w},
+    {"select", select_w},
+    {"parked_memory", parked_memory},
+    {"context_cancel", context_cancel},
+    {"bounded_tasks", bounded_tasks},
+    {"dump", dump},
+    {"timers", timers},
+    {"yield", yield},
+    {"tcp_echo", tcp_echo},
     {"idle_conns", idle_conns},
 };
 

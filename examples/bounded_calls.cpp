@@ -57,7 +57,8 @@ goro::error with_semaphore(const goro::context& parent) {
 
 int main() {
   return goro::run([] {
-    for (auto [name, fn] : {std::pair{"errgroup", &with_errgroup}, std::pair{"semaphore", &with_semaphore}}) {
+    for (auto [name, fn] :
+         {std::pair{"errgroup", &with_errgroup}, std::pair{"semaphore", &with_semaphore}}) {
       peak = 0;
       calls = 0;
       goro::error err = fn(goro::background());

@@ -31,11 +31,13 @@ int main(int argc, char** argv) {
         if (err) return err;
         c.set_deadline(*gctx.deadline());
         for (int m = 0; m < messages; ++m) {
-          std::string line = "connection " + std::to_string(i) + " message " + std::to_string(m) + "\n";
+          std::string line =
+              "connection " + std::to_string(i) + " message " + std::to_string(m) + "\n";
           if (auto [n, werr] = c.write(line); werr) return werr;
           std::string back(line.size(), '\0');
           if (auto [n, rerr] = c.read_full(std::span<char>(back)); rerr) return rerr;
-          if (back != line) return goro::make_error("echo mismatch on connection " + std::to_string(i));
+          if (back != line)
+            return goro::make_error("echo mismatch on connection " + std::to_string(i));
         }
         c.close();
         return {};

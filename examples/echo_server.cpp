@@ -17,7 +17,8 @@
 // Serves one connection until the client closes it or the server shuts down.
 void serve(goro::context ctx, goro::net::conn c, std::atomic<long>& bytes) {
   // Shutdown ends a read that is waiting: the deadline wakes it with a timeout.
-  auto stop = goro::after_func(ctx, [c]() mutable { c.set_read_deadline(goro::time_point::min()); });
+  auto stop =
+      goro::after_func(ctx, [c]() mutable { c.set_read_deadline(goro::time_point::min()); });
   std::array<std::byte, 4096> buf;
   for (;;) {
     auto [n, err] = c.read(buf);
@@ -71,7 +72,8 @@ int main(int argc, char** argv) {
     for (;;) {
       auto [c, aerr] = ln.accept();
       if (aerr) {
-        if (!aerr.is(goro::net::err_closed)) std::fprintf(stderr, "accept: %s\n", aerr.message().c_str());
+        if (!aerr.is(goro::net::err_closed))
+          std::fprintf(stderr, "accept: %s\n", aerr.message().c_str());
         break;
       }
       ++accepted;

@@ -175,17 +175,20 @@ void print_seen(const char* how, goro::chan<int> seen, int n) {
 }
 
 void section_loop_variable() {
-  std::printf("Three goroutines are started in a loop over i = 0, 1, 2; each reports the i it sees.\n");
+  std::printf(
+      "Three goroutines are started in a loop over i = 0, 1, 2; each reports the i it sees.\n");
   goro::wait_group wg;
   auto seen = goro::make_chan<int>(3);
 
   // goro::go copies its arguments: each goroutine gets the i of its iteration.
   for (int i = 0; i < 3; ++i) {
     wg.add(1);
-    goro::go([&wg, seen](int mine) {
-      seen.send(mine);
-      wg.done();
-    }, i);
+    goro::go(
+        [&wg, seen](int mine) {
+          seen.send(mine);
+          wg.done();
+        },
+        i);
   }
   print_seen("goro::go(f, i) copies i:", seen, 3);
 
@@ -212,8 +215,9 @@ void section_loop_variable() {
   gate.close();
   print_seen("a lambda capturing [&] refers to i:", seen, 3);
   wg.wait();
-  std::printf("With [&], all of them read i after the loop had ended, when i was 3.\n"
-              "Pass loop values as arguments to goro::go, or capture them by value.\n");
+  std::printf(
+      "With [&], all of them read i after the loop had ended, when i was 3.\n"
+      "Pass loop values as arguments to goro::go, or capture them by value.\n");
 }
 
 // ---------------------------------------------------------------------------------
@@ -357,9 +361,10 @@ long count_channel() {
 void measure(const char* how, long (*count)()) {
   steady::time_point start = steady::now();
   long result = count();
-  double ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                      steady::now() - start).count()) /
-              static_cast<double>(counter_want);
+  double ns =
+      static_cast<double>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - start).count()) /
+      static_cast<double>(counter_want);
   std::printf("  %-28s counter = %6ld (want %ld)  %8.1f ns per increment", how, result,
               counter_want, ns);
   if (result != counter_want) std::printf("   <- %ld updates lost", counter_want - result);
@@ -367,8 +372,10 @@ void measure(const char* how, long (*count)()) {
 }
 
 void section_shared_counter() {
-  std::printf("4 goroutines x %d increments of one counter. Look at the results first,\n"
-              "then at the cost of each correct version.\n", counter_increments);
+  std::printf(
+      "4 goroutines x %d increments of one counter. Look at the results first,\n"
+      "then at the cost of each correct version.\n",
+      counter_increments);
   measure("unsynchronised (+ a yield):", &count_unsynchronised);
   measure("std::atomic fetch_add:", &count_atomic);
   measure("goro::mutex:", &count_mutex);
@@ -403,8 +410,7 @@ void listener_with_context(goro::context ctx, goro::recv_chan<int> requests) {
         if (!r) return;  // closed
         std::printf("handled request %d\n", *r);
         break;
-      case 1:
-        return;  // cancelled
+      case 1: return;  // cancelled
     }
   }
 }
@@ -441,8 +447,9 @@ void print_leak_check(const goro::error& leaks) {
 }
 
 void section_leak() {
-  std::printf("Three listeners wait on a channel nobody sends on. The level-1 dump groups\n"
-              "goroutines with the same stack and counts them (\"3 @ ...\").\n");
+  std::printf(
+      "Three listeners wait on a channel nobody sends on. The level-1 dump groups\n"
+      "goroutines with the same stack and counts them (\"3 @ ...\").\n");
   // What was alive before is not a leak. The first check knows the listeners will
   // never finish and gives them little time; the others allow the default second.
   const std::vector<std::uint64_t> before = goro::debug::goroutine_ids();
@@ -453,9 +460,10 @@ void section_leak() {
   std::ostringstream dump;
   goro::debug::write_goroutines(dump, 1);
   print_indented(dump.str(), "  ");
-  std::printf("  Level 2 (one entry per goroutine, as check_no_leaks prints it) also says what\n"
-              "  each one waits on: %d goroutines in [chan receive].\n",
-              count_waiting_in("chan receive"));
+  std::printf(
+      "  Level 2 (one entry per goroutine, as check_no_leaks prints it) also says what\n"
+      "  each one waits on: %d goroutines in [chan receive].\n",
+      count_waiting_in("chan receive"));
   print_leak_check(goro::debug::check_no_leaks({.baseline = before, .grace = 50ms}));
 
   std::printf("\nFix 1: close the channel when there will be no more requests.\n");
@@ -571,7 +579,8 @@ void print_fan_out(const char* how, const char* returned, const goro::error& err
   std::printf("  %s: %s \"%s\"\n", how, returned, err ? err.message().c_str() : "ok");
   std::printf("    %d of %d calls started, at most %d units in flight at once\n",
               stats.started.load(), fan_out_calls, stats.peak_units.load());
-  std::printf("    calls that saw the context cancelled (\"%s\"):", goro::canceled.message().c_str());
+  std::printf("    calls that saw the context cancelled (\"%s\"):",
+              goro::canceled.message().c_str());
   for (int id : stats.cancelled) std::printf(" %d", id);
   std::printf("\n");
 }
@@ -608,8 +617,9 @@ void fan_out_semaphore() {
 }
 
 void section_bounded_fan_out() {
-  std::printf("20 calls, at most 4 units at once; call 5 fails after 3 ms, the others take\n"
-              "20 ms. Look at who saw the context cancelled, and how many calls started.\n");
+  std::printf(
+      "20 calls, at most 4 units at once; call 5 fails after 3 ms, the others take\n"
+      "20 ms. Look at who saw the context cancelled, and how many calls started.\n");
   fan_out_errgroup();
   fan_out_semaphore();
 }
@@ -646,8 +656,9 @@ int child_deadlock() {
 }
 
 void section_deadlock() {
-  std::printf("The child deadlocks on purpose. Look at the fatal error, at each goroutine's\n"
-              "wait reason in the dump, and at the exit status.\n");
+  std::printf(
+      "The child deadlocks on purpose. Look at the fatal error, at each goroutine's\n"
+      "wait reason in the dump, and at the exit status.\n");
   run_child("deadlock");
 }
 
@@ -684,8 +695,9 @@ int run_child_demo(std::string_view demo) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: tour [N]\n  with no argument, runs every section in order;\n"
-                       "  with N, only section N:\n");
+  std::fprintf(stderr,
+               "usage: tour [N]\n  with no argument, runs every section in order;\n"
+               "  with N, only section N:\n");
   for (int n = 1; n <= section_count; ++n) {
     std::fprintf(stderr, "    %d  %s\n", n, sections[n - 1].title);
   }

@@ -23,7 +23,7 @@ void worker(goro::context ctx, int me, goro::recv_chan<job> jobs, goro::send_cha
     std::optional<job> j;
     switch (goro::select(goro::case_recv(jobs, j), goro::case_recv(ctx.done()))) {
       case 0:
-        if (!j) return;  // no more jobs
+        if (!j) return;    // no more jobs
         goro::sleep(1ms);  // the "work"
         switch (goro::select(goro::case_send(results, result{j->id, j->payload * j->payload}),
                              goro::case_recv(ctx.done()))) {
@@ -31,9 +31,7 @@ void worker(goro::context ctx, int me, goro::recv_chan<job> jobs, goro::send_cha
           case 1: std::printf("worker %d: cancelled while delivering job %d\n", me, j->id); return;
         }
         break;
-      case 1:
-        std::printf("worker %d: cancelled (%s)\n", me, ctx.err().message().c_str());
-        return;
+      case 1: std::printf("worker %d: cancelled (%s)\n", me, ctx.err().message().c_str()); return;
     }
   }
 }
@@ -50,7 +48,8 @@ int main() {
     // A producer that would go on forever; it stops on cancel too.
     goro::go([=] {
       for (int id = 0;; ++id) {
-        if (goro::select(goro::case_send(jobs, job{id, id}), goro::case_recv(ctx.done())) == 1) return;
+        if (goro::select(goro::case_send(jobs, job{id, id}), goro::case_recv(ctx.done())) == 1)
+          return;
       }
     });
 

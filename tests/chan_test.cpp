@@ -116,8 +116,9 @@ TEST_P(chan, panics_with_gos_messages) {
   EXPECT_EQ(message([&] { ch.close(); }), "close of closed channel");
   goro::chan<int> nil;
   EXPECT_EQ(message([&] { nil.close(); }), "close of nil channel");
-  EXPECT_EQ(message([&] { goro::make_chan<int>(static_cast<std::size_t>(-1)); }).rfind(
-                "makechan: size out of range", 0),
+  EXPECT_EQ(message([&] {
+              goro::make_chan<int>(static_cast<std::size_t>(-1));
+            }).rfind("makechan: size out of range", 0),
             0u);
 }
 

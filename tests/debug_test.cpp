@@ -45,29 +45,34 @@ TEST(debug, parked_goroutines_show_their_wait_reason_and_duration) {
   sem.acquire(1);
   auto [ctx, cancel] = goro::with_cancel(goro::background());
   goro::wait_group all;
-  all.go([&] { to_receive.recv(); });                                   // chan receive
-  all.go([&] { to_send.send(1); });                                     // chan send
+  all.go([&] { to_receive.recv(); });                                                // chan receive
+  all.go([&] { to_send.send(1); });                                                  // chan send
   all.go([&] { goro::select(goro::case_recv(ctx.done()), goro::case_recv(nil)); });  // select
-  all.go([&] { std::lock_guard lk(mu); });                              // sync.Mutex.Lock
-  all.go([&] { std::shared_lock lk(rw); });                             // sync.RWMutex.RLock
-  all.go([&] { std::lock_guard lk(rw2); });                             // sync.RWMutex.Lock
-  all.go([&] { wg_block.wait(); });                                     // sync.WaitGroup.Wait
-  all.go([&] {                                                          // sync.Cond.Wait
+  all.go([&] { std::lock_guard lk(mu); });   // sync.Mutex.Lock
+  all.go([&] { std::shared_lock lk(rw); });  // sync.RWMutex.RLock
+  all.go([&] { std::lock_guard lk(rw2); });  // sync.RWMutex.Lock
+  all.go([&] { wg_block.wait(); });          // sync.WaitGroup.Wait
+  all.go([&] {                               // sync.Cond.Wait
     std::unique_lock lk(cv_mu);
     while (!stop) cv.wait(lk);
   });
-  all.go([&] { sem.acquire(1); sem.release(1); });                      // semacquire
-  all.go([&] { goro::sleep(1500ms); });                                 // sleep
+  all.go([&] {
+    sem.acquire(1);
+    sem.release(1);
+  });                                    // semacquire
+  all.go([&] { goro::sleep(1500ms); });  // sleep
   std::this_thread::sleep_for(1200ms);
   std::string dump = goro::debug::goroutines(2);
-  for (const char* reason : {"chan receive", "chan send", "select", "sync.Mutex.Lock",
-                             "sync.RWMutex.RLock", "sync.RWMutex.Lock", "sync.WaitGroup.Wait",
-                             "sync.Cond.Wait", "semacquire", "sleep"}) {
+  for (const char* reason :
+       {"chan receive", "chan send", "select", "sync.Mutex.Lock", "sync.RWMutex.RLock",
+        "sync.RWMutex.Lock", "sync.WaitGroup.Wait", "sync.Cond.Wait", "semacquire", "sleep"}) {
     std::regex header("goroutine [0-9]+ \\[" + std::string(reason) + ", [0-9]+ seconds?\\]:");
-    EXPECT_TRUE(std::regex_search(dump, header)) << "no parked goroutine shows [" << reason
-                                                 << ", N seconds]\n" << dump;
+    EXPECT_TRUE(std::regex_search(dump, header))
+        << "no parked goroutine shows [" << reason << ", N seconds]\n"
+        << dump;
   }
-  EXPECT_TRUE(std::regex_search(dump, std::regex("created by .* in goroutine 0|created by .*\n\t.*debug_test.cpp:[0-9]+")))
+  EXPECT_TRUE(std::regex_search(
+      dump, std::regex("created by .* in goroutine 0|created by .*\n\t.*debug_test.cpp:[0-9]+")))
       << dump;
   // release everything
   to_receive.send(2);
@@ -96,7 +101,8 @@ TEST(debug, nil_channel_and_empty_select_reasons) {
         goro::go([] { goro::select(); });
         std::this_thread::sleep_for(100ms);
         std::string dump = goro::debug::goroutines(2);
-        bool ok = contains(dump, "[chan receive (nil chan)") && contains(dump, "[select (no cases)");
+        bool ok =
+            contains(dump, "[chan receive (nil chan)") && contains(dump, "[select (no cases)");
         std::fputs(dump.c_str(), stderr);
         std::exit(ok ? 0 : 1);
       },
@@ -116,7 +122,8 @@ TEST(debug, dump_names_the_function_and_creation_site) {
   std::this_thread::sleep_for(50ms);
   std::string dump = goro::debug::goroutines(2);
   EXPECT_TRUE(contains(dump, "name: named-worker")) << dump;
-  EXPECT_TRUE(std::regex_search(dump, std::regex("created by .*\n\t.*debug_test.cpp:[0-9]+"))) << dump;
+  EXPECT_TRUE(std::regex_search(dump, std::regex("created by .*\n\t.*debug_test.cpp:[0-9]+")))
+      << dump;
   EXPECT_TRUE(contains(dump, "sync.WaitGroup.Wait")) << dump;
   gate.done();
   done.wait();
@@ -177,7 +184,8 @@ TEST(debug, leak_check_fails_with_the_dump_and_passes_when_clean) {
   EXPECT_TRUE(contains(err.message(), "found 1 leaked goroutine")) << err.message();
   EXPECT_TRUE(contains(err.message(), "[chan receive")) << err.message();
   EXPECT_TRUE(contains(err.message(), "name: leaky")) << err.message();
-  EXPECT_FALSE(goro::debug::check_no_leaks({.baseline = base, .ignore_names = {"leaky"}, .grace = 50ms}));
+  EXPECT_FALSE(
+      goro::debug::check_no_leaks({.baseline = base, .ignore_names = {"leaky"}, .grace = 50ms}));
   never.close();
   EXPECT_FALSE(goro::debug::check_no_leaks({.baseline = base}));
 }
@@ -208,7 +216,8 @@ TEST(debug_testing, no_leaks_test_fails_a_leaking_test_with_the_dump) {
   EXPECT_NONFATAL_FAILURE(c.run_leaking(never), "found 1 leaked goroutine");
   never.close();
   c.run_clean();  // passes: no failure recorded
-  EXPECT_FALSE(goro::debug::check_no_leaks({.ignore_created_at = {"debug_test.cpp"}, .grace = 50ms}));
+  EXPECT_FALSE(
+      goro::debug::check_no_leaks({.ignore_created_at = {"debug_test.cpp"}, .grace = 50ms}));
 }
 
 TEST(debug_deadlock, all_goroutines_asleep_is_fatal_with_exit_code_2) {
@@ -269,7 +278,8 @@ TEST(debug_server, answers_while_every_processor_spins) {
   goro::error err = goro::debug::serve("127.0.0.1:" + std::to_string(port));
   if (err && contains(err.message(), "built without")) GTEST_SKIP() << err.message();
   ASSERT_FALSE(err) << err.message();
-  EXPECT_TRUE(goro::debug::serve("0.0.0.0:" + std::to_string(port + 1))) << "non-loopback must be refused";
+  EXPECT_TRUE(goro::debug::serve("0.0.0.0:" + std::to_string(port + 1)))
+      << "non-loopback must be refused";
   std::atomic<bool> stop{false};
   goro::wait_group spinners;
   for (int i = 0; i < 2; ++i) {

@@ -400,7 +400,8 @@ TEST_P(net, two_thousand_simultaneous_connections) {
   getrlimit(RLIMIT_NOFILE, &lim);
   const rlim_t need = 4400;
   if (lim.rlim_cur < need) {
-    if (lim.rlim_max < need) GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << lim.rlim_max << " < " << need;
+    if (lim.rlim_max < need)
+      GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << lim.rlim_max << " < " << need;
     lim.rlim_cur = need;
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);
   }
@@ -544,7 +545,8 @@ TEST_P(net, a_goroutine_in_read_shows_io_wait_and_costs_no_cpu) {
     char buf[4];
     c.read(std::span<char>(buf));
   });
-  EXPECT_TRUE(eventually([] { return goro::debug::goroutines(2).find("IO wait") != std::string::npos; }));
+  EXPECT_TRUE(
+      eventually([] { return goro::debug::goroutines(2).find("IO wait") != std::string::npos; }));
   rusage before{}, after{};
   getrusage(RUSAGE_SELF, &before);
   std::this_thread::sleep_for(300ms);
@@ -552,7 +554,8 @@ TEST_P(net, a_goroutine_in_read_shows_io_wait_and_costs_no_cpu) {
   auto cpu_us = [](const rusage& r) {
     return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e6 + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
   };
-  EXPECT_LT(cpu_us(after) - cpu_us(before), 60'000.0) << "idle runtime burned CPU while waiting on a socket";
+  EXPECT_LT(cpu_us(after) - cpu_us(before), 60'000.0)
+      << "idle runtime burned CPU while waiting on a socket";
   s.write("wake");
   wg.wait();
   c.close();
@@ -610,7 +613,8 @@ TEST_P(net, a_blocking_call_shows_syscall_in_dumps) {
       while (!release.load()) std::this_thread::sleep_for(1ms);
     });
   });
-  EXPECT_TRUE(eventually([] { return goro::debug::goroutines(2).find("[syscall]") != std::string::npos; }));
+  EXPECT_TRUE(
+      eventually([] { return goro::debug::goroutines(2).find("[syscall]") != std::string::npos; }));
   release = true;
   wg.wait();
 }

@@ -30,11 +30,13 @@ TEST_P(runtime, go_runs_the_function_with_copied_arguments) {
   goro::wait_group gate;
   gate.add(1);
   wg.add(1);
-  goro::go([&](std::string s) {
-    gate.wait();
-    saw_copy = (s == "before");
-    wg.done();
-  }, text);
+  goro::go(
+      [&](std::string s) {
+        gate.wait();
+        saw_copy = (s == "before");
+        wg.done();
+      },
+      text);
   text = "after";  // the goroutine holds its own copy
   gate.done();
   wg.wait();
@@ -47,10 +49,12 @@ TEST_P(runtime, loop_variable_pitfall_cannot_happen) {
   goro::wait_group wg;
   wg.add(n);
   for (int i = 0; i < n; ++i) {
-    goro::go([&](int v) {
-      seen[static_cast<std::size_t>(v)].fetch_add(1);
-      wg.done();
-    }, i);
+    goro::go(
+        [&](int v) {
+          seen[static_cast<std::size_t>(v)].fetch_add(1);
+          wg.done();
+        },
+        i);
   }
   wg.wait();
   for (int i = 0; i < n; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)].load(), 1) << i;
@@ -60,10 +64,12 @@ TEST_P(runtime, move_only_arguments_are_moved_in) {
   goro::wait_group wg;
   std::atomic<int> got{0};
   wg.add(1);
-  goro::go([&](std::unique_ptr<int> p) {
-    got = *p;
-    wg.done();
-  }, std::make_unique<int>(42));
+  goro::go(
+      [&](std::unique_ptr<int> p) {
+        got = *p;
+        wg.done();
+      },
+      std::make_unique<int>(42));
   wg.wait();
   EXPECT_EQ(got, 42);
 }

@@ -100,7 +100,9 @@ TEST_P(select_, nil_cases_are_never_ready) {
   ready.send(1);
   std::optional<int> v;
   for (int i = 0; i < 100; ++i) {
-    ASSERT_EQ(goro::select(goro::case_recv(nil, v), goro::case_send(nil, 2), goro::case_recv(ready, v)), 2);
+    ASSERT_EQ(
+        goro::select(goro::case_recv(nil, v), goro::case_send(nil, 2), goro::case_recv(ready, v)),
+        2);
     ready.send(1);
   }
   EXPECT_EQ(goro::select(goro::case_recv(nil, v), goro::case_default()), 1);
@@ -198,7 +200,9 @@ TEST_P(select_, stress_many_to_many_with_random_cases_and_closes) {
         std::optional<int> v[nchan];
         // Nil out closed channels so select keeps waiting on the others.
         goro::chan<int> use[nchan];
-        for (int k = 0; k < nchan; ++k) use[k] = open[static_cast<std::size_t>(k)] ? chs[static_cast<std::size_t>(k)] : goro::chan<int>{};
+        for (int k = 0; k < nchan; ++k)
+          use[k] = open[static_cast<std::size_t>(k)] ? chs[static_cast<std::size_t>(k)]
+                                                     : goro::chan<int>{};
         int k = goro::select(goro::case_recv(use[0], v[0]), goro::case_recv(use[1], v[1]),
                              goro::case_recv(use[2], v[2]), goro::case_recv(use[3], v[3]));
         if (!v[k]) {
@@ -221,7 +225,8 @@ TEST_P(select_, stress_many_to_many_with_random_cases_and_closes) {
   }
   cons.wait();
   EXPECT_EQ(received.load(), producers * per) << "seed " << seed;
-  for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i].load(), 1) << "value " << i << " seed " << seed;
+  for (std::size_t i = 0; i < seen.size(); ++i)
+    ASSERT_EQ(seen[i].load(), 1) << "value " << i << " seed " << seed;
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ struct blocking_job {
   void (*run)(blocking_job*) = nullptr;  // called once on a helper thread
   void* waiter = nullptr;                // the caller's parker
   std::atomic<bool> done{false};
-  blocking_job* next = nullptr;          // in the pool's queue
+  blocking_job* next = nullptr;  // in the pool's queue
 };
 
 // Runs job->run on a helper thread and parks the calling goroutine until it returns;
@@ -48,20 +48,26 @@ template <class R>
 struct blocking_result {
   std::optional<R> value;
   template <class F>
-  void set(F& f) { value.emplace(std::invoke(f)); }
+  void set(F& f) {
+    value.emplace(std::invoke(f));
+  }
   R take() { return std::move(*value); }
 };
 template <class R>
 struct blocking_result<R&> {
   R* value = nullptr;
   template <class F>
-  void set(F& f) { value = &std::invoke(f); }
+  void set(F& f) {
+    value = &std::invoke(f);
+  }
   R& take() { return *value; }
 };
 template <>
 struct blocking_result<void> {
   template <class F>
-  void set(F& f) { std::invoke(f); }
+  void set(F& f) {
+    std::invoke(f);
+  }
   void take() {}
 };
 

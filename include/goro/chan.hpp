@@ -124,9 +124,7 @@ class chan {
   // Sends v (Go's `ch <- v`); blocks until a receiver takes it (unbuffered) or there is
   // buffer space. The const& overload copies v first. Panics if the channel is closed,
   // also when it is closed while the sender is blocked. Nil: blocks forever.
-  void send(const T& v) const
-    requires std::copy_constructible<T>
-  {
+  void send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
     detail::chan_ops<T>::send(state_, std::move(copy));
   }
@@ -139,9 +137,7 @@ class chan {
   // Sends without blocking (Go's select with a default); true if sent (v is moved from
   // only then): a receiver was waiting or the buffer had room. Nil: false. Panics if
   // the channel is closed.
-  bool try_send(const T& v) const
-    requires std::copy_constructible<T>
-  {
+  bool try_send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
     return detail::chan_ops<T>::try_send(state_, std::move(copy));
   }
@@ -191,16 +187,12 @@ class send_chan {
   // A send-only handle to c's channel (nil if c is nil).
   send_chan(const chan<T>& c) : state_(c.state_) {}  // NOLINT: implicit, as in Go
 
-  void send(const T& v) const
-    requires std::copy_constructible<T>
-  {
+  void send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
     detail::chan_ops<T>::send(state_, std::move(copy));
   }
   void send(T&& v) const { detail::chan_ops<T>::send(state_, std::move(v)); }
-  bool try_send(const T& v) const
-    requires std::copy_constructible<T>
-  {
+  bool try_send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
     return detail::chan_ops<T>::try_send(state_, std::move(copy));
   }

@@ -55,9 +55,9 @@ class cond {
   std::uint64_t take_ticket();
   void wait_ticket(std::uint64_t ticket);
 
-  detail::wait_list waiters_;     // parked waiters, in ticket order
-  std::uint64_t next_ticket_ = 0;   // under waiters_.locked: tickets handed out
-  std::uint64_t next_notify_ = 0;   // under waiters_.locked: tickets below are notified
+  detail::wait_list waiters_;      // parked waiters, in ticket order
+  std::uint64_t next_ticket_ = 0;  // under waiters_.locked: tickets handed out
+  std::uint64_t next_notify_ = 0;  // under waiters_.locked: tickets below are notified
 };
 
 }  // namespace goro

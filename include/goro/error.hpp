@@ -27,9 +27,9 @@ class error;
 
 namespace detail {
 struct error_impl {
-  std::string text;            // this link's own message
-  std::error_code code;        // set for errors from a std::error_code
-  std::exception_ptr exception;  // set for errors from an exception
+  std::string text;                         // this link's own message
+  std::error_code code;                     // set for errors from a std::error_code
+  std::exception_ptr exception;             // set for errors from an exception
   std::shared_ptr<const error_impl> cause;  // wrapped error, or null
 };
 }  // namespace detail

@@ -141,8 +141,7 @@ std::pair<listener, error> listen(std::string_view network, std::string_view add
 // dial: its cancellation or deadline aborts a resolution or connect in progress, and
 // the error then wraps ctx.err() (err.is(goro::canceled), or
 // err.is(goro::deadline_exceeded) for a deadline, whichever timer noticed it first).
-std::pair<conn, error> dial(const context& ctx, std::string_view network,
-                            std::string_view address);
+std::pair<conn, error> dial(const context& ctx, std::string_view network, std::string_view address);
 // dial(background(), network, address).
 std::pair<conn, error> dial(std::string_view network, std::string_view address);
 

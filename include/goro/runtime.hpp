@@ -40,7 +40,7 @@ namespace goro {
 
 // Options for one goroutine.
 struct spawn_options {
-  std::string_view name{};      // shown in diagnostics; copied by go()
+  std::string_view name{};  // shown in diagnostics; copied by go()
   // Bytes; 0 = default (64 KiB); otherwise 16 KiB .. 1 GiB (else panic_error), rounded
   // up to whole pages.
   std::size_t stack_size = 0;
@@ -111,7 +111,8 @@ inline const std::source_location& site(const spawn_options& o, const std::sourc
 // stack size and optionally an explicit creation site. Throws panic_error for a
 // stack_size out of range; f and the arguments are then destroyed, nothing runs.
 template <class F>
-void go(const spawn_options& o, F&& f, std::source_location where = std::source_location::current()) {
+void go(const spawn_options& o, F&& f,
+        std::source_location where = std::source_location::current()) {
   detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f));
 }
 template <class F, class A1>

@@ -56,10 +56,10 @@ class rw_mutex {
  private:
   static constexpr std::int32_t max_readers = 1 << 30;
 
-  mutex writer_;                          // held by the writer (or the one waiting)
-  detail::sema writer_sem_;               // the writer waits for readers to leave
-  detail::sema reader_sem_;               // readers wait for the writer to finish
-  std::atomic<std::int32_t> readers_{0};  // active readers; - max_readers while a writer is in
+  mutex writer_;                            // held by the writer (or the one waiting)
+  detail::sema writer_sem_;                 // the writer waits for readers to leave
+  detail::sema reader_sem_;                 // readers wait for the writer to finish
+  std::atomic<std::int32_t> readers_{0};    // active readers; - max_readers while a writer is in
   std::atomic<std::int32_t> departing_{0};  // readers the waiting writer still waits for
 };
 

@@ -51,8 +51,8 @@ class semaphore {
   void grant_waiters_locked(void** granted_tail);
 
   const std::int64_t size_;
-  std::int64_t used_ = 0;        // under waiters_.locked
-  detail::wait_list waiters_;    // FIFO of parked acquirers
+  std::int64_t used_ = 0;      // under waiters_.locked
+  detail::wait_list waiters_;  // FIFO of parked acquirers
 };
 
 }  // namespace goro

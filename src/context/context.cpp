@@ -45,14 +45,14 @@ struct context_node : std::enable_shared_from_this<context_node> {
 
   // cancel nodes
   spinlock lock;
-  std::atomic<bool> cancelled{false};  // written under lock
-  error err;                            // under lock
-  error cause_;                         // under lock
-  chan<std::monostate> done;            // closed on cancel
-  std::optional<time_point> deadline;   // set once at creation
+  std::atomic<bool> cancelled{false};       // written under lock
+  error err;                                // under lock
+  error cause_;                             // under lock
+  chan<std::monostate> done;                // closed on cancel
+  std::optional<time_point> deadline;       // set once at creation
   context_node* registered_with = nullptr;  // the ancestor whose children we are in
   std::unordered_map<context_node*, std::weak_ptr<context_node>> children;  // under lock
-  std::vector<std::pair<std::uint64_t, std::function<void()>>> callbacks;    // under lock
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> callbacks;   // under lock
   std::optional<std::stop_source> stop;  // under lock; made on first stop_token()
   deadline_arm* arm = nullptr;           // under lock
   std::unique_ptr<std::stop_callback<std::function<void()>>> stop_link;  // with_stop_token
@@ -68,8 +68,8 @@ namespace {
 std::atomic<std::uint64_t> next_callback_id{1};
 
 const std::shared_ptr<context_node>& background_node() {
-  static const auto* const node =
-      new std::shared_ptr<context_node>(std::make_shared<context_node>(context_node::kind::background));
+  static const auto* const node = new std::shared_ptr<context_node>(
+      std::make_shared<context_node>(context_node::kind::background));
   return *node;
 }
 
@@ -289,8 +289,8 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
     arm->node = n;
     arm->entry.fire = &detail::fire_deadline;
     arm->entry.arg = arm;
-    arm->entry.when = detail::nanotime() + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                               deadline - now).count();
+    arm->entry.when = detail::nanotime() +
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
     std::lock_guard lk(n->lock);
     if (!n->cancelled.load(std::memory_order_relaxed)) {
       n->arm = arm;

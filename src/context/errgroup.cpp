@@ -20,7 +20,7 @@ struct errgroup::state {
   std::atomic<int> active{0};
   chan<std::monostate> limiter;  // nil: no limit
   mutex mu;
-  error first;                   // under mu
+  error first;  // under mu
   bool has_cancel = false;
   cancel_cause_func cancel;
 };
@@ -41,7 +41,8 @@ void errgroup::set_limit(int n) {
     throw panic_error("errgroup: modify limit while " + std::to_string(active) +
                       " goroutines in the group are still active");
   }
-  state_->limiter = n < 0 ? chan<std::monostate>{} : make_chan<std::monostate>(static_cast<std::size_t>(n));
+  state_->limiter =
+      n < 0 ? chan<std::monostate>{} : make_chan<std::monostate>(static_cast<std::size_t>(n));
 }
 
 void errgroup::acquire_slot() {

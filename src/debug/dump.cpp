@@ -38,8 +38,8 @@ __attribute__((no_sanitize("thread"))) T racy_load(const T& field) {
 
 // Walks a frame-pointer chain within [lo, hi).
 __attribute__((no_sanitize("address", "thread"))) int walk(std::uintptr_t fp, std::uintptr_t lo,
-                                                            std::uintptr_t hi, std::uintptr_t* out,
-                                                            int n) {
+                                                           std::uintptr_t hi, std::uintptr_t* out,
+                                                           int n) {
   while (n < max_frames && fp >= lo && fp + 2 * sizeof(std::uintptr_t) <= hi && (fp & 7) == 0) {
     auto* frame = reinterpret_cast<const std::uintptr_t*>(fp);
     std::uintptr_t next = frame[0];
@@ -54,9 +54,9 @@ __attribute__((no_sanitize("address", "thread"))) int walk(std::uintptr_t fp, st
 
 // The frames of a suspended stack, starting from its saved context.
 __attribute__((no_sanitize("address", "thread"))) int walk_suspended(std::uintptr_t sp,
-                                                                      std::uintptr_t lo,
-                                                                      std::uintptr_t hi,
-                                                                      std::uintptr_t* out) {
+                                                                     std::uintptr_t lo,
+                                                                     std::uintptr_t hi,
+                                                                     std::uintptr_t* out) {
   if (sp < lo || sp + 12 * sizeof(std::uintptr_t) > hi) return 0;
   auto* saved = reinterpret_cast<const std::uintptr_t*>(sp);
 #if defined(__x86_64__)
@@ -123,8 +123,8 @@ bool runtime_frame(const std::string& fn) {
   // task_impl<F>::run is the user's function F (often inlined into it): keep it.
   if (fn.find("goro::detail::task_impl<") != std::string::npos) return false;
   return fn.rfind("goro_", 0) == 0 || fn.find("goro::detail::") != std::string::npos ||
-         fn.find("std::__invoke") != std::string::npos || fn.find("std::apply") != std::string::npos ||
-         fn.find("std::__apply") != std::string::npos;
+         fn.find("std::__invoke") != std::string::npos ||
+         fn.find("std::apply") != std::string::npos || fn.find("std::__apply") != std::string::npos;
 }
 
 struct frame_text {
@@ -233,8 +233,9 @@ void on_a_big_stack(F&& f) {
 void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id) {
   auto all = collect_goroutines(true);  // on the caller: its own frames are walked here
   if (skip_id != 0) {
-    all.erase(std::remove_if(all.begin(), all.end(), [&](const auto& v) { return v.id == skip_id; }),
-              all.end());
+    all.erase(
+        std::remove_if(all.begin(), all.end(), [&](const auto& v) { return v.id == skip_id; }),
+        all.end());
   }
   on_a_big_stack([&] {
     if (level == 1) {
@@ -270,7 +271,9 @@ error check_no_leaks(const leak_options& options) {
     std::vector<detail::goroutine_view> leaked;
     for (auto& v : all) {
       if (v.is_caller) continue;
-      if (std::find(options.baseline.begin(), options.baseline.end(), v.id) != options.baseline.end()) continue;
+      if (std::find(options.baseline.begin(), options.baseline.end(), v.id) !=
+          options.baseline.end())
+        continue;
       if (std::find(options.ignore_names.begin(), options.ignore_names.end(), v.name) !=
           options.ignore_names.end()) {
         continue;

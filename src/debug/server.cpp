@@ -31,16 +31,19 @@ const char* index_page =
     "<p>goro goroutine profiles</p>\n"
     "<ul>\n"
     "<li><a href=\"goroutine?debug=1\">goroutine?debug=1</a>: stacks grouped, with counts</li>\n"
-    "<li><a href=\"goroutine?debug=2\">goroutine?debug=2</a>: every goroutine, Go's panic layout</li>\n"
+    "<li><a href=\"goroutine?debug=2\">goroutine?debug=2</a>: every goroutine, Go's panic "
+    "layout</li>\n"
     "</ul></body></html>\n";
 
 }  // namespace
 
 error serve(const std::string& addr, bool allow_remote) {
   auto colon = addr.rfind(':');
-  if (colon == std::string::npos) return make_error("debug::serve: address " + addr + " has no port");
+  if (colon == std::string::npos)
+    return make_error("debug::serve: address " + addr + " has no port");
   std::string host = addr.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   int port = 0;
   try {
     port = std::stoi(addr.substr(colon + 1));
@@ -70,7 +73,9 @@ error serve(const std::string& addr, bool allow_remote) {
 }
 #else
 error serve(const std::string& addr, bool) {
-  return make_error("debug::serve(" + addr + "): goro was built without the debug HTTP server (GORO_DEBUG_SERVER=OFF or cpp-httplib missing)");
+  return make_error("debug::serve(" + addr +
+                    "): goro was built without the debug HTTP server (GORO_DEBUG_SERVER=OFF or "
+                    "cpp-httplib missing)");
 }
 #endif
 

@@ -55,7 +55,8 @@ Dwfl* session(symbol_table& t, bool refresh) {
   t.callbacks.debuginfo_path = &t.debuginfo_path;
   t.dwfl = dwfl_begin(&t.callbacks);
   if (t.dwfl == nullptr) return nullptr;
-  if (dwfl_linux_proc_report(t.dwfl, getpid()) != 0 || dwfl_report_end(t.dwfl, nullptr, nullptr) != 0) {
+  if (dwfl_linux_proc_report(t.dwfl, getpid()) != 0 ||
+      dwfl_report_end(t.dwfl, nullptr, nullptr) != 0) {
     dwfl_end(t.dwfl);
     t.dwfl = nullptr;
   }
@@ -92,8 +93,9 @@ symbol lookup_dladdr(std::uintptr_t addr) {
       out.function = demangle(info.dli_sname);
     } else {
       char buf[64];
-      std::snprintf(buf, sizeof buf, "+0x%lx",
-                    static_cast<unsigned long>(addr - reinterpret_cast<std::uintptr_t>(info.dli_fbase)));
+      std::snprintf(
+          buf, sizeof buf, "+0x%lx",
+          static_cast<unsigned long>(addr - reinterpret_cast<std::uintptr_t>(info.dli_fbase)));
       out.function = std::string(info.dli_fname ? info.dli_fname : "?") + buf;
     }
   } else {

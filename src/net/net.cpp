@@ -264,8 +264,10 @@ resolved getaddrinfo_for(const std::string& host, int family, std::uint16_t port
 
 error lookup_error(const std::string& host, const resolved& r) {
   std::string text = "lookup " + host + ": ";
-  if (r.gai_error == EAI_SYSTEM) return wrap(errno_error(r.sys_errno), text.substr(0, text.size() - 2));
-  if (r.gai_error == EAI_NONAME || r.gai_error == EAI_NODATA) return make_error(text + "no such host");
+  if (r.gai_error == EAI_SYSTEM)
+    return wrap(errno_error(r.sys_errno), text.substr(0, text.size() - 2));
+  if (r.gai_error == EAI_NONAME || r.gai_error == EAI_NODATA)
+    return make_error(text + "no such host");
   return make_error(text + gai_strerror(r.gai_error));
 }
 
@@ -320,7 +322,8 @@ std::int64_t to_nanotime(time_point t) {
   std::int64_t now = detail::nanotime();
   if (t <= clock_now) return now > 1 ? now : 1;  // already passed
   std::int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t - clock_now).count();
-  if (ns > std::numeric_limits<std::int64_t>::max() - now) return std::numeric_limits<std::int64_t>::max();
+  if (ns > std::numeric_limits<std::int64_t>::max() - now)
+    return std::numeric_limits<std::int64_t>::max();
   return now + ns;
 }
 
@@ -454,7 +457,8 @@ error conn::close_write() {
   if (!s_) return null_error("close_write");
   socket_ref ref(s_.get());
   if (!ref) return wrap(err_closed, conn_name("close_write", *s_));
-  if (::shutdown(s_->fd, SHUT_WR) != 0) return wrap(errno_error(errno), conn_name("close_write", *s_));
+  if (::shutdown(s_->fd, SHUT_WR) != 0)
+    return wrap(errno_error(errno), conn_name("close_write", *s_));
   return {};
 }
 
@@ -496,8 +500,8 @@ std::pair<conn, error> listener::accept() {
     if (st != poll_status::ready) return {conn(), wait_error(st, what)};
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
-    int fd = ::accept4(s->fd, reinterpret_cast<sockaddr*>(&peer), &len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        ::accept4(s->fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       set_nodelay(fd);
       auto [ns, err] = open_socket(peer.ss_family, fd);
@@ -583,7 +587,8 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
   do {
     rc = ::connect(s->fd, reinterpret_cast<const sockaddr*>(&ep.ss), ep.len);
   } while (rc != 0 && errno == EINTR);
-  if (rc != 0 && errno != EINPROGRESS) return {nullptr, wrap(errno_error(errno), where + ": connect")};
+  if (rc != 0 && errno != EINPROGRESS)
+    return {nullptr, wrap(errno_error(errno), where + ": connect")};
   if (rc != 0) {
     struct hook_link {
       std::mutex lock;
@@ -591,7 +596,8 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
     };
     auto link = std::make_shared<hook_link>();
     link->sock = s.get();
-    if (auto d = ctx.deadline()) detail::poll_set_deadline(s->pd, poll_mode::write, to_nanotime(*d));
+    if (auto d = ctx.deadline())
+      detail::poll_set_deadline(s->pd, poll_mode::write, to_nanotime(*d));
     std::uint64_t hook = goro::detail::context_on_cancel(ctx, [link] {
       std::lock_guard lk(link->lock);
       if (link->sock) detail::poll_set_deadline(link->sock->pd, poll_mode::write, 1);
@@ -627,14 +633,16 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
 
 }  // namespace
 
-std::pair<conn, error> dial(const context& ctx, std::string_view network, std::string_view address) {
+std::pair<conn, error> dial(const context& ctx, std::string_view network,
+                            std::string_view address) {
   std::string op = "dial " + std::string(network);
   auto family = network_family(network);
   if (!family) return {conn(), make_error(op + ": unknown network " + std::string(network))};
   std::string why;
   auto hp = split_host_port(address, why);
   if (!hp) return {conn(), make_error(op + ": address " + std::string(address) + ": " + why)};
-  if (hp->port == 0) return {conn(), make_error(op + ": address " + std::string(address) + ": invalid port")};
+  if (hp->port == 0)
+    return {conn(), make_error(op + ": address " + std::string(address) + ": invalid port")};
   if (error e = ctx.err()) return {conn(), wrap(e, op)};
   auto [eps, rerr] = resolve(&ctx, false, *family, *hp);
   if (rerr) return {conn(), wrap(rerr, op)};

@@ -22,7 +22,6 @@ namespace goro {
 
 namespace detail {
 
-
 namespace {
 
 // The level-2 dump of every goroutine except `skip`, to stderr.
@@ -76,7 +75,8 @@ exit_check exit_check_mode() {
   if (v == nullptr || std::strcmp(v, "warn") == 0 || *v == '\0') return exit_check::warn;
   if (std::strcmp(v, "off") == 0) return exit_check::off;
   if (std::strcmp(v, "dump") == 0) return exit_check::dump;
-  std::fprintf(stderr, "goro: unknown GORO_EXIT_CHECK=%s (want off, warn or dump); using warn\n", v);
+  std::fprintf(stderr, "goro: unknown GORO_EXIT_CHECK=%s (want off, warn or dump); using warn\n",
+               v);
   return exit_check::warn;
 }
 
@@ -111,8 +111,8 @@ void report_panic(goroutine* g, std::exception_ptr e) noexcept {
   std::string what = describe_exception(e);
   goroutine_view info;
   view_of(g, false, info);
-  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n",
-               what.c_str(), static_cast<unsigned long long>(info.id));
+  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n", what.c_str(),
+               static_cast<unsigned long long>(info.id));
   if (!info.name.empty()) std::fprintf(stderr, "  name: %s\n", info.name.c_str());
   std::fprintf(stderr, "created by %s", info.where.function_name());
   if (info.parent_id != 0) {
@@ -132,7 +132,8 @@ void report_panic(goroutine* g, std::exception_ptr e) noexcept {
                         static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
                         g->stack_size, g->where.file_name(), g->where.line(), how);
   if (n > 0) {
-    ssize_t ignored = ::write(2, buf, static_cast<std::size_t>(n) < sizeof buf ? n : sizeof buf - 1);
+    ssize_t ignored =
+        ::write(2, buf, static_cast<std::size_t>(n) < sizeof buf ? n : sizeof buf - 1);
     (void)ignored;
   }
   std::abort();
@@ -186,7 +187,8 @@ std::size_t num_goroutine() {
   int n = s->created.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i) {
     if (detail::processor* p = s->procs[i].load(std::memory_order_acquire)) {
-      total += p->spawned.load(std::memory_order_relaxed) - p->exited.load(std::memory_order_relaxed);
+      total +=
+          p->spawned.load(std::memory_order_relaxed) - p->exited.load(std::memory_order_relaxed);
     }
   }
   return total > 0 ? static_cast<std::size_t>(total) : 0;

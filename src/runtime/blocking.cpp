@@ -36,7 +36,7 @@ struct blocking_pool {
   int idle = 0;                  // under lock: helpers waiting for work
   int queued = 0;                // under lock: jobs not yet taken
   int limit = 64;
-  std::atomic<int> pending{0};   // jobs queued or running
+  std::atomic<int> pending{0};  // jobs queued or running
 };
 
 blocking_pool& pool() {

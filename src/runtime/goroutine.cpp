@@ -19,10 +19,10 @@ std::atomic<goroutine_chunk*> all_goroutine_chunks{nullptr};
 
 namespace {
 
-constexpr int local_free_max = 64;   // beyond this a processor gives half back
+constexpr int local_free_max = 64;  // beyond this a processor gives half back
 spinlock global_free_lock;
-goroutine* global_free = nullptr;    // under global_free_lock
-int global_free_count = 0;           // under global_free_lock
+goroutine* global_free = nullptr;  // under global_free_lock
+int global_free_count = 0;         // under global_free_lock
 
 // Takes up to `want` descriptors from the global list, or makes a new chunk.
 goroutine* refill(int want, int* got) {
@@ -96,8 +96,7 @@ const char* to_string(wait_reason r) noexcept {
 void bad_state_change(goroutine* g, g_state from, g_state to) noexcept {
   std::fprintf(stderr, "fatal error: goro: goroutine %llu: bad state change %s -> %s (is %s)\n",
                static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
-               to_string(from), to_string(to),
-               to_string(g->state.load(std::memory_order_relaxed)));
+               to_string(from), to_string(to), to_string(g->state.load(std::memory_order_relaxed)));
   std::abort();
 }
 

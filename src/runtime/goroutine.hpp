@@ -45,19 +45,19 @@ struct goroutine {
   stack_slot stack{};               // bound on first run
   std::uint32_t stack_size = 0;     // requested usable size, bytes
   std::atomic<g_state> state{g_state::free};
-  bool is_main = false;             // the main goroutine of goro::run
+  bool is_main = false;  // the main goroutine of goro::run
 
-  parker park{};                    // the goroutine's half of the parking protocol
+  parker park{};  // the goroutine's half of the parking protocol
 
   // --- diagnostics ---
   std::atomic<std::uint64_t> id{0};
   std::atomic<wait_reason> reason{wait_reason::none};
   std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked
-  spinlock meta_lock;               // guards the fields below
-  std::uint64_t parent_id = 0;      // under meta_lock
-  std::int64_t created_at = 0;      // under meta_lock; nanotime()
-  std::source_location where{};     // under meta_lock
-  char* name = nullptr;             // under meta_lock; heap copy, or null
+  spinlock meta_lock;                       // guards the fields below
+  std::uint64_t parent_id = 0;              // under meta_lock
+  std::int64_t created_at = 0;              // under meta_lock; nanotime()
+  std::source_location where{};             // under meta_lock
+  char* name = nullptr;                     // under meta_lock; heap copy, or null
 
 #if defined(GORO_TSAN)
   void* tsan_fiber = nullptr;

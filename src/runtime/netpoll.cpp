@@ -47,7 +47,7 @@ std::once_flag poller_once;
 
 poller& get_poller() {
   std::call_once(poller_once, [] {
-    sched();  // the poller runs on the workers
+    sched();               // the poller runs on the workers
     auto* p = new poller;  // never destroyed: workers outlive main
     backend_init();
     p->last_poll.store(nanotime(), std::memory_order_relaxed);
@@ -180,7 +180,7 @@ poll_status poll_wait(poll_desc* pd, poll_mode mode) noexcept {
       pl.waiters.fetch_sub(1, std::memory_order_seq_cst);
       continue;
     }
-    if (self->g == nullptr) netpoll_need_poller();  // a thread: make sure a worker polls
+    if (self->g == nullptr) netpoll_need_poller();     // a thread: make sure a worker polls
     if (poll_check(pd, mode) == poll_status::ready) {  // W2
       while (s.load(std::memory_order_acquire) == me) park(self, wait_reason::io_wait);  // W3
     }

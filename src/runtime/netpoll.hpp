@@ -43,11 +43,11 @@ struct poll_desc {
   std::atomic<std::uintptr_t> rg{0};  // read slot: 0, ready, or a parker*
   std::atomic<std::uintptr_t> wg{0};  // write slot
   std::atomic<bool> closing{false};
-  std::atomic<std::int64_t> rd{0};    // read deadline (nanotime); 0: none
-  std::atomic<std::int64_t> wd{0};    // write deadline
-  spinlock lock;                      // serialises deadline changes (timers)
+  std::atomic<std::int64_t> rd{0};  // read deadline (nanotime); 0: none
+  std::atomic<std::int64_t> wd{0};  // write deadline
+  spinlock lock;                    // serialises deadline changes (timers)
   timer_entry rtimer, wtimer;
-  poll_desc* next_free = nullptr;     // in the pool
+  poll_desc* next_free = nullptr;  // in the pool
 };
 
 enum class poll_mode : std::uint8_t { read, write };

@@ -23,7 +23,7 @@ namespace goro::detail {
 
 namespace {
 
-int epfd = -1;    // written once by backend_init, before any other call
+int epfd = -1;  // written once by backend_init, before any other call
 int breakfd = -1;
 std::atomic<bool> break_pending{false};
 std::atomic<bool> has_pwait2{true};  // cleared if the kernel lacks epoll_pwait2

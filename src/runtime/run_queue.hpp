@@ -50,8 +50,7 @@ class local_run_queue {
   // Owner only: runnext first, then the head of the ring. Null when empty.
   goroutine* pop() noexcept {
     goroutine* g = runnext_.load(std::memory_order_acquire);
-    if (g != nullptr &&
-        runnext_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) {
+    if (g != nullptr && runnext_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) {
       return g;
     }
     for (;;) {
@@ -104,8 +103,8 @@ class global_run_queue {
 
  private:
   spinlock lock_;
-  goroutine* head_ = nullptr;  // under lock_
-  goroutine* tail_ = nullptr;  // under lock_
+  goroutine* head_ = nullptr;           // under lock_
+  goroutine* tail_ = nullptr;           // under lock_
   std::atomic<std::uint32_t> size_{0};  // written under lock_, read anywhere
 };
 

@@ -120,15 +120,15 @@
 
 namespace goro::detail {
 
-void report_panic(goroutine* g, std::exception_ptr e) noexcept;        // api.cpp
-void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);  // debug/dump.cpp
+void report_panic(goroutine* g, std::exception_ptr e) noexcept;                   // api.cpp
+void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);    // debug/dump.cpp
 [[noreturn]] void report_stack_overflow(goroutine* g, const char* how) noexcept;  // api.cpp
 
 namespace {
 
 constexpr int spin_rounds = 4;
-constexpr std::int64_t spin_min_ns = 10'000;  // spin at least this long before sleeping
-constexpr std::int64_t runnext_steal_delay_ns = 3'000;  // a victim idle this long is stuck
+constexpr std::int64_t spin_min_ns = 10'000;             // spin at least this long before sleeping
+constexpr std::int64_t runnext_steal_delay_ns = 3'000;   // a victim idle this long is stuck
 constexpr std::int64_t scavenge_delay_ns = 10'000'000;   // idle this long: return stack memory
 constexpr std::int64_t timer_spin_ns = 20'000;           // spin, not sleep, for a closer timer
 constexpr std::int64_t deadlock_grace_ns = 100'000'000;  // all asleep this long: deadlock
@@ -282,8 +282,7 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
                       std::memory_order_relaxed);  // single writer; read for counts only
       free_goroutine(p, prev);
       return;
-    case after_switch::none:
-      break;
+    case after_switch::none: break;
   }
   std::fprintf(stderr, "fatal error: goro: goroutine switched out without an action\n");
   std::abort();
@@ -366,8 +365,8 @@ void yield_current() noexcept {
     return;
   }
   goroutine* next = pick_local(p);
-  if (next == nullptr && p->runq.empty() && the_scheduler->global.size() == 0 &&
-      !timers_due(p) && external_timers().next_deadline() == timer_heap::no_deadline &&
+  if (next == nullptr && p->runq.empty() && the_scheduler->global.size() == 0 && !timers_due(p) &&
+      external_timers().next_deadline() == timer_heap::no_deadline &&
       !p->retired.load(std::memory_order_relaxed)) {
     return;  // nothing else could run here: carry on, as Go's Gosched would
   }
@@ -516,7 +515,8 @@ goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
   if (n <= 1) return nullptr;
   std::uint32_t start = fast_rand(p) % static_cast<std::uint32_t>(n);
   for (int i = 0; i < n; ++i) {
-    int v = static_cast<int>((start + static_cast<std::uint32_t>(i)) % static_cast<std::uint32_t>(n));
+    int v =
+        static_cast<int>((start + static_cast<std::uint32_t>(i)) % static_cast<std::uint32_t>(n));
     processor* victim = s.procs[v].load(std::memory_order_acquire);
     if (victim == nullptr || victim == p) continue;
     bool runnext = false;
@@ -609,8 +609,8 @@ bool all_asleep(scheduler& s) {
   }
   if (s.npidle.load(std::memory_order_seq_cst) != s.nprocs.load(std::memory_order_acquire) ||
       s.nmspinning.load(std::memory_order_seq_cst) != 0 || s.global.size() != 0 ||
-      any_local_work(s) || earliest_timer(s) != timer_heap::no_deadline ||
-      netpoll_waiting() || blocking_calls_pending()) {
+      any_local_work(s) || earliest_timer(s) != timer_heap::no_deadline || netpoll_waiting() ||
+      blocking_calls_pending()) {
     return false;
   }
   int expected = s.created.load(std::memory_order_acquire) + 1 +
@@ -668,8 +668,8 @@ void idle(scheduler& s, processor* p) {
     s.nmspinning.fetch_sub(1, std::memory_order_seq_cst);
   }
   // Re-check after publishing ourselves idle (see the essay).
-  bool work = s.global.size() > 0 || (was_spinning && any_local_work(s)) ||
-              earliest_timer(s) <= nanotime();
+  bool work =
+      s.global.size() > 0 || (was_spinning && any_local_work(s)) || earliest_timer(s) <= nanotime();
   // While something waits for I/O, one idle worker sleeps in epoll_wait instead of on
   // its futex. (A thread that starts waiting later wakes a worker for the role, and
   // a goroutine's own worker passes through here after it parks.)
@@ -906,17 +906,23 @@ void install_dump_signal() {
   const char* v = std::getenv("GORO_DUMP_SIGNAL");
   if (v == nullptr || *v == '\0') return;
   int sig = 0;
-  if (std::strcmp(v, "SIGQUIT") == 0 || std::strcmp(v, "QUIT") == 0) sig = SIGQUIT;
-  else if (std::strcmp(v, "SIGUSR1") == 0 || std::strcmp(v, "USR1") == 0) sig = SIGUSR1;
-  else if (std::strcmp(v, "SIGUSR2") == 0 || std::strcmp(v, "USR2") == 0) sig = SIGUSR2;
-  else sig = std::atoi(v);
+  if (std::strcmp(v, "SIGQUIT") == 0 || std::strcmp(v, "QUIT") == 0)
+    sig = SIGQUIT;
+  else if (std::strcmp(v, "SIGUSR1") == 0 || std::strcmp(v, "USR1") == 0)
+    sig = SIGUSR1;
+  else if (std::strcmp(v, "SIGUSR2") == 0 || std::strcmp(v, "USR2") == 0)
+    sig = SIGUSR2;
+  else
+    sig = std::atoi(v);
   if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV) {
-    std::fprintf(stderr, "goro: ignoring GORO_DUMP_SIGNAL=%s (want SIGQUIT, SIGUSR1, SIGUSR2 or a number)\n", v);
+    std::fprintf(
+        stderr, "goro: ignoring GORO_DUMP_SIGNAL=%s (want SIGQUIT, SIGUSR1, SIGUSR2 or a number)\n",
+        v);
     return;
   }
   note_runtime_thread(+1);
   std::thread(dump_thread_main).detach();
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_dump_signal;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
@@ -966,8 +972,8 @@ void starvation_monitor(scheduler* s, std::int64_t limit_ms) {
                    "goro: goroutine %llu has run for %lld ms without a scheduling point while "
                    "%u goroutine(s) wait to run (created at %s:%u)\n",
                    static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
-                   static_cast<long long>((now - w.since) / 1'000'000), waiting,
-                   where.file_name(), where.line());
+                   static_cast<long long>((now - w.since) / 1'000'000), waiting, where.file_name(),
+                   where.line());
       w.reported = true;
       last_report = now;
     }
@@ -979,7 +985,8 @@ void start_starvation_monitor(scheduler* s) {
   if (const char* v = std::getenv("GORO_STARVE_MS")) {
     char* end = nullptr;
     long ms = std::strtol(v, &end, 10);
-    if (std::strcmp(v, "off") == 0) ms = 0;
+    if (std::strcmp(v, "off") == 0)
+      ms = 0;
     else if (*v == '\0' || *end != '\0' || ms < 0) {
       std::fprintf(stderr, "goro: ignoring GORO_STARVE_MS=%s (want milliseconds, or 0/off)\n", v);
       ms = 100;
@@ -1030,7 +1037,7 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
 }
 
 void install_overflow_handler() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = on_fault;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);

@@ -31,18 +31,18 @@ struct processor {
   local_run_queue runq;
 
   // --- owned by the worker thread; nobody else touches these ---
-  goroutine* current = nullptr;       // the goroutine running now, or null on g0
-  goroutine* prev = nullptr;          // just switched away; its action is pending
-  void* sched_sp = nullptr;           // the worker's scheduler context while g runs
+  goroutine* current = nullptr;  // the goroutine running now, or null on g0
+  goroutine* prev = nullptr;     // just switched away; its action is pending
+  void* sched_sp = nullptr;      // the worker's scheduler context while g runs
   after_switch action = after_switch::none;
-  bool spinning = false;              // counted in scheduler::nmspinning
+  bool spinning = false;  // counted in scheduler::nmspinning
   goroutine* free_goroutines = nullptr;
   int free_count = 0;
   stack_cache stacks;
   std::uint64_t id_next = 0, id_end = 0;  // a batch of goroutine ids
   std::uint32_t rand_state = 0;
   void* alt_stack = nullptr;
-  eh_globals* eh = nullptr;           // this thread's C++ exception-handling globals
+  eh_globals* eh = nullptr;  // this thread's C++ exception-handling globals
 #if defined(GORO_TSAN)
   void* tsan_sched_fiber = nullptr;
 #endif
@@ -74,21 +74,21 @@ struct scheduler {
   static constexpr int max_processors = 1024;
 
   std::atomic<processor*> procs[max_processors] = {};
-  std::atomic<int> nprocs{0};            // active processors: ids [0, nprocs)
-  std::atomic<int> created{0};           // processor objects that exist
+  std::atomic<int> nprocs{0};   // active processors: ids [0, nprocs)
+  std::atomic<int> created{0};  // processor objects that exist
   global_run_queue global;
 
-  spinlock idle_lock;                    // guards the idle list and timed sleeper
-  processor* idle_head = nullptr;        // under idle_lock
-  processor* timed_sleeper = nullptr;    // under idle_lock: idle, sleeping until a timer
-  std::int64_t timed_until = 0;          // under idle_lock
-  std::atomic<int> npidle{0};            // processors in the idle list
-  std::atomic<int> nmspinning{0};        // processors looking for work without sleeping
+  spinlock idle_lock;                           // guards the idle list and timed sleeper
+  processor* idle_head = nullptr;               // under idle_lock
+  processor* timed_sleeper = nullptr;           // under idle_lock: idle, sleeping until a timer
+  std::int64_t timed_until = 0;                 // under idle_lock
+  std::atomic<int> npidle{0};                   // processors in the idle list
+  std::atomic<int> nmspinning{0};               // processors looking for work without sleeping
   std::atomic<processor*> poll_owner{nullptr};  // the idle worker sleeping in netpoll
 
   std::atomic<std::uint64_t> next_goroutine_id{1};
   std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
-  spinlock procs_lock;                   // serialises set_max_procs
+  spinlock procs_lock;                            // serialises set_max_procs
 };
 
 // The scheduler, started on first call. Never destroyed (workers may outlive main).

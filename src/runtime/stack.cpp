@@ -35,7 +35,7 @@ namespace goro::detail {
 void note_runtime_thread(int delta) noexcept;  // scheduler.cpp
 namespace {
 
-constexpr std::size_t slab_target_bytes = 4 << 20;   // ~4 MiB of stacks per mmap
+constexpr std::size_t slab_target_bytes = 4 << 20;       // ~4 MiB of stacks per mmap
 constexpr std::size_t warm_pool_limit_bytes = 32 << 20;  // beyond this, pages go back
 
 // Dirty stacks are returned by idle workers, and by the scavenger thread once this
@@ -80,10 +80,10 @@ void request_scavenge() {
 struct size_pool {
   std::size_t size = 0;
   spinlock lock;
-  std::vector<stack_slot> warm;   // under lock: pages may be committed, reused first
-  std::vector<stack_slot> dirty;  // under lock: beyond the warm limit, to be returned
-  std::vector<stack_slot> cold;   // under lock: pages returned to the OS
-  std::vector<stack_slot> fresh;  // under lock: never used, not yet hardened
+  std::vector<stack_slot> warm;            // under lock: pages may be committed, reused first
+  std::vector<stack_slot> dirty;           // under lock: beyond the warm limit, to be returned
+  std::vector<stack_slot> cold;            // under lock: pages returned to the OS
+  std::vector<stack_slot> fresh;           // under lock: never used, not yet hardened
   std::atomic<std::size_t> unhardened{0};  // fresh.size(), readable without the lock
 };
 
@@ -140,8 +140,7 @@ size_pool* default_pool() {
 }
 
 [[noreturn]] void out_of_stack_memory(std::size_t size) {
-  std::fprintf(stderr,
-               "fatal error: goro: out of memory for a goroutine stack (%zu bytes): %s\n",
+  std::fprintf(stderr, "fatal error: goro: out of memory for a goroutine stack (%zu bytes): %s\n",
                size, std::strerror(errno));
   std::abort();
 }
@@ -301,8 +300,8 @@ void scavenge_stacks() noexcept {
 
 // Not instrumented: the reserve zone is outside every frame, and sanitizers may still
 // hold shadow state for it from an earlier goroutine on the same stack.
-__attribute__((no_sanitize("address", "thread")))
-bool reserve_zone_clean(const stack_slot& s) noexcept {
+__attribute__((no_sanitize("address", "thread"))) bool reserve_zone_clean(
+    const stack_slot& s) noexcept {
   // The reserve zone must never have been written: an overflow that ran through it
   // left at least a return address there unless its frames were sparse and large.
   auto* words = reinterpret_cast<const std::uint64_t*>(s.lo);

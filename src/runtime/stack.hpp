@@ -31,15 +31,15 @@
 namespace goro::detail {
 
 struct stack_slot {
-  char* lo = nullptr;          // lowest usable byte (the reserve zone starts here)
-  char* hi = nullptr;          // one past the highest byte; the initial frame goes below
-  bool guarded = false;        // a PROT_NONE page lies just below lo
+  char* lo = nullptr;    // lowest usable byte (the reserve zone starts here)
+  char* hi = nullptr;    // one past the highest byte; the initial frame goes below
+  bool guarded = false;  // a PROT_NONE page lies just below lo
 };
 
 inline constexpr std::size_t default_stack_size = 64 * 1024;
 inline constexpr std::size_t min_stack_size = 16 * 1024;
 inline constexpr std::size_t max_stack_size = std::size_t{1} << 30;
-inline constexpr std::size_t reserve_bytes = 256;   // bottom zone that must stay zero
+inline constexpr std::size_t reserve_bytes = 256;  // bottom zone that must stay zero
 inline constexpr std::size_t page_bytes = 4096;
 
 // Rounds a requested size to what the pool hands out; throws panic_error when it is

@@ -36,7 +36,7 @@ struct timer_entry {
   timer_heap* heap = nullptr;            // where it was added (set by add)
   void (*fire)(timer_entry*) = nullptr;  // called once, on a worker or the adding thread
   void* arg = nullptr;
-  std::int32_t heap_index = -1;          // under the heap's lock
+  std::int32_t heap_index = -1;  // under the heap's lock
 };
 
 class timer_heap {
@@ -48,9 +48,7 @@ class timer_heap {
   // Removes `t` from the heap it was added to if still pending; true if it was (so it
   // will not fire).
   static bool remove(timer_entry* t) noexcept;
-  std::int64_t next_deadline() const noexcept {
-    return earliest_.load(std::memory_order_acquire);
-  }
+  std::int64_t next_deadline() const noexcept { return earliest_.load(std::memory_order_acquire); }
   // Fires every timer due at `now`; returns how many fired.
   int run_due(std::int64_t now) noexcept;
 

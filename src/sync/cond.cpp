@@ -18,7 +18,6 @@ struct cond_waiter {
   std::atomic<bool> woken{false};
 };
 
-
 void wake(cond_waiter* w) {
   detail::parker* who = w->who;
   w->woken.store(true, std::memory_order_release);  // w may vanish now

@@ -16,7 +16,6 @@ struct sema_waiter {
   std::atomic<bool> granted{false};
 };
 
-
 }  // namespace
 
 void sema::acquire(wait_reason reason, bool lifo) {

@@ -35,7 +35,6 @@ void wake_all(sem_waiter* list) {
   }
 }
 
-
 void check_weight(std::int64_t n, const char* what) {
   if (n < 0) throw panic_error(std::string("semaphore: negative weight in ") + what);
 }
@@ -124,8 +123,8 @@ error semaphore::acquire(const context& ctx, std::int64_t n) {
   // us only through `link`, which we cut (under its lock) before returning.
   struct hook_link {
     detail::spinlock lock;
-    semaphore* sem;       // under lock; null once acquire has returned
-    sem_waiter* waiter;   // under lock
+    semaphore* sem;      // under lock; null once acquire has returned
+    sem_waiter* waiter;  // under lock
   };
   auto link = std::make_shared<hook_link>();
   link->sem = this;

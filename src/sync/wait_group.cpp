@@ -21,7 +21,6 @@ struct wg_waiter {
   std::atomic<bool> released{false};
 };
 
-
 std::int32_t counter_of(std::uint64_t s) { return static_cast<std::int32_t>(s >> 32); }
 std::uint32_t waiters_of(std::uint64_t s) { return static_cast<std::uint32_t>(s); }
 

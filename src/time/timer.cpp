@@ -46,8 +46,8 @@ void arm_locked(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns) {
   a->entry.fire = &fire;
   a->entry.arg = a;
   std::int64_t now = nanotime();
-  a->entry.when = delay_ns > timer_heap::no_deadline - now ? timer_heap::no_deadline - 1
-                                                           : now + delay_ns;
+  a->entry.when =
+      delay_ns > timer_heap::no_deadline - now ? timer_heap::no_deadline - 1 : now + delay_ns;
   t->current = a;
   local_timers().add(&a->entry);
 }

@@ -61,8 +61,7 @@ class procs_test : public ::testing::TestWithParam<int> {
 
 }  // namespace goro_test
 
-#define GORO_PROCS_SUITE(suite) \
-  INSTANTIATE_TEST_SUITE_P(procs, suite, ::testing::Values(1, 2, 4), \
-                           [](const ::testing::TestParamInfo<int>& i) { \
-                             return "p" + std::to_string(i.param); \
-                           })
+#define GORO_PROCS_SUITE(suite)                 \
+  INSTANTIATE_TEST_SUITE_P(                     \
+      procs, suite, ::testing::Values(1, 2, 4), \
+      [](const ::testing::TestParamInfo<int>& i) { return "p" + std::to_string(i.param); })

@@ -43,8 +43,8 @@ class chan_lock {
 
 // Shared by the waiters of one select: the first channel to claim it wins.
 struct select_state {
-  std::atomic<int> winner{-1};      // the case index that won, claimed by CAS
-  std::atomic<bool> done{false};    // set (release) after the winner's value moved
+  std::atomic<int> winner{-1};    // the case index that won, claimed by CAS
+  std::atomic<bool> done{false};  // set (release) after the winner's value moved
   parker* who = nullptr;
 };
 
@@ -52,11 +52,11 @@ struct chan_waiter {
   chan_waiter* next = nullptr;
   chan_waiter* prev = nullptr;
   parker* who = nullptr;
-  void* elem = nullptr;             // send: T* to move from; recv: std::optional<T>* or null
-  select_state* sel = nullptr;      // set for a case of a blocked select
+  void* elem = nullptr;         // send: T* to move from; recv: std::optional<T>* or null
+  select_state* sel = nullptr;  // set for a case of a blocked select
   int case_index = 0;
-  bool success = false;             // recv: got a value; send: delivered (false: closed)
-  std::atomic<bool> done{false};    // for a plain (non-select) waiter
+  bool success = false;           // recv: got a value; send: delivered (false: closed)
+  std::atomic<bool> done{false};  // for a plain (non-select) waiter
 
   // Claims the waiter for completion; false if it belongs to a select already won by
   // another case (then it is left for its owner to unlink).
@@ -99,19 +99,19 @@ class channel_core {
   std::size_t len() noexcept;
 
   // --- under lock; implemented by channel<T> ---
-  virtual void put(void* src) = 0;              // move *src into the buffer at sendx
-  virtual void take(void* dst) = 0;             // move the buffer at recvx into *dst (or drop)
+  virtual void put(void* src) = 0;                  // move *src into the buffer at sendx
+  virtual void take(void* dst) = 0;                 // move the buffer at recvx into *dst (or drop)
   virtual void hand_off(void* src, void* dst) = 0;  // move *src into *dst (or drop)
-  virtual void clear(void* dst) = 0;            // *dst = nullopt (dst may be null)
+  virtual void clear(void* dst) = 0;                // *dst = nullopt (dst may be null)
 
   chan_lock lock;
   const std::size_t capacity;
-  std::size_t count = 0;   // under lock
-  std::size_t sendx = 0;   // under lock: where put() writes
-  std::size_t recvx = 0;   // under lock: where take() reads
-  bool closed = false;     // under lock
-  waiter_queue recvq;      // under lock
-  waiter_queue sendq;      // under lock
+  std::size_t count = 0;  // under lock
+  std::size_t sendx = 0;  // under lock: where put() writes
+  std::size_t recvx = 0;  // under lock: where take() reads
+  bool closed = false;    // under lock
+  waiter_queue recvq;     // under lock
+  waiter_queue sendq;     // under lock
 
   // Lock-held steps shared with select (src/chan/channel.cpp).
   // Completes a receive from waiting sender `w` into dst; call with lock held.

@@ -18,12 +18,12 @@ class channel final : public channel_core {
  public:
   explicit channel(std::size_t cap)
       : channel_core(cap),
-        buf_(cap ? static_cast<T*>(::operator new(cap * sizeof(T), std::align_val_t{alignof(T)}))
+        buf_(cap ? static_cast<T*>(::operator new (cap * sizeof(T), std::align_val_t{alignof(T)}))
                  : nullptr) {}
 
   ~channel() override {
     for (std::size_t i = 0; i < count; ++i) buf_[(recvx + i) % capacity].~T();
-    if (buf_) ::operator delete(buf_, std::align_val_t{alignof(T)});
+    if (buf_) ::operator delete (buf_, std::align_val_t{alignof(T)});
   }
 
   void put(void* src) override {
