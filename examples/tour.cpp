@@ -449,7 +449,8 @@ void print_leak_check(const goro::error& leaks) {
 void section_leak() {
   std::printf(
       "Three listeners wait on a channel nobody sends on. The level-1 dump groups\n"
-      "goroutines with the same stack and counts them (\"3 @ ...\").\n");
+      "goroutines with the same stack and counts them (\"3 @ ...\"), with what they\n"
+      "wait on (\"# wait: chan receive\").\n");
   // What was alive before is not a leak. The first check knows the listeners will
   // never finish and gives them little time; the others allow the default second.
   const std::vector<std::uint64_t> before = goro::debug::goroutine_ids();
@@ -461,8 +462,8 @@ void section_leak() {
   goro::debug::write_goroutines(dump, 1);
   print_indented(dump.str(), "  ");
   std::printf(
-      "  Level 2 (one entry per goroutine, as check_no_leaks prints it) also says what\n"
-      "  each one waits on: %d goroutines in [chan receive].\n",
+      "  Level 2 has one entry per goroutine, as check_no_leaks prints it:\n"
+      "  %d goroutines in [chan receive].\n",
       count_waiting_in("chan receive"));
   print_leak_check(goro::debug::check_no_leaks({.baseline = before, .grace = 50ms}));
 

@@ -52,7 +52,7 @@ set(checks
 
   "5:== 5\\. a goroutine leak =="
   "5:goroutine profile: total"
-  "5:\n  3 @ 0x"
+  "5:\n  3 @ 0x[^\n]*\n  # wait: chan receive"
   "5:3 goroutines in .chan receive."
   "5:found 3 leaked goroutines"
   "5:goroutine [0-9]+ .chan receive"

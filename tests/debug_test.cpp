@@ -143,7 +143,8 @@ TEST(debug, level_1_groups_identical_stacks_with_a_count) {
   std::this_thread::sleep_for(100ms);
   std::string dump = goro::debug::goroutines(1);
   EXPECT_TRUE(contains(dump, "goroutine profile: total ")) << dump.substr(0, 500);
-  EXPECT_TRUE(std::regex_search(dump, std::regex("\n1000 @ 0x"))) << dump.substr(0, 2000);
+  EXPECT_TRUE(std::regex_search(dump, std::regex("\n1000 @ 0x[^\n]*\n# wait: chan receive\n")))
+      << dump.substr(0, 2000);
   block.close();
   EXPECT_FALSE(goro::debug::check_no_leaks());
 }

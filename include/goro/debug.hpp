@@ -12,8 +12,8 @@
 //   created by main::{lambda()#1}::operator()() const in goroutine 1
 //   	/src/app/main.cpp:60
 //
-// Level 1 groups goroutines with identical stacks and prints a count for each, most
-// common first (pprof's debug=1). Stacks of goroutines running on another thread at
+// Level 1 groups goroutines with identical stacks and wait reasons and prints a count
+// for each, most common first (pprof's debug=1), with a "# wait: <reason>" line. Stacks of goroutines running on another thread at
 // that moment are not shown (their header is). Stacks are walked by frame pointers:
 // code built without them (-fomit-frame-pointer, the default at -O2) shows fewer frames.
 //
@@ -37,7 +37,9 @@
 namespace goro::debug {
 
 // Writes every goroutine; level 1 (grouped) or 2 (each, Go's layout; also used for any
-// level other than 1).
+// level other than 1). Level 1 is Go's debug=1 layout: one entry per distinct stack
+// and wait reason, "N @ pcs", then "# wait: <reason>" (goro's addition: Go's shows
+// no reason) and the frames.
 void write_goroutines(std::ostream& os, int level = 2);
 // The same, as a string.
 std::string goroutines(int level = 2);

@@ -191,23 +191,31 @@ void write_one(std::ostream& os, const goroutine_view& v) {
   os << "\n\t" << v.where.file_name() << ":" << v.where.line() << "\n\n";
 }
 
+// Go's debug=1 layout: goroutines with the same stack and the same wait reason in one
+// entry, largest first. Go hides its runtime frames there, so the reason a group is
+// blocked (chanrecv, semacquire ...) does not show; goro adds it as a comment line
+// ("# wait: chan receive"), which profile parsers skip like Go's "# labels:".
 void write_grouped(std::ostream& os, const std::vector<goroutine_view>& all) {
-  std::map<std::vector<std::uintptr_t>, int> groups;
-  for (const auto& v : all) ++groups[v.pcs];
-  std::vector<std::pair<int, const std::vector<std::uintptr_t>*>> order;
-  for (const auto& [pcs, count] : groups) order.emplace_back(count, &pcs);
+  using key = std::pair<std::string, std::vector<std::uintptr_t>>;
+  std::map<key, int> groups;
+  for (const auto& v : all) {
+    std::string status = v.state == g_state::waiting ? to_string(v.reason) : to_string(v.state);
+    ++groups[key(std::move(status), v.pcs)];
+  }
+  std::vector<std::pair<int, const key*>> order;
+  for (const auto& [k, count] : groups) order.emplace_back(count, &k);
   std::stable_sort(order.begin(), order.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   os << "goroutine profile: total " << all.size() << "\n";
-  for (const auto& [count, pcs] : order) {
+  for (const auto& [count, k] : order) {
     os << count << " @";
     char buf[32];
-    for (auto pc : *pcs) {
+    for (auto pc : k->second) {
       std::snprintf(buf, sizeof buf, " 0x%lx", static_cast<unsigned long>(pc));
       os << buf;
     }
-    os << "\n";
-    for (const auto& f : user_frames(*pcs)) {
+    os << "\n# wait: " << k->first << "\n";
+    for (const auto& f : user_frames(k->second)) {
       std::snprintf(buf, sizeof buf, "#\t0x%lx\t", static_cast<unsigned long>(f.pc));
       os << buf << f.sym.function << "\t" << f.sym.file << ":" << f.sym.line << "\n";
     }

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -543,6 +544,11 @@ std::pair<listener, error> listen(std::string_view network, std::string_view add
   if (!hp) return {listener(), make_error(op + ": address " + std::string(address) + ": " + why)};
   auto [eps, rerr] = resolve(nullptr, true, *family, *hp);
   if (rerr) return {listener(), wrap(rerr, op)};
+  if (!hp->host.empty()) {
+    // A name with both kinds of address ("localhost") listens on IPv4, as Go does.
+    std::stable_partition(eps.begin(), eps.end(),
+                          [](const endpoint& e) { return e.family() == AF_INET; });
+  }
   error last;
   for (const endpoint& ep : eps) {
     auto [s, err] = open_socket(ep.family(), -1);

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "goro/blocking.hpp"
@@ -76,6 +77,18 @@ void helper_main(blocking_pool* bp) {
   }
 }
 
+// Unlinks `job` from the queue. Called with bp.lock held.
+void take_back_locked(blocking_pool& bp, blocking_job* job) {
+  blocking_job* prev = nullptr;
+  for (blocking_job* at = bp.head; at; prev = at, at = at->next) {
+    if (at != job) continue;
+    (prev ? prev->next : bp.head) = job->next;
+    if (bp.tail == job) bp.tail = prev;
+    --bp.queued;
+    return;
+  }
+}
+
 }  // namespace
 
 bool blocking_calls_pending() noexcept {
@@ -93,6 +106,7 @@ void run_blocking(blocking_job* job) {
   job->waiter = self;
   job->next = nullptr;
   bp.pending.fetch_add(1, std::memory_order_acq_rel);
+  bool run_inline = false;
   {
     std::lock_guard lk(bp.lock);
     if (bp.tail) {
@@ -102,13 +116,29 @@ void run_blocking(blocking_job* job) {
     }
     bp.tail = job;
     ++bp.queued;
+    bool started = false;
     if (bp.queued > bp.idle && bp.threads < bp.limit) {
-      ++bp.threads;
-      note_runtime_thread(1);
-      std::thread(helper_main, &bp).detach();
-    } else {
-      bp.work.notify_one();
+      try {
+        std::thread(helper_main, &bp).detach();
+        ++bp.threads;
+        note_runtime_thread(1);
+        started = true;
+      } catch (const std::system_error&) {
+        // The system refused a thread. The busy helpers will get to the job; with
+        // none at all, take it back and run it here (this processor blocks, but the
+        // call completes).
+        if (bp.threads == 0) {
+          take_back_locked(bp, job);
+          run_inline = true;
+        }
+      }
     }
+    if (!started && !run_inline) bp.work.notify_one();
+  }
+  if (run_inline) {
+    bp.pending.fetch_sub(1, std::memory_order_acq_rel);
+    job->run(job);
+    return;
   }
   while (!job->done.load(std::memory_order_acquire)) park(self, wait_reason::syscall);
 }
