@@ -119,27 +119,44 @@ std::vector<goroutine_view> collect_goroutines(bool with_stacks) {
 
 namespace {
 
-bool runtime_frame(const std::string& fn) {
-  // task_impl<F>::run is the user's function F (often inlined into it): keep it.
-  if (fn.find("goro::detail::task_impl<") != std::string::npos) return false;
+struct frame_text {
+  std::uintptr_t pc;
+  symbol sym;
+  bool alone;  // the only frame its pc stands for (nothing was inlined there)
+};
+
+bool runtime_frame(const frame_text& f) {
+  const std::string& fn = f.sym.function;
+  // task_impl<F>::run calls the user's function F. When F was inlined into it, F has
+  // a frame of its own and run is noise; otherwise run is where F's code is: keep it.
+  if (fn.find("goro::detail::task_impl<") != std::string::npos) return !f.alone;
+  if (f.sym.file.rfind(GORO_SOURCE_DIR "/src/", 0) == 0 ||
+      f.sym.file.find("/goro/detail/") != std::string::npos) {
+    return true;
+  }
   return fn.rfind("goro_", 0) == 0 || fn.find("goro::detail::") != std::string::npos ||
          fn.find("std::__invoke") != std::string::npos ||
          fn.find("std::apply") != std::string::npos || fn.find("std::__apply") != std::string::npos;
 }
 
-struct frame_text {
-  std::uintptr_t pc;
-  symbol sym;
-};
-
 // The frames worth showing: runtime internals at the top (the park machinery) and
 // the bottom (the goroutine's entry) are cut, as Go's traceback hides its runtime.
 std::vector<frame_text> user_frames(const std::vector<std::uintptr_t>& pcs) {
   std::vector<frame_text> frames;
-  for (auto pc : pcs) frames.push_back({pc, symbolize(pc)});
+  for (auto pc : pcs) {
+    auto syms = symbolize(pc);
+    bool alone = syms.size() == 1;
+    for (auto& sym : syms) frames.push_back({pc, std::move(sym), alone});
+  }
+  // At the bottom, goro's public wrappers (run's and wait_group::go's lambdas) and
+  // std::invoke only lead to the user's function: cut them too.
+  auto entry_frame = [](const frame_text& f) {
+    return runtime_frame(f) || f.sym.file.find("/include/goro/") != std::string::npos ||
+           f.sym.function.rfind("std::invoke", 0) == 0;
+  };
   std::size_t first = 0, last = frames.size();
-  while (first < last && runtime_frame(frames[first].sym.function)) ++first;
-  while (last > first && runtime_frame(frames[last - 1].sym.function)) --last;
+  while (first < last && runtime_frame(frames[first])) ++first;
+  while (last > first && entry_frame(frames[last - 1])) --last;
   if (first == last) return frames;  // all runtime: show them rather than nothing
   return {frames.begin() + static_cast<std::ptrdiff_t>(first),
           frames.begin() + static_cast<std::ptrdiff_t>(last)};
@@ -199,7 +216,8 @@ void write_grouped(std::ostream& os, const std::vector<goroutine_view>& all) {
   using key = std::pair<std::string, std::vector<std::uintptr_t>>;
   std::map<key, int> groups;
   for (const auto& v : all) {
-    std::string status = v.state == g_state::waiting ? to_string(v.reason) : to_string(v.state);
+    std::string status = v.state == g_state::waiting ? std::string("wait: ") + to_string(v.reason)
+                                                     : std::string(to_string(v.state));
     ++groups[key(std::move(status), v.pcs)];
   }
   std::vector<std::pair<int, const key*>> order;
@@ -214,7 +232,7 @@ void write_grouped(std::ostream& os, const std::vector<goroutine_view>& all) {
       std::snprintf(buf, sizeof buf, " 0x%lx", static_cast<unsigned long>(pc));
       os << buf;
     }
-    os << "\n# wait: " << k->first << "\n";
+    os << "\n# " << k->first << "\n";
     for (const auto& f : user_frames(k->second)) {
       std::snprintf(buf, sizeof buf, "#\t0x%lx\t", static_cast<unsigned long>(f.pc));
       os << buf << f.sym.function << "\t" << f.sym.file << ":" << f.sym.line << "\n";

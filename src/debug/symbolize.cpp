@@ -14,8 +14,10 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #if defined(GORO_HAVE_LIBDW)
+#include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #endif
@@ -33,7 +35,7 @@ std::string demangle(const char* name) {
 
 struct symbol_table {
   std::mutex lock;
-  std::unordered_map<std::uintptr_t, symbol> cache;  // under lock
+  std::unordered_map<std::uintptr_t, std::vector<symbol>> cache;  // under lock
 #if defined(GORO_HAVE_LIBDW)
   Dwfl* dwfl = nullptr;  // under lock
   Dwfl_Callbacks callbacks{};
@@ -63,7 +65,41 @@ Dwfl* session(symbol_table& t, bool refresh) {
   return t.dwfl;
 }
 
-bool lookup_dwarf(symbol_table& t, std::uintptr_t addr, symbol& out) {
+// The qualified name of the function an inlined call runs: its demangled linkage name
+// when it has one; else its name prefixed with the namespaces and classes that
+// enclose its declaration ("ns::type::fn", "{lambda}::operator()").
+std::string inlined_name(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  for (int at : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
+    if (const char* n = dwarf_formstring(dwarf_attr_integrate(die, at, &attr))) return demangle(n);
+  }
+  const char* n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
+  std::string name = n ? n : "?";
+  // Find the declaration: abstract origin, then its specification.
+  Dwarf_Die decl = *die;
+  for (int at : {DW_AT_abstract_origin, DW_AT_specification}) {
+    Dwarf_Die next;
+    if (dwarf_formref_die(dwarf_attr(&decl, at, &attr), &next) != nullptr) decl = next;
+  }
+  Dwarf_Die* chain = nullptr;
+  int m = dwarf_getscopes_die(&decl, &chain);
+  for (int i = 1; i < m; ++i) {  // chain[0] is decl itself; then its parents
+    int tag = dwarf_tag(&chain[i]);
+    const char* scope = dwarf_diename(&chain[i]);
+    if (tag == DW_TAG_namespace) {
+      name = std::string(scope ? scope : "{anonymous}") + "::" + name;
+    } else if (tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
+               tag == DW_TAG_union_type) {
+      name = std::string(scope ? scope : "{lambda}") + "::" + name;
+    } else if (tag == DW_TAG_subprogram || tag == DW_TAG_compile_unit) {
+      break;  // a local class: its function's name would need another walk
+    }
+  }
+  std::free(chain);
+  return name;
+}
+
+bool lookup_dwarf(symbol_table& t, std::uintptr_t addr, std::vector<symbol>& out) {
   Dwfl* d = session(t, false);
   if (d == nullptr) return false;
   Dwfl_Module* mod = dwfl_addrmodule(d, addr);
@@ -73,14 +109,42 @@ bool lookup_dwarf(symbol_table& t, std::uintptr_t addr, symbol& out) {
   }
   const char* name = dwfl_module_addrname(mod, addr);
   if (name == nullptr) return false;
-  out.function = demangle(name);
-  if (Dwfl_Line* line = dwfl_module_getsrc(mod, addr)) {
-    int lineno = 0;
-    if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
-      out.file = file;
-      out.line = lineno;
+  std::string file;
+  int line = 0;
+  if (Dwfl_Line* l = dwfl_module_getsrc(mod, addr)) {
+    if (const char* f = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr)) file = f;
+  }
+  // Walk the scopes around addr from the innermost out: each inlined call is a frame
+  // at the current location, and moves the location to its call site. (dwarf_getscopes
+  // continues an inlined call with its abstract instance's scopes, so the concrete
+  // nesting comes from dwarf_getscopes_die on the innermost scope.)
+  Dwarf_Addr bias = 0;
+  Dwarf_Die* cu = dwfl_module_addrdie(mod, addr, &bias);
+  Dwarf_Die* scopes = nullptr;
+  Dwarf_Die* chain = nullptr;
+  int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
+  int m = n > 0 ? dwarf_getscopes_die(&scopes[0], &chain) : 0;
+  Dwarf_Files* files = nullptr;
+  std::size_t nfiles = 0;
+  if (m > 0 && dwarf_getsrcfiles(cu, &files, &nfiles) != 0) files = nullptr;
+  for (int i = 0; i < m; ++i) {
+    Dwarf_Die* die = &chain[i];
+    int tag = dwarf_tag(die);
+    if (tag == DW_TAG_subprogram) break;
+    if (tag != DW_TAG_inlined_subroutine) continue;  // lexical blocks
+    out.push_back(symbol{inlined_name(die), file, line});
+    Dwarf_Attribute attr;
+    Dwarf_Word value = 0;
+    if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &value) == 0) {
+      line = static_cast<int>(value);
+    }
+    if (files != nullptr && dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &value) == 0) {
+      if (const char* f = dwarf_filesrc(files, value, nullptr, nullptr)) file = f;
     }
   }
+  std::free(chain);
+  std::free(scopes);
+  out.push_back(symbol{demangle(name), file, line});
   return true;
 }
 #endif
@@ -106,16 +170,16 @@ symbol lookup_dladdr(std::uintptr_t addr) {
 
 }  // namespace
 
-symbol symbolize(std::uintptr_t pc) {
+std::vector<symbol> symbolize(std::uintptr_t pc) {
   std::uintptr_t addr = pc - 1;  // the call instruction, not the one after it
   symbol_table& t = table();
   std::lock_guard lk(t.lock);
   if (auto it = t.cache.find(addr); it != t.cache.end()) return it->second;
-  symbol out;
+  std::vector<symbol> out;
 #if defined(GORO_HAVE_LIBDW)
-  if (!lookup_dwarf(t, addr, out)) out = lookup_dladdr(addr);
+  if (!lookup_dwarf(t, addr, out)) out = {lookup_dladdr(addr)};
 #else
-  out = lookup_dladdr(addr);
+  out = {lookup_dladdr(addr)};
 #endif
   t.cache.emplace(addr, out);
   return out;

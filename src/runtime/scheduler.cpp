@@ -634,6 +634,11 @@ std::uint64_t total_ticks(scheduler& s) {
 }
 
 [[noreturn]] void report_deadlock() {
+  // Several idle workers can reach the verdict at once: one reports and exits.
+  static std::atomic<bool> reporting{false};
+  if (reporting.exchange(true, std::memory_order_acq_rel)) {
+    for (;;) pause();
+  }
   std::fputs("fatal error: all goroutines are asleep - deadlock!\n\n", stderr);
   std::ostringstream os;
   write_goroutine_dump(os, 2, 0);
