@@ -211,7 +211,7 @@ TEST_P(net, read_deadline_expires_and_the_connection_stays_usable) {
 
     // Extended while a read is blocked: the old expiry must not end the read.
     c.set_read_deadline(steady::now() + 30ms);
-    goro::go([&] {
+    goro::go([c, s]() mutable {  // handles by value: this goroutine may outlive the read
       c.set_read_deadline(steady::now() + 10s);
       goro::sleep(100ms);
       s.write("y");

@@ -19,6 +19,10 @@
 
 #include "runtime/netpoll.hpp"
 
+#if defined(GORO_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace goro::detail {
 
 namespace {
@@ -27,6 +31,20 @@ int epfd = -1;  // written once by backend_init, before any other call
 int breakfd = -1;
 std::atomic<bool> break_pending{false};
 std::atomic<bool> has_pwait2{true};  // cleared if the kernel lacks epoll_pwait2
+
+// The kernel orders a registration before the events it delivers, but ThreadSanitizer
+// cannot see through epoll: tell it, or the poller's first look at a fresh poll_desc
+// is reported as racing with its construction.
+inline void handed_to_kernel([[maybe_unused]] poll_desc* pd) {
+#if defined(GORO_TSAN)
+  __tsan_release(pd);
+#endif
+}
+inline void received_from_kernel([[maybe_unused]] poll_desc* pd) {
+#if defined(GORO_TSAN)
+  __tsan_acquire(pd);
+#endif
+}
 
 [[noreturn]] void fatal(const char* what) {
   std::fprintf(stderr, "goro: fatal error: netpoll %s failed: errno %d\n", what, errno);
@@ -66,6 +84,7 @@ bool backend_register(int fd, poll_desc* pd, std::error_code& ec) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = pd;
+  handed_to_kernel(pd);
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
     ec = std::error_code(errno, std::system_category());
     return false;
@@ -98,6 +117,7 @@ void backend_wait(std::int64_t timeout_ns,
       break_pending.store(false, std::memory_order_release);
       continue;
     }
+    received_from_kernel(pd);
     ready(pd, (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0,
           (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0);
   }
