@@ -65,4 +65,29 @@ TEST(scheduler, an_idle_runtime_burns_no_cpu) {
   EXPECT_LT(used, 20.0) << "an idle runtime used " << used << " ms of CPU in 1 s";
 }
 
+TEST(scheduler, a_goroutine_from_a_plain_thread_runs_while_every_processor_is_busy) {
+  // The global queue (where a plain thread's spawn goes) is checked every 61st schedule,
+  // so busy processors whose own queues never empty still take it.
+  for (int procs : {1, 2}) {
+    goro::set_max_procs(procs);
+    std::atomic<bool> stop{false}, ran{false};
+    goro::wait_group busy;
+    for (int i = 0; i < procs + 1; ++i) {
+      busy.go([&] {
+        while (!stop.load()) goro::yield();
+      });
+    }
+    std::this_thread::sleep_for(20ms);
+    auto t0 = steady::now();
+    goro::go([&] { ran = true; });
+    bool in_time = eventually([&] { return ran.load(); }, 3000ms);
+    double waited = ms_since(t0);
+    stop = true;
+    busy.wait();
+    EXPECT_TRUE(in_time) << procs << " processors";
+    EXPECT_LT(waited, 1000.0) << procs << " processors";
+  }
+  goro::set_max_procs(2);
+}
+
 }  // namespace

@@ -45,6 +45,7 @@
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"
 #include "runtime/netpoll.hpp"
+#include "runtime/parking.hpp"
 
 namespace goro {
 
@@ -61,11 +62,13 @@ struct net_socket {
   std::atomic<std::uint64_t> state{0};
   goro::mutex read_lock, write_lock;
   std::string local, remote;
+  std::atomic<bool> closed{false};         // the descriptor has been closed
+  std::atomic<parker*> closer{nullptr};    // the close() waiting for that
 
   net_socket(int f, poll_desc* p) : fd(f), pd(p) {}
   net_socket(const net_socket&) = delete;
   net_socket& operator=(const net_socket&) = delete;
-  ~net_socket() { shut(); }  // the last handle went: nothing can be in progress
+  ~net_socket() { shut(false); }  // the last handle went: nothing is in progress
 
   bool incref() noexcept {
     std::uint64_t s = state.load(std::memory_order_relaxed);
@@ -78,18 +81,29 @@ struct net_socket {
   void decref() noexcept {
     if (state.fetch_sub(2, std::memory_order_acq_rel) == (1 | 2)) destroy();
   }
-  // Marks closed and evicts; false if it already was. The last reference closes fd.
-  bool shut() noexcept {
-    std::uint64_t s = state.fetch_or(1, std::memory_order_acq_rel);
-    if (s & 1) return false;
+  // Marks closed, evicts, and waits until the descriptor is closed (Go's FD.Close):
+  // false if it already was closed. The close holds a reference of its own while it
+  // evicts, so the poll_desc cannot be recycled (and handed to a new socket) under it.
+  bool shut(bool wait) noexcept {
+    std::uint64_t s = state.load(std::memory_order_relaxed);
+    do {
+      if (s & 1) return false;
+    } while (!state.compare_exchange_weak(s, (s | 1) + 2, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed));
+    parker* self = wait ? current_parker() : nullptr;
+    closer.store(self, std::memory_order_seq_cst);
     poll_evict(pd);
-    if (s == 0) destroy();
+    decref();  // the last reference closes the descriptor
+    if (wait) {
+      while (!closed.load(std::memory_order_acquire)) park(self, wait_reason::io_wait);
+    }
     return true;
   }
   void destroy() noexcept {
     poll_close(pd);
     ::close(fd);
-    fd = -1;
+    closed.store(true, std::memory_order_seq_cst);
+    if (parker* c = closer.load(std::memory_order_seq_cst)) unpark(c);
   }
 };
 
@@ -294,6 +308,10 @@ std::pair<std::vector<endpoint>, error> resolve(const context* ctx, bool listeni
     return {std::move(out), {}};
   }
   resolved r = getaddrinfo_for(hp.host, family, hp.port, /*numeric=*/true);
+  if (r.gai_error == EAI_ADDRFAMILY || r.gai_error == EAI_FAMILY) {
+    // An address literal of the other family ("tcp4" with "[::1]").
+    return {{}, make_error("address " + hp.host + ": no suitable address")};
+  }
   if (r.gai_error == EAI_NONAME) {
     // A name: resolve it off the processors (getaddrinfo may block on the network).
     auto result = make_chan<resolved>(1);
@@ -364,9 +382,9 @@ error null_error(const char* op) {
 }
 
 std::pair<std::size_t, error> do_read(net_socket* s, std::span<std::byte> buf) {
-  if (buf.empty()) return {0, {}};
   socket_ref ref(s);
   if (!ref) return {0, wrap(err_closed, conn_name("read", *s))};
+  if (buf.empty()) return {0, {}};
   poll_status st = detail::poll_check(s->pd, poll_mode::read);
   if (st != poll_status::ready) return {0, wait_error(st, conn_name("read", *s))};
   for (;;) {
@@ -450,7 +468,7 @@ std::pair<std::size_t, error> conn::write(std::string_view data) {
 
 error conn::close() {
   if (!s_) return null_error("close");
-  if (!s_->shut()) return wrap(err_closed, conn_name("close", *s_));
+  if (!s_->shut(true)) return wrap(err_closed, conn_name("close", *s_));
   return {};
 }
 
@@ -526,7 +544,7 @@ std::string listener::addr() const { return s_ ? s_->local : std::string(); }
 
 error listener::close() {
   if (!s_) return null_error("close");
-  if (!s_->shut()) return wrap(err_closed, "close tcp " + s_->local);
+  if (!s_->shut(true)) return wrap(err_closed, "close tcp " + s_->local);
   return {};
 }
 
@@ -615,7 +633,14 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
       if (st != poll_status::ready) break;
       socklen_t len = sizeof so_error;
       if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) so_error = errno;
-      if (so_error != EINPROGRESS && so_error != EALREADY && so_error != EINTR) break;
+      if (so_error == EINPROGRESS || so_error == EALREADY || so_error == EINTR) continue;
+      if (so_error == EISCONN) so_error = 0;
+      if (so_error != 0) break;
+      // Writable and no error is not yet "connected": a socket is writable (and hung
+      // up) from its registration, before connect() (Go checks the same way).
+      sockaddr_storage peer{};
+      socklen_t plen = sizeof peer;
+      if (getpeername(s->fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0) break;
     }
     if (hook != 0) goro::detail::context_remove_on_cancel(ctx, hook);
     {
@@ -630,10 +655,7 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
   set_nodelay(s->fd);
   s->local = local_name(s->fd);
   s->remote = peer_name(s->fd);
-  if (s->remote.empty()) {
-    // Connected and already reset: report it like Go (the first read would fail).
-    return {nullptr, wrap(errno_error(ENOTCONN), where + ": connect")};
-  }
+  if (s->remote.empty()) s->remote = format(reinterpret_cast<const sockaddr*>(&ep.ss));
   return {std::move(s), {}};
 }
 

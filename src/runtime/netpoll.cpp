@@ -180,7 +180,7 @@ poll_status poll_wait(poll_desc* pd, poll_mode mode) noexcept {
       pl.waiters.fetch_sub(1, std::memory_order_seq_cst);
       continue;
     }
-    if (self->g == nullptr) netpoll_need_poller();     // a thread: make sure a worker polls
+    netpoll_need_poller();  // make sure some worker watches the poller
     if (poll_check(pd, mode) == poll_status::ready) {  // W2
       while (s.load(std::memory_order_acquire) == me) park(self, wait_reason::io_wait);  // W3
     }
@@ -192,7 +192,7 @@ poll_status poll_wait(poll_desc* pd, poll_mode mode) noexcept {
   }
 }
 
-void poll_set_deadline(poll_desc* pd, poll_mode mode, std::int64_t when) noexcept {
+void poll_set_deadline(poll_desc* pd, poll_mode mode, std::int64_t when) {
   auto& deadline = mode == poll_mode::read ? pd->rd : pd->wd;
   timer_entry& t = mode == poll_mode::read ? pd->rtimer : pd->wtimer;
   bool wake = false;
@@ -230,7 +230,8 @@ int netpoll(std::int64_t timeout_ns) noexcept {
   poller* pl = poller_if_started();
   if (pl == nullptr) return -1;
   int woken = 0;
-  backend_wait(timeout_ns, [&woken](poll_desc* pd, bool readable, bool writable) {
+  backend_wait(timeout_ns, /*drain_break=*/timeout_ns != 0,
+               [&woken](poll_desc* pd, bool readable, bool writable) {
     if (readable && unblock(pd, poll_mode::read, true)) ++woken;
     if (writable && unblock(pd, poll_mode::write, true)) ++woken;
   });

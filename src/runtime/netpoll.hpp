@@ -68,7 +68,7 @@ poll_status poll_check(poll_desc* pd, poll_mode mode) noexcept;
 poll_status poll_wait(poll_desc* pd, poll_mode mode) noexcept;
 // Sets the deadline (nanotime, 0 for none) of one direction; a deadline in the past
 // wakes that direction's waiter at once.
-void poll_set_deadline(poll_desc* pd, poll_mode mode, std::int64_t when) noexcept;
+void poll_set_deadline(poll_desc* pd, poll_mode mode, std::int64_t when);
 
 // --- scheduler interface ---
 
@@ -94,8 +94,10 @@ bool backend_register(int fd, poll_desc* pd, std::error_code& ec);
 void backend_deregister(int fd) noexcept;
 // Waits up to timeout_ns (< 0: indefinitely, 0: not at all) and calls
 // ready(pd, readable, writable) for each descriptor with an event. A backend_break
-// ends the wait early.
-void backend_wait(std::int64_t timeout_ns,
+// ends the wait early; only a waiter with drain_break consumes it, so a quick
+// non-blocking poll on another worker never swallows the wake-up meant for the
+// worker asleep in the poller.
+void backend_wait(std::int64_t timeout_ns, bool drain_break,
                   const std::function<void(poll_desc*, bool, bool)>& ready) noexcept;
 // Interrupts a backend_wait in progress (or makes the next one return at once).
 void backend_break() noexcept;

@@ -102,7 +102,7 @@ void backend_break() noexcept {
   }
 }
 
-void backend_wait(std::int64_t timeout_ns,
+void backend_wait(std::int64_t timeout_ns, bool drain_break,
                   const std::function<void(poll_desc*, bool, bool)>& ready) noexcept {
   constexpr int max_events = 128;
   epoll_event events[max_events];
@@ -111,10 +111,14 @@ void backend_wait(std::int64_t timeout_ns,
     auto* pd = static_cast<poll_desc*>(events[i].data.ptr);
     std::uint32_t ev = events[i].events;
     if (pd == nullptr) {
-      std::uint64_t value;
-      while (::read(breakfd, &value, sizeof value) < 0 && errno == EINTR) {
+      if (drain_break) {
+        // Clear the flag first: a break that comes after it writes again, and the
+        // eventfd (level-triggered) then stays readable for the next wait.
+        break_pending.store(false, std::memory_order_seq_cst);
+        std::uint64_t value;
+        while (::read(breakfd, &value, sizeof value) < 0 && errno == EINTR) {
+        }
       }
-      break_pending.store(false, std::memory_order_release);
       continue;
     }
     received_from_kernel(pd);

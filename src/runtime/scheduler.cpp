@@ -144,6 +144,7 @@ void install_overflow_handler();
 // ---- deadlock detection state (see check_deadlock) ----
 std::atomic<bool> run_active{false};
 thread_local bool is_run_thread = false;
+thread_local bool is_helper_thread = false;  // a goro::blocking helper (mark_helper_thread)
 std::atomic<bool> plain_thread_seen{false};
 std::atomic<int> runtime_threads{0};  // helper threads goro started (scavenger, ...)
 
@@ -154,8 +155,10 @@ void set_run_thread(bool inside_run) noexcept {
   run_active.store(inside_run, std::memory_order_seq_cst);
 }
 
+void mark_helper_thread() noexcept { is_helper_thread = true; }
+
 void note_plain_thread_activity() noexcept {
-  if (!is_run_thread && tls_processor == nullptr &&
+  if (!is_run_thread && tls_processor == nullptr && !is_helper_thread &&
       !plain_thread_seen.load(std::memory_order_relaxed)) {
     plain_thread_seen.store(true, std::memory_order_relaxed);
   }
@@ -295,6 +298,15 @@ bool timers_due(processor* p) noexcept {
   return next != timer_heap::no_deadline && next <= nanotime();
 }
 
+// Polls the network without blocking if goroutines wait on I/O, nobody sleeps in the
+// poller, and nobody has polled for netpoll_interval_ns.
+void poll_if_stale(scheduler& s) noexcept {
+  if (netpoll_waiting() && s.poll_owner.load(std::memory_order_seq_cst) == nullptr &&
+      nanotime() - netpoll_last() > netpoll_interval_ns) {
+    netpoll(0);
+  }
+}
+
 // The next goroutine to switch to directly, or null when the scheduler loop must run
 // (fairness tick for the global queue, due timers, retirement, or no local work).
 [[gnu::always_inline]] inline goroutine* pick_local(processor* p) noexcept {
@@ -364,6 +376,9 @@ void yield_current() noexcept {
     std::this_thread::yield();
     return;
   }
+  // A goroutine yielding in a loop while nothing else is runnable never reaches the
+  // scheduler loop: let it poll for I/O now and then, so sockets still complete.
+  if (netpoll_waiting()) poll_if_stale(*the_scheduler);
   goroutine* next = pick_local(p);
   if (next == nullptr && p->runq.empty() && the_scheduler->global.size() == 0 && !timers_due(p) &&
       external_timers().next_deadline() == timer_heap::no_deadline &&
@@ -480,6 +495,7 @@ void timer_added(std::int64_t when) noexcept {
 void netpoll_need_poller() noexcept {
   scheduler* s = the_scheduler;
   if (!s || s->poll_owner.load(std::memory_order_seq_cst) != nullptr) return;
+  if (s->npidle.load(std::memory_order_seq_cst) == 0) return;  // every worker is busy
   processor* p;
   {
     std::lock_guard lk(s->idle_lock);
@@ -556,7 +572,9 @@ void run_due_timers(scheduler& s, processor* p, bool all) {
   run_heap(p->timers, now);
   run_heap(external_timers(), now);
   if (!all) return;
-  int n = s.nprocs.load(std::memory_order_acquire);
+  // Every processor that exists, retired ones included: their heaps keep the timers
+  // their goroutines set before set_max_procs shrank (earliest_timer counts them too).
+  int n = s.created.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i) {
     processor* q = s.procs[i].load(std::memory_order_acquire);
     if (q && q != p) run_heap(q->timers, now);
@@ -776,13 +794,15 @@ goroutine* find_runnable(scheduler& s, processor* p) {
   for (;;) {
     if (p->retired.load(std::memory_order_acquire)) retire(s, p);
     run_due_timers(s, p, /*all=*/true);
+    // The fairness round: pick_local sends every 61st schedule here (the tick is bumped
+    // when the next goroutine is installed, so it still reads 60 mod 61).
     std::uint64_t tick = p->schedtick.load(std::memory_order_relaxed);
-    if (tick % 61 == 0) {
+    if (tick % 61 == 60) {
       if (s.global.size() > 0) {
         if (goroutine* g = s.global.pop_batch(&p->runq, s.global, 1)) return g;
       }
       // A processor that never runs dry still lets I/O complete (Go's sysmon poll).
-      if (netpoll_waiting() && nanotime() - netpoll_last() > netpoll_interval_ns) netpoll(0);
+      poll_if_stale(s);
     }
     if (goroutine* g = p->runq.pop()) return g;
     if (s.global.size() > 0) {
@@ -792,7 +812,7 @@ goroutine* find_runnable(scheduler& s, processor* p) {
       if (goroutine* g = s.global.pop_batch(&p->runq, s.global, share)) return g;
     }
     // Ready I/O before stealing, unless an idle worker already sleeps in the poller.
-    if (netpoll_waiting() && s.poll_owner.load(std::memory_order_relaxed) == nullptr &&
+    if (netpoll_waiting() && s.poll_owner.load(std::memory_order_seq_cst) == nullptr &&
         netpoll(0) > 0) {
       continue;
     }

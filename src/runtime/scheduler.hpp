@@ -115,8 +115,9 @@ void yield_current() noexcept;
 // Called when a newly added timer became the earliest one.
 void timer_added(std::int64_t when) noexcept;
 
-// Called by a plain thread about to wait in the netpoller: wakes an idle worker to take
-// the poller role if nobody holds it (goroutines' own workers poll when they go idle).
+// Called by anyone about to wait in the netpoller: if nobody holds the poller role and
+// a worker is idle, wakes it to take the role (a worker asleep on its futex would
+// otherwise not notice the I/O while its neighbours are busy).
 void netpoll_need_poller() noexcept;
 
 // goro::blocking calls whose goroutine waits for a helper thread (blocking.cpp).
@@ -134,6 +135,9 @@ int configured_max_procs() noexcept;
 void set_run_thread(bool inside_run) noexcept;
 void note_plain_thread_activity() noexcept;
 void note_runtime_thread(int delta) noexcept;
+// Marks the calling thread as a runtime helper (goro::blocking's pool): the goroutines
+// it wakes are not "plain thread activity" for the deadlock detector.
+void mark_helper_thread() noexcept;
 void disable_deadlock_detection() noexcept;
 void resize_processors(int n);
 
