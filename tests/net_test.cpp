@@ -522,7 +522,8 @@ TEST_P(net, close_returns_after_the_descriptor_is_closed) {
     auto [c, err] = ln.accept();
     EXPECT_TRUE(err.is(goro::net::err_closed)) << err;
   });
-  EXPECT_TRUE(eventually([] { return goro::debug::goroutines(2).find("IO wait") != std::string::npos; }));
+  EXPECT_TRUE(
+      eventually([] { return goro::debug::goroutines(2).find("IO wait") != std::string::npos; }));
   EXPECT_FALSE(ln.close());
   auto [again, err] = goro::net::listen("tcp", addr);
   EXPECT_FALSE(err) << err;

@@ -22,14 +22,16 @@
 // Writes never raise SIGPIPE: a write to a reset connection returns the error.
 //
 // Handles: listener and conn are copyable handles like chan. close() acts for every
-// copy, wakes the calls blocked on it with err_closed, and the descriptor itself is
-// closed exactly once, when the last call using it has returned (on close, or when
-// the last copy goes). New connections have TCP_NODELAY set, as in Go.
+// copy, wakes the calls blocked on it with err_closed, and returns once the
+// descriptor is closed (those calls have let go of it, as Go's Close waits); the
+// descriptor is closed exactly once (on close, or when the last copy goes). New
+// connections have TCP_NODELAY set, as in Go.
 //
 // Blocking: accept, dial, read, read_full and write park the calling goroutine in
 // "IO wait" (a plain thread blocks) until the socket is ready, it is closed, or a
-// deadline passes; name resolution in dial/listen parks in "syscall". close,
-// close_write, the deadline setters and the address getters never block.
+// deadline passes; name resolution in dial/listen parks in "syscall". close waits
+// (briefly, in "IO wait") for the calls it woke to return. close_write, the deadline
+// setters and the address getters never block.
 // Thread-safety: one read and one write may run at once on a conn (from different
 // goroutines or threads); concurrent reads (or writes) are serialised, as in Go.
 // Every member may be called from any goroutine or thread.
@@ -87,8 +89,9 @@ class conn {
   // The same for text (no terminating NUL is sent).
   std::pair<std::size_t, error> write(std::string_view data);
 
-  // Closes the connection for every copy and wakes its blocked calls. A second
-  // close returns err_closed.
+  // Closes the connection for every copy, wakes its blocked calls, and waits until
+  // they have let go of the descriptor and it is closed. A second close returns
+  // err_closed.
   error close();
   // Shuts down the sending side (the peer reads EOF); reading still works.
   error close_write();
@@ -123,7 +126,8 @@ class listener {
   std::pair<conn, error> accept();
   // The address it listens on, with the port chosen for ":0" ("127.0.0.1:41234").
   std::string addr() const;
-  // Stops listening and wakes blocked accept calls with err_closed.
+  // Stops listening, wakes blocked accept calls with err_closed, and returns once the
+  // descriptor is closed (the address can be listened on again).
   error close();
   // The listening descriptor, -1 for a null or closed listener. Do not close it.
   int native_handle() const noexcept;

@@ -62,8 +62,8 @@ struct net_socket {
   std::atomic<std::uint64_t> state{0};
   goro::mutex read_lock, write_lock;
   std::string local, remote;
-  std::atomic<bool> closed{false};         // the descriptor has been closed
-  std::atomic<parker*> closer{nullptr};    // the close() waiting for that
+  std::atomic<bool> closed{false};       // the descriptor has been closed
+  std::atomic<parker*> closer{nullptr};  // the close() waiting for that
 
   net_socket(int f, poll_desc* p) : fd(f), pd(p) {}
   net_socket(const net_socket&) = delete;

@@ -180,7 +180,7 @@ poll_status poll_wait(poll_desc* pd, poll_mode mode) noexcept {
       pl.waiters.fetch_sub(1, std::memory_order_seq_cst);
       continue;
     }
-    netpoll_need_poller();  // make sure some worker watches the poller
+    netpoll_need_poller();                             // make sure some worker watches the poller
     if (poll_check(pd, mode) == poll_status::ready) {  // W2
       while (s.load(std::memory_order_acquire) == me) park(self, wait_reason::io_wait);  // W3
     }
@@ -232,9 +232,9 @@ int netpoll(std::int64_t timeout_ns) noexcept {
   int woken = 0;
   backend_wait(timeout_ns, /*drain_break=*/timeout_ns != 0,
                [&woken](poll_desc* pd, bool readable, bool writable) {
-    if (readable && unblock(pd, poll_mode::read, true)) ++woken;
-    if (writable && unblock(pd, poll_mode::write, true)) ++woken;
-  });
+                 if (readable && unblock(pd, poll_mode::read, true)) ++woken;
+                 if (writable && unblock(pd, poll_mode::write, true)) ++woken;
+               });
   pl->last_poll.store(nanotime(), std::memory_order_relaxed);
   return woken;
 }
