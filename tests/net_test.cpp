@@ -43,6 +43,16 @@ listener must_listen(const char* addr = "127.0.0.1:0") {
   return ln;
 }
 
+// A connection over ln: the dialing end and the accepted end.
+std::pair<conn, conn> connected_pair(listener& ln) {
+  auto [c, err] = goro::net::dial("tcp", ln.addr());
+  EXPECT_FALSE(err) << err;
+  if (err) return {};
+  auto [s, aerr] = ln.accept();
+  EXPECT_FALSE(aerr) << aerr;
+  return {c, s};
+}
+
 // Serves `ln`: one goroutine per connection echoing everything back until EOF.
 // Returns after the listener is closed and every connection has ended.
 void echo_server(listener ln, goro::wait_group& done) {
@@ -180,10 +190,8 @@ TEST_P(net, read_full_reports_eof_and_unexpected_eof) {
 TEST_P(net, read_deadline_expires_and_the_connection_stays_usable) {
   auto ln = must_listen();
   in_goroutine([&] {
-    auto [c, err] = goro::net::dial("tcp", ln.addr());
-    ASSERT_FALSE(err) << err;
-    auto [s, aerr] = ln.accept();
-    ASSERT_FALSE(aerr) << aerr;
+    auto [c, s] = connected_pair(ln);
+    ASSERT_TRUE(c && s);
     char buf[16];
 
     auto t0 = steady::now();
@@ -228,10 +236,8 @@ TEST_P(net, read_deadline_expires_and_the_connection_stays_usable) {
 TEST_P(net, write_deadline_expires_when_the_peer_does_not_read) {
   auto ln = must_listen();
   in_goroutine([&] {
-    auto [c, err] = goro::net::dial("tcp", ln.addr());
-    ASSERT_FALSE(err) << err;
-    auto [s, aerr] = ln.accept();
-    ASSERT_FALSE(aerr) << aerr;
+    auto [c, s] = connected_pair(ln);
+    ASSERT_TRUE(c && s);
     std::vector<std::byte> big(64 << 20);  // far more than the socket buffers hold
     c.set_write_deadline(steady::now() + 100ms);
     auto [n, werr] = c.write(big);
@@ -315,10 +321,8 @@ TEST_P(net, dial_is_aborted_by_context_cancellation_and_deadline) {
 TEST_P(net, close_from_another_goroutine_wakes_a_blocked_read_and_accept) {
   auto ln = must_listen();
   in_goroutine([&] {
-    auto [c, err] = goro::net::dial("tcp", ln.addr());
-    ASSERT_FALSE(err) << err;
-    auto [s, aerr] = ln.accept();
-    ASSERT_FALSE(aerr) << aerr;
+    auto [c, s] = connected_pair(ln);
+    ASSERT_TRUE(c && s);
     goro::go([c]() mutable {
       goro::sleep(30ms);
       EXPECT_FALSE(c.close());
@@ -375,10 +379,8 @@ TEST_P(net, plain_threads_use_the_same_sockets) {
 TEST_P(net, peer_reset_mid_write_is_an_error_not_sigpipe) {
   auto ln = must_listen();
   in_goroutine([&] {
-    auto [c, err] = goro::net::dial("tcp", ln.addr());
-    ASSERT_FALSE(err) << err;
-    auto [s, aerr] = ln.accept();
-    ASSERT_FALSE(aerr) << aerr;
+    auto [c, s] = connected_pair(ln);
+    ASSERT_TRUE(c && s);
     goro::go([s]() mutable {
       goro::sleep(20ms);
       linger l{1, 0};  // close with RST
@@ -477,10 +479,8 @@ TEST_P(net, io_completes_while_every_processor_is_busy) {
   // Goroutines that only yield keep every processor busy; the reader's data must still
   // arrive (the workers poll between goroutines), not when the yielders stop.
   auto ln = must_listen();
-  auto [c, err] = goro::net::dial("tcp", ln.addr());
-  ASSERT_FALSE(err) << err;
-  auto [s, aerr] = ln.accept();
-  ASSERT_FALSE(aerr) << aerr;
+  auto [c, s] = connected_pair(ln);
+  ASSERT_TRUE(c && s);
   std::atomic<bool> stop{false}, got{false};
   goro::wait_group busy, reader;
   for (int i = 0; i < goro::max_procs(); ++i) {
@@ -629,10 +629,8 @@ TEST_P(net, names_and_ipv6) {
 
 TEST_P(net, a_goroutine_in_read_shows_io_wait_and_costs_no_cpu) {
   auto ln = must_listen();
-  auto [c, err] = goro::net::dial("tcp", ln.addr());
-  ASSERT_FALSE(err) << err;
-  auto [s, aerr] = ln.accept();
-  ASSERT_FALSE(aerr) << aerr;
+  auto [c, s] = connected_pair(ln);
+  ASSERT_TRUE(c && s);
   goro::wait_group wg;
   wg.go([c]() mutable {
     char buf[4];

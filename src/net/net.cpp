@@ -333,6 +333,32 @@ std::pair<std::vector<endpoint>, error> resolve(const context* ctx, bool listeni
   return {std::move(r.endpoints), {}};
 }
 
+struct target {
+  int family = AF_UNSPEC;
+  host_port hp;
+  error err;
+};
+
+// The network and address of a listen or dial, checked; err says what is wrong
+// ("dial udp: unknown network udp", "listen tcp: address x: missing port in address").
+target parse_target(const std::string& op, std::string_view network, std::string_view address) {
+  target t;
+  auto family = network_family(network);
+  if (!family) {
+    t.err = make_error(op + ": unknown network " + std::string(network));
+    return t;
+  }
+  t.family = *family;
+  std::string why;
+  auto hp = split_host_port(address, why);
+  if (!hp) {
+    t.err = make_error(op + ": address " + std::string(address) + ": " + why);
+    return t;
+  }
+  t.hp = std::move(*hp);
+  return t;
+}
+
 // ---- sockets -----------------------------------------------------------------------
 
 std::int64_t to_nanotime(time_point t) {
@@ -555,14 +581,11 @@ int listener::native_handle() const noexcept {
 
 std::pair<listener, error> listen(std::string_view network, std::string_view address) {
   std::string op = "listen " + std::string(network);
-  auto family = network_family(network);
-  if (!family) return {listener(), make_error(op + ": unknown network " + std::string(network))};
-  std::string why;
-  auto hp = split_host_port(address, why);
-  if (!hp) return {listener(), make_error(op + ": address " + std::string(address) + ": " + why)};
-  auto [eps, rerr] = resolve(nullptr, true, *family, *hp);
+  auto [family, hp, perr] = parse_target(op, network, address);
+  if (perr) return {listener(), perr};
+  auto [eps, rerr] = resolve(nullptr, true, family, hp);
   if (rerr) return {listener(), wrap(rerr, op)};
-  if (!hp->host.empty()) {
+  if (!hp.host.empty()) {
     // A name with both kinds of address ("localhost") listens on IPv4, as Go does.
     std::stable_partition(eps.begin(), eps.end(),
                           [](const endpoint& e) { return e.family() == AF_INET; });
@@ -578,7 +601,7 @@ std::pair<listener, error> listen(std::string_view network, std::string_view add
     setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (ep.family() == AF_INET6) {
       // "tcp" on the IPv6 wildcard accepts IPv4 too (dual stack), as in Go.
-      int v6only = *family == AF_INET6 ? 1 : 0;
+      int v6only = family == AF_INET6 ? 1 : 0;
       setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
     }
     std::string where = op + " " + format(reinterpret_cast<const sockaddr*>(&ep.ss));
@@ -664,15 +687,13 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
 std::pair<conn, error> dial(const context& ctx, std::string_view network,
                             std::string_view address) {
   std::string op = "dial " + std::string(network);
-  auto family = network_family(network);
-  if (!family) return {conn(), make_error(op + ": unknown network " + std::string(network))};
-  std::string why;
-  auto hp = split_host_port(address, why);
-  if (!hp) return {conn(), make_error(op + ": address " + std::string(address) + ": " + why)};
-  if (hp->port == 0)
+  auto [family, hp, perr] = parse_target(op, network, address);
+  if (perr) return {conn(), perr};
+  if (hp.port == 0) {
     return {conn(), make_error(op + ": address " + std::string(address) + ": invalid port")};
+  }
   if (error e = ctx.err()) return {conn(), wrap(e, op)};
-  auto [eps, rerr] = resolve(&ctx, false, *family, *hp);
+  auto [eps, rerr] = resolve(&ctx, false, family, hp);
   if (rerr) return {conn(), wrap(rerr, op)};
   error first;
   for (const endpoint& ep : eps) {
