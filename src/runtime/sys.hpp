@@ -52,10 +52,14 @@ inline void futex_wake(std::atomic<std::uint32_t>* word, int count) {
 // Takes a spin lock word: spins briefly, then yields the CPU so a preempted holder can
 // finish. For critical sections of a few dozen instructions, never across a park.
 inline void spin_acquire(std::atomic<bool>& locked) noexcept {
+  // Test-and-test-and-set with exponential backoff: a waiter that keeps re-reading the
+  // word while the holder works pulls the cache line away from it at every release.
+  std::uint32_t backoff = 1;
   for (int spins = 0; locked.exchange(true, std::memory_order_acquire); ++spins) {
     while (locked.load(std::memory_order_relaxed)) {
       if (++spins < 64) {
-        cpu_relax();
+        for (std::uint32_t i = 0; i < backoff; ++i) cpu_relax();
+        if (backoff < 64) backoff <<= 1;
       } else {
         sched_yield();
       }
