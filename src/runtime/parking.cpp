@@ -14,15 +14,54 @@
 #include "runtime/scheduler.hpp"
 #include "runtime/sys.hpp"
 
+#include <mutex>
+#include <vector>
+
 namespace goro::detail {
 
 namespace {
-thread_local parker thread_parker;
+
+// A plain thread's parker outlives the thread. A waker marks a waiter done and then
+// unparks it; in between, the waiter may see `done`, return, and its thread exit. So
+// thread parkers are never freed: an exiting thread returns its parker to a free list
+// and a new thread reuses it. A late unpark then leaves a stale permit on a parker in
+// use by another thread, which the protocol tolerates (park callers re-check their
+// condition in a loop), instead of writing to freed thread-local storage.
+spinlock free_parkers_lock;
+std::vector<parker*>* free_parkers = nullptr;  // under free_parkers_lock; never freed
+
+struct thread_parker_slot {
+  parker* p = nullptr;
+  ~thread_parker_slot() {
+    if (p == nullptr) return;
+    std::lock_guard lk(free_parkers_lock);
+    if (free_parkers == nullptr) free_parkers = new std::vector<parker*>;
+    free_parkers->push_back(p);
+    p = nullptr;
+  }
+};
+thread_local thread_parker_slot thread_parker;
+
+parker* thread_parker_for_this_thread() {
+  if (thread_parker.p != nullptr) return thread_parker.p;
+  parker* p = nullptr;
+  {
+    std::lock_guard lk(free_parkers_lock);
+    if (free_parkers != nullptr && !free_parkers->empty()) {
+      p = free_parkers->back();
+      free_parkers->pop_back();
+    }
+  }
+  if (p == nullptr) p = new parker;  // never freed (see above)
+  thread_parker.p = p;
+  return p;
 }
+
+}  // namespace
 
 parker* current_parker() noexcept {
   goroutine* g = current_goroutine();
-  return g ? &g->park : &thread_parker;
+  return g ? &g->park : thread_parker_for_this_thread();
 }
 
 void park(parker* self, wait_reason reason) noexcept {
