@@ -402,6 +402,8 @@ TEST_P(net, two_thousand_simultaneous_connections) {
   getrlimit(RLIMIT_NOFILE, &lim);
   const rlim_t need = 4400;
   if (lim.rlim_cur < need) {
+    // 2,000 connections need 4,000 descriptors in this one process: skipped only where
+    // the hard limit forbids raising the soft one that far (it runs on the CI machine).
     if (lim.rlim_max < need)
       GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << lim.rlim_max << " < " << need;
     lim.rlim_cur = need;
@@ -608,6 +610,7 @@ TEST_P(net, names_and_ipv6) {
   server.wait();
 
   auto [ln6, err6] = goro::net::listen("tcp6", "[::1]:0");
+  // Containers without an IPv6 loopback cannot bind [::1]; the IPv4 half above ran.
   if (err6) GTEST_SKIP() << "no IPv6 loopback: " << err6;
   EXPECT_EQ(ln6.addr().rfind("[::1]:", 0), 0u) << ln6.addr();
   goro::wait_group server6;

@@ -201,6 +201,7 @@ TEST_P(runtime, spawn_options_give_a_bigger_stack_and_a_name) {
 }
 
 TEST_P(runtime, goroutines_migrate_between_threads_and_keep_their_state) {
+  // With one processor there is one worker thread, so there is nowhere to migrate to.
   if (GetParam() < 2) GTEST_SKIP() << "migration needs two processors";
   // Sleepers park on one processor's timer heap; whichever worker is free when the
   // timer is due fires it and runs the goroutine, so they keep changing threads.

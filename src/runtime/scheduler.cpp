@@ -298,13 +298,15 @@ bool timers_due(processor* p) noexcept {
   return next != timer_heap::no_deadline && next <= nanotime();
 }
 
-// Polls the network without blocking if goroutines wait on I/O, nobody sleeps in the
-// poller, and nobody has polled for netpoll_interval_ns.
+// True if something waits on I/O and no idle worker sleeps in the poller watching it.
+bool poller_vacant(scheduler& s) noexcept {
+  return netpoll_waiting() && s.poll_owner.load(std::memory_order_seq_cst) == nullptr;
+}
+
+// Polls the network without blocking if the poller is vacant and nobody has polled for
+// netpoll_interval_ns.
 void poll_if_stale(scheduler& s) noexcept {
-  if (netpoll_waiting() && s.poll_owner.load(std::memory_order_seq_cst) == nullptr &&
-      nanotime() - netpoll_last() > netpoll_interval_ns) {
-    netpoll(0);
-  }
+  if (poller_vacant(s) && nanotime() - netpoll_last() > netpoll_interval_ns) netpoll(0);
 }
 
 // The next goroutine to switch to directly, or null when the scheduler loop must run
@@ -378,7 +380,7 @@ void yield_current() noexcept {
   }
   // A goroutine yielding in a loop while nothing else is runnable never reaches the
   // scheduler loop: let it poll for I/O now and then, so sockets still complete.
-  if (netpoll_waiting()) poll_if_stale(*the_scheduler);
+  poll_if_stale(*the_scheduler);
   goroutine* next = pick_local(p);
   if (next == nullptr && p->runq.empty() && the_scheduler->global.size() == 0 && !timers_due(p) &&
       external_timers().next_deadline() == timer_heap::no_deadline &&
@@ -812,10 +814,7 @@ goroutine* find_runnable(scheduler& s, processor* p) {
       if (goroutine* g = s.global.pop_batch(&p->runq, s.global, share)) return g;
     }
     // Ready I/O before stealing, unless an idle worker already sleeps in the poller.
-    if (netpoll_waiting() && s.poll_owner.load(std::memory_order_seq_cst) == nullptr &&
-        netpoll(0) > 0) {
-      continue;
-    }
+    if (poller_vacant(s) && netpoll(0) > 0) continue;
     // Spin, if not too many already are (Go's limit: at most half the busy ones).
     int busy = s.nprocs.load(std::memory_order_relaxed) - s.npidle.load(std::memory_order_relaxed);
     if (!p->spinning && 2 * s.nmspinning.load(std::memory_order_relaxed) < busy) {
