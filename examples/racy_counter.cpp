@@ -17,8 +17,16 @@ int main(int argc, char** argv) {
     long result = 0;
     if (std::strcmp(mode, "racy") == 0) {
       long counter = 0;
+      // Make sure two of them really run at once, on two threads: each spins (without
+      // yielding) until a second one has arrived, which the other processor can only
+      // do by stealing it. The flag is relaxed, so it orders nothing: the increments
+      // that follow are as unsynchronised as they look.
+      std::atomic<int> arrived{0};
       for (int g = 0; g < goroutines; ++g) {
         wg.go([&] {
+          arrived.fetch_add(1, std::memory_order_relaxed);
+          while (arrived.load(std::memory_order_relaxed) < 2) {
+          }
           for (int i = 0; i < iters; ++i) ++counter;  // data race
         });
       }
