@@ -94,6 +94,66 @@ TEST_P(semaphore, misuse_panics_with_a_message) {
   sem.release(3);
 }
 
+TEST_P(semaphore, acquire_with_a_done_context_fails_even_when_units_are_free) {
+  goro::semaphore sem(2);
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  cancel();
+  EXPECT_EQ(sem.acquire(ctx, 1), goro::canceled);
+  EXPECT_TRUE(sem.try_acquire(2)) << "the failed acquire kept units";
+  sem.release(2);
+}
+
+TEST_P(semaphore, acquire_beyond_the_size_waits_for_the_context) {
+  goro::semaphore sem(3);
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  std::atomic<bool> returned{false};
+  goro::error got;  // written by the goroutine before `returned`
+  goro::wait_group wg;
+  wg.go([&, ctx = ctx] {
+    got = sem.acquire(ctx, 4);
+    returned.store(true);
+  });
+  std::this_thread::sleep_for(30ms);
+  EXPECT_FALSE(returned.load()) << "a request beyond the size returned before ctx was done";
+  // The doomed request is not queued: others are served meanwhile.
+  EXPECT_TRUE(sem.try_acquire(3));
+  sem.release(3);
+  EXPECT_EQ(sem.acquire(ctx, 1), goro::error{});
+  sem.release(1);
+  cancel();
+  wg.wait();
+  EXPECT_EQ(got, goro::canceled);
+  EXPECT_TRUE(sem.try_acquire(3));
+  sem.release(3);
+}
+
+// One processor, and the releasing goroutine keeps it: the waiter is granted its unit
+// and runs only after its context has been cancelled too.
+TEST(semaphore_race, a_grant_that_races_with_cancellation_is_given_back) {
+  int before = goro::max_procs();
+  goro::set_max_procs(1);
+  goro::semaphore sem(1);
+  sem.acquire(1);
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  goro::error got;
+  std::atomic<bool> queued{false};
+  goro::wait_group wg;
+  wg.go([&, ctx = ctx] {
+    queued.store(true);
+    got = sem.acquire(ctx, 1);  // queued: the unit is held
+  });
+  ASSERT_TRUE(eventually([&] { return queued.load(); }));
+  std::this_thread::sleep_for(20ms);  // the waiter parks
+  wg.go([&, cancel = cancel] {
+    sem.release(1);  // grants the waiter its unit; it cannot run yet
+    cancel();
+  });
+  wg.wait();
+  EXPECT_EQ(got, goro::canceled);
+  EXPECT_TRUE(sem.try_acquire(1)) << "the unit granted to a cancelled acquire was kept";
+  goro::set_max_procs(before);
+}
+
 TEST_P(semaphore, threads_and_goroutines_share_it) {
   goro::semaphore sem(1);
   long counter = 0;  // protected by the semaphore as a lock

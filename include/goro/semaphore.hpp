@@ -7,8 +7,8 @@
 //   thread; try_acquire and release never block.
 // Thread-safety: all members may be called concurrently from goroutines and threads.
 // Panics (goro::panic_error): a negative size or weight; acquire(n) with n > size
-//   (it could never succeed; acquire(ctx, n) returns an error instead); releasing more
-//   than is held.
+//   (it could never succeed; acquire(ctx, n) waits for ctx instead, as x/sync);
+//   releasing more than is held.
 //
 // Example:
 //   goro::semaphore sem(64);              // at most 64 calls in flight
@@ -35,10 +35,12 @@ class semaphore {
   // n > size.
   void acquire(std::int64_t n = 1);
   // Go's Acquire: as acquire, but gives up when ctx is done first: returns ctx.err()
-  // and holds nothing. If the units are free and nobody is queued it succeeds at once,
-  // even when ctx is already done. A request beyond the size returns an error at once
-  // (not ctx.err()); n < 0 panics. Cancel safety: on an error nothing was acquired; on
-  // nil all n units are held (also when ctx ended just as they were granted).
+  // and holds nothing. A ctx that is already done fails the call even when the units
+  // are free. A request beyond the size is never queued (it would hold up the ones
+  // behind it): it waits for ctx and returns ctx.err() — forever for a context that is
+  // never done, as x/sync. n < 0 panics. Cancel safety: on an error nothing was
+  // acquired; on nil all n units are held. Units granted just as ctx ended are given
+  // back and the result is ctx.err().
   error acquire(const context& ctx, std::int64_t n = 1);
   // Takes n units if available now and nobody is queued (Go's TryAcquire); false
   // otherwise, including n > size. Never blocks. Panics if n < 0.
@@ -49,6 +51,8 @@ class semaphore {
 
  private:
   void grant_waiters_locked(void** granted_tail);
+  void wait_queued(const context& ctx, void* waiter);
+  void leave_queue(void* waiter);
 
   const std::int64_t size_;
   std::int64_t used_ = 0;      // under waiters_.locked

@@ -2,7 +2,10 @@
 //
 // Invariants (under waiters_.locked): 0 <= used_ <= size_; waiters are served strictly
 // in arrival order — release grants the head while it fits and stops at the first
-// that does not, so a large request is never overtaken by smaller later ones.
+// that does not, so a large request is never overtaken by smaller later ones; only
+// requests of at most size_ are queued, so the head always fits eventually.
+// Lock order: a cancellation hook's link lock, then waiters_.locked, then (ctx.err()
+// under waiters_.locked) the context's own lock.
 #include "goro/semaphore.hpp"
 
 #include <string>
@@ -94,80 +97,106 @@ void semaphore::release(std::int64_t n) {
   wake_all(granted);
 }
 
+// Go's Acquire. The order of the checks is x/sync's:
+//   1. ctx already done (checked under the lock, so also when it became done while we
+//      waited for the lock): fail, even if the units are free.
+//   2. The units are free and nobody is queued: take them.
+//   3. n > size could never be granted: wait for ctx without queueing, so that the
+//      requests behind are not held up by one that is doomed to fail.
+//   4. Otherwise queue and park until granted or ctx is done. A grant that races with
+//      ctx becoming done is given back, and the result is ctx's error.
 error semaphore::acquire(const context& ctx, std::int64_t n) {
   check_weight(n, "acquire");
-  if (n > size_) {
-    return make_error("semaphore: acquire of " + std::to_string(n) + " exceeds the size " +
-                      std::to_string(size_) + " and could never succeed");
-  }
   sem_waiter self;
   {
     detail::wait_list_guard lk(waiters_);
+    if (error err = ctx.err()) return err;
     if (size_ - used_ >= n && waiters_.head == nullptr) {
       used_ += n;
       return {};
     }
-    if (error err = ctx.err()) return err;
-    self.n = n;
-    self.who = detail::current_parker();
-    if (waiters_.tail) {
-      static_cast<sem_waiter*>(waiters_.tail)->next = &self;
-    } else {
-      waiters_.head = &self;
+    if (n <= size_) {
+      self.n = n;
+      self.who = detail::current_parker();
+      if (waiters_.tail) {
+        static_cast<sem_waiter*>(waiters_.tail)->next = &self;
+      } else {
+        waiters_.head = &self;
+      }
+      waiters_.tail = &self;
     }
-    waiters_.tail = &self;
   }
-  // On cancellation: leave the queue unless already granted, and let the waiters
-  // behind us through if they now fit (we may have been blocking the head). The
-  // callback can run on the cancelling thread after we have returned, so it reaches
-  // us only through `link`, which we cut (under its lock) before returning.
+  if (n > size_) {
+    (void)ctx.done().recv();  // the nil channel of a context that is never done: forever
+    return ctx.err();
+  }
+  wait_queued(ctx, &self);
+  if (self.cancelled.load(std::memory_order_acquire)) return ctx.err();
+  if (error err = ctx.err()) {
+    release(n);  // granted, but ctx ended first or meanwhile: as if it never was
+    return err;
+  }
+  return {};
+}
+
+// Parks until `self` (queued by acquire) is granted or has left the queue because ctx
+// is done.
+//
+// The cancellation hook can run on the cancelling thread after acquire has returned,
+// so it reaches `self` only through `link`, which is cut (under its lock) before this
+// returns. The hook leaves the queue unless the waiter was already granted, and then
+// lets the waiters behind through if they now fit (it may have been blocking the head).
+void semaphore::wait_queued(const context& ctx, void* waiter) {
+  auto* self = static_cast<sem_waiter*>(waiter);
   struct hook_link {
     detail::spinlock lock;
-    semaphore* sem;      // under lock; null once acquire has returned
+    semaphore* sem;      // under lock; null once wait_queued has returned
     sem_waiter* waiter;  // under lock
   };
   auto link = std::make_shared<hook_link>();
   link->sem = this;
-  link->waiter = &self;
+  link->waiter = self;
   std::uint64_t hook = detail::context_on_cancel(ctx, [link] {
     std::lock_guard hold(link->lock);
-    semaphore* sem = link->sem;
-    if (sem == nullptr) return;  // acquire already returned
-    sem_waiter* me = link->waiter;
-    sem_waiter* granted = nullptr;
-    bool removed = false;
-    {
-      detail::wait_list_guard lk(sem->waiters_);
-      auto** at = reinterpret_cast<sem_waiter**>(&sem->waiters_.head);
-      sem_waiter* prev = nullptr;
-      while (*at && *at != me) {
-        prev = *at;
-        at = &(*at)->next;
-      }
-      if (*at == me) {
-        *at = me->next;
-        if (sem->waiters_.tail == me) sem->waiters_.tail = prev;
-        removed = true;
-        sem->grant_waiters_locked(reinterpret_cast<void**>(&granted));
-      }
-    }
-    wake_all(granted);
-    if (removed) {
-      me->cancelled.store(true, std::memory_order_release);
-      detail::unpark(me->who);  // `me` stays valid: acquire waits for link->lock
-    }
+    if (link->sem == nullptr) return;  // wait_queued already returned
+    link->sem->leave_queue(link->waiter);
   });
-  while (!self.granted.load(std::memory_order_acquire) &&
-         !self.cancelled.load(std::memory_order_acquire)) {
-    detail::park(self.who, detail::wait_reason::semacquire);
+  while (!self->granted.load(std::memory_order_acquire) &&
+         !self->cancelled.load(std::memory_order_acquire)) {
+    detail::park(self->who, detail::wait_reason::semacquire);
   }
   if (hook != 0) detail::context_remove_on_cancel(ctx, hook);
+  std::lock_guard cut(link->lock);  // waits for a hook in progress
+  link->sem = nullptr;
+}
+
+// Removes `waiter` from the queue if it is still there (not yet granted), grants the
+// waiters that now fit, and wakes the removed one with `cancelled` set.
+void semaphore::leave_queue(void* waiter) {
+  auto* me = static_cast<sem_waiter*>(waiter);
+  sem_waiter* granted = nullptr;
+  bool removed = false;
   {
-    std::lock_guard cut(link->lock);  // waits for a callback in progress
-    link->sem = nullptr;
+    detail::wait_list_guard lk(waiters_);
+    auto** at = reinterpret_cast<sem_waiter**>(&waiters_.head);
+    sem_waiter* prev = nullptr;
+    while (*at && *at != me) {
+      prev = *at;
+      at = &(*at)->next;
+    }
+    if (*at == me) {
+      *at = me->next;
+      if (waiters_.tail == me) waiters_.tail = prev;
+      removed = true;
+      grant_waiters_locked(reinterpret_cast<void**>(&granted));
+    }
   }
-  if (self.cancelled.load(std::memory_order_acquire)) return ctx.err();
-  return {};  // granted (even if ctx ended meanwhile, as x/sync)
+  wake_all(granted);
+  if (removed) {
+    detail::parker* who = me->who;
+    me->cancelled.store(true, std::memory_order_release);
+    detail::unpark(who);  // `me` stays valid: wait_queued waits for the hook's lock
+  }
 }
 
 }  // namespace goro
