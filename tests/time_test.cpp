@@ -1,4 +1,6 @@
-// time_test — goro::sleep: duration bounds, zero/negative, goroutines and threads, scale.
+// time_test — goro::sleep: duration bounds, zero/negative, goroutines and threads, scale;
+// timers and tickers: Go 1.23 stop/reset, far-future durations, release of unreferenced
+// timers.
 #include <atomic>
 #include <thread>
 
@@ -136,11 +138,49 @@ TEST_P(time_timers, stop_before_fire_prevents_it) {
   EXPECT_EQ(t.c().try_recv(), std::nullopt);
 }
 
-TEST_P(time_timers, stop_after_fire_reports_false_and_drops_the_value) {
+TEST_P(time_timers, stop_after_an_unreceived_fire_discards_the_value_and_reports_true) {
+  // Go 1.23: Stop drains the stale value and reports it as stopped.
   goro::timer t(1ms);
-  std::this_thread::sleep_for(30ms);
-  EXPECT_FALSE(t.stop());
+  ASSERT_TRUE(eventually([&] { return t.c().len() == 1; }));
+  EXPECT_TRUE(t.stop());
   EXPECT_EQ(t.c().try_recv(), std::nullopt) << "a stale value survived stop";
+  EXPECT_FALSE(t.stop()) << "nothing left to stop";
+}
+
+TEST_P(time_timers, stop_after_the_value_was_received_reports_false) {
+  goro::timer t(1ms);
+  ASSERT_TRUE(t.c().recv().has_value());
+  EXPECT_FALSE(t.stop());
+}
+
+TEST_P(time_timers, the_stop_then_drain_idiom_never_blocks) {
+  // `if (!t.Stop()) <-t.C` from before Go 1.23: whether stop comes before the fire,
+  // during it or after it, the receive it guards must not wait.
+  std::atomic<int> hung{0};
+  goro::wait_group wg;
+  for (int i = 0; i < 200; ++i) {
+    wg.go([&, i] {
+      goro::timer t(std::chrono::microseconds(i % 20 * 50));
+      goro::sleep(std::chrono::microseconds(i % 13 * 70));
+      if (!t.stop()) {
+        if (goro::select(goro::case_recv(t.c()), goro::case_recv(goro::after(5s))) == 1) {
+          hung.fetch_add(1);
+        }
+      }
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(hung.load(), 0) << "the guarded receive waited for a value stop had discarded";
+}
+
+TEST_P(time_timers, reset_after_an_unreceived_fire_discards_the_value_and_reports_true) {
+  goro::timer t(1ms);
+  ASSERT_TRUE(eventually([&] { return t.c().len() == 1; }));
+  auto t0 = steady::now();
+  EXPECT_TRUE(t.reset(20ms));
+  auto v = t.c().recv();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_GE(*v, t0 + 20ms) << "received the value of the old schedule";
 }
 
 TEST_P(time_timers, reset_rearms) {
@@ -185,6 +225,68 @@ TEST_P(time_timers, ticker_drops_ticks_for_a_slow_reader) {
   EXPECT_LE(buffered, 1);
   EXPECT_EQ(tk.c().len(), 0u);
   EXPECT_TRUE(tk.c().recv().has_value());  // and it keeps ticking
+}
+
+TEST_P(time_timers, far_future_durations_saturate_instead_of_firing) {
+  // Durations past what nanoseconds can hold are about 100 years, not overflowed
+  // into the past.
+  constexpr std::int64_t century_ns = std::int64_t{100} * 365 * 24 * 3600 * 1'000'000'000;
+  EXPECT_EQ(goro::detail::to_ns(std::chrono::hours::max()), century_ns);
+  EXPECT_EQ(goro::detail::to_ns(std::chrono::nanoseconds::max()), century_ns);
+  EXPECT_EQ(goro::detail::to_ns(std::chrono::duration<double>(1e300)), century_ns);
+  auto a = goro::after(std::chrono::hours::max());
+  auto b = goro::after(std::chrono::nanoseconds::max());
+  auto ticks = goro::tick(std::chrono::hours::max());
+  goro::timer t(std::chrono::hours::max());
+  goro::ticker tk(std::chrono::nanoseconds::max());
+  goro::timer r(1h);
+  EXPECT_TRUE(r.reset(std::chrono::hours::max()));
+  goro::ticker rk(1h);
+  rk.reset(std::chrono::hours::max());
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(a.try_recv(), std::nullopt);
+  EXPECT_EQ(b.try_recv(), std::nullopt);
+  EXPECT_EQ(ticks.try_recv(), std::nullopt);
+  EXPECT_EQ(t.c().try_recv(), std::nullopt);
+  EXPECT_EQ(tk.c().try_recv(), std::nullopt);
+  EXPECT_EQ(r.c().try_recv(), std::nullopt);
+  EXPECT_EQ(rk.c().try_recv(), std::nullopt);
+  EXPECT_TRUE(t.stop()) << "a far-future timer must still be pending";
+  EXPECT_TRUE(r.stop());
+}
+
+TEST_P(time_timers, an_after_that_loses_a_select_leaves_the_timer_heap) {
+  // Go 1.23 frees a timer nobody refers to: the after(1h) of each round must not stay
+  // in a heap for the hour.
+  constexpr int rounds = 100'000;
+  auto ready = goro::make_chan<int>(1);
+  std::size_t before = goro::detail::timer_arm_count();
+  goro::wait_group wg;
+  wg.go([&] {
+    for (int i = 0; i < rounds; ++i) {
+      ready.send(i);
+      std::optional<int> v;
+      goro::select(goro::case_recv(ready, v), goro::case_recv(goro::after(1h)));
+    }
+  });
+  wg.wait();
+  EXPECT_LT(goro::detail::timer_arm_count(), before + 100) << "after() timers stayed armed";
+}
+
+TEST_P(time_timers, an_after_still_held_fires) {
+  auto c = goro::after(5ms);
+  auto copy = c;
+  c = {};
+  EXPECT_TRUE(copy.recv().has_value()) << "a copy of the channel keeps its timer";
+}
+
+TEST_P(time_timers, a_tick_nobody_holds_is_released) {
+  std::size_t before = goro::detail::timer_arm_count();
+  for (int i = 0; i < 1000; ++i) {
+    auto c = goro::tick(1ms);
+    if (i == 0) ASSERT_TRUE(c.recv().has_value());
+  }
+  EXPECT_LT(goro::detail::timer_arm_count(), before + 100) << "tick() timers kept ticking";
 }
 
 TEST_P(time_timers, many_goroutines_wait_on_their_own_timers) {

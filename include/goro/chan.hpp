@@ -53,6 +53,13 @@ struct chan_access {
   static const auto& state(const H& h) noexcept {
     return h.state_;
   }
+  // A handle of type H on `state` (which may share ownership with another object).
+  template <class H, class S>
+  static H make(S state) noexcept {
+    H h;
+    h.state_ = std::move(state);
+    return h;
+  }
 };
 
 template <class T>

@@ -53,9 +53,14 @@ std::int64_t to_ns(std::chrono::duration<Rep, Period> d) {
 struct timer_impl;
 std::shared_ptr<timer_impl> timer_start(std::int64_t delay_ns, std::int64_t period_ns);
 recv_chan<time_point> timer_channel(const timer_impl& t);
+// Starts a timer owned by the handles of the returned channel: when the last copy
+// goes, the timer stops and leaves its heap (after, tick).
+recv_chan<time_point> timer_start_channel(std::int64_t delay_ns, std::int64_t period_ns);
 bool timer_stop(timer_impl& t);
 bool timer_reset(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns,
                  std::int64_t period_ns);
+// Timer arms not yet released, in a heap or firing, process-wide (tests).
+std::size_t timer_arm_count() noexcept;
 }  // namespace detail
 
 // Blocks for at least d (Go's time.Sleep): parks the goroutine ("sleep") or sleeps the
@@ -68,24 +73,24 @@ void sleep(std::chrono::duration<Rep, Period> d) {
 }
 
 // A channel that receives the time once, after d (Go's time.After); d <= 0 fires at
-// once. The timer is released when it fires; an unreceived value waits in the
-// channel's one-slot buffer. Never blocks; starts the runtime, whose processors fire
-// timers.
+// once. The timer is released when it fires, or as soon as the last copy of the
+// channel is destroyed (Go 1.23), so an after() that lost a select holds nothing until
+// it would have fired; an unreceived value waits in the channel's one-slot buffer.
+// Never blocks; starts the runtime, whose processors fire timers.
 template <class Rep, class Period>
 recv_chan<time_point> after(std::chrono::duration<Rep, Period> d) {
-  auto t = detail::timer_start(detail::to_ns(d), 0);
-  return detail::timer_channel(*t);
+  return detail::timer_start_channel(detail::to_ns(d), 0);
 }
 
 // A channel that receives the time every d, dropping ticks a slow reader misses
-// (Go's time.Tick). It is never stopped: it keeps firing until the process exits,
-// even when nobody holds the channel. d <= 0 gives the nil channel. Never blocks.
+// (Go's time.Tick). It cannot be stopped; it keeps ticking while any copy of the
+// channel exists and is released with the last one (Go 1.23). d <= 0 gives the nil
+// channel. Never blocks.
 template <class Rep, class Period>
 recv_chan<time_point> tick(std::chrono::duration<Rep, Period> d) {
   std::int64_t ns = detail::to_ns(d);
   if (ns <= 0) return {};
-  auto t = detail::timer_start(ns, ns);
-  return detail::timer_channel(*t);
+  return detail::timer_start_channel(ns, ns);
 }
 
 // A single-shot timer (Go's time.Timer): c() receives the time once, after d.
@@ -112,13 +117,16 @@ class timer {
   // The channel (capacity 1) the time is delivered on; the same channel for the
   // timer's whole life, across stop and reset. Never closed.
   recv_chan<time_point> c() const { return detail::timer_channel(*impl_); }
-  // Stops the timer (Go's Stop); true if it was pending (it will not fire), false if
-  // it had already fired or been stopped. A fired value not yet received is discarded.
+  // Stops the timer (Go 1.23's Stop): no value is received from c() after it returns.
+  // True if the timer was pending (it will not fire) or had fired with its value not
+  // yet received (the value is discarded), so `if (!t.stop()) t.c().recv()` never
+  // blocks on an unreceived value; false if it had been stopped or its value received.
   // Releases its place in the timer heap at once. Never blocks.
   bool stop() { return detail::timer_stop(*impl_); }
-  // Re-arms the timer to fire after d (Go's Reset), also after it fired or was
-  // stopped; true if it was pending. A fired value not yet received is discarded.
-  // Never blocks.
+  // Re-arms the timer to fire after d (Go 1.23's Reset), also after it fired or was
+  // stopped; no value of the old schedule is received after it returns. Returns as
+  // stop() would have: true if it was pending or a fired value not yet received was
+  // discarded. Never blocks.
   template <class Rep, class Period>
   bool reset(std::chrono::duration<Rep, Period> d) {
     return detail::timer_reset(impl_, detail::to_ns(d), 0);

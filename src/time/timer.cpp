@@ -1,14 +1,26 @@
 // timer.cpp — timer channels (after, tick, timer, ticker) on the runtime's timer heaps.
 //
 // Each arming of a timer is an `arm`: a heap entry that owns a reference to its timer,
-// so a pending timer stays alive even when nobody else holds it (after(), tick()), and
-// is released as soon as it fires for good or is stopped.
+// so a pending timer stays alive while it may still deliver, and is released as soon
+// as it fires for good or is stopped.
+//
+// after() and tick() hand out no timer object, only the channel: their handles share
+// ownership of a `channel_owner`, which stops the timer when the last handle goes (Go
+// 1.23 collects unreferenced timers), so an after(1h) that lost a select leaves the
+// heap at once instead of an hour later. The timer itself refers to the channel
+// through its own reference, which does not count as a handle.
 //
 // Invariants (under timer_impl::lock):
 //   - `current` is the arm that may deliver a value; any other arm still in flight
 //     (popped by a heap, its fire() not yet run) is marked `cancelled` and only frees
-//     itself.
+//     itself. Whether an arm is freed by the canceller or by its fire() is decided
+//     under this lock: the canceller frees it only if timer_heap::remove took it out.
+//   - stop and reset (Go 1.23): no value from the old schedule is received after they
+//     return; they report true if the timer was pending or a fired value was still
+//     waiting in the channel (which they discard), so `if (!t.stop()) t.c().recv()`
+//     never blocks on a value that was not received.
 //   - Lock order: timer_impl::lock, then a timer heap's lock, then a channel's lock.
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -37,11 +49,26 @@ struct timer_arm {
 
 namespace {
 
+// Arms not yet freed: in a heap or firing (timer_arm_count, for tests).
+std::atomic<std::int64_t> live_arms{0};
+
+void free_arm(timer_arm* a) {
+  delete a;
+  live_arms.fetch_sub(1, std::memory_order_relaxed);  // a statistic: no ordering
+}
+
+// Shared by the channel handles of after() and tick(); the last one stops the timer.
+struct channel_owner {
+  std::shared_ptr<timer_impl> timer;
+  ~channel_owner();
+};
+
 void fire(timer_entry* e);
 
 // Arms `t` to fire after delay_ns. Called with t->lock held.
 void arm_locked(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns) {
   auto* a = new timer_arm;
+  live_arms.fetch_add(1, std::memory_order_relaxed);  // a statistic: no ordering
   a->owner = t;
   a->entry.fire = &fire;
   a->entry.arg = a;
@@ -55,19 +82,25 @@ void arm_locked(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns) {
 // Takes the current arm out; frees it if it was still in a heap, else leaves it to
 // its in-flight fire(). Returns true if a pending arm was cancelled. Lock held.
 bool disarm_locked(timer_impl& t, std::shared_ptr<timer_impl>* release) {
-  // Go 1.23: no value from the old schedule is received after stop/reset returns,
-  // even one delivered before the call.
-  (void)t.ch.try_recv();
   timer_arm* a = t.current;
   if (a == nullptr) return false;
   t.current = nullptr;
   if (timer_heap::remove(&a->entry)) {
     *release = std::move(a->owner);  // dropped by the caller after unlocking
-    delete a;
+    free_arm(a);
   } else {
     a->cancelled = true;  // popped, fire() in flight: it frees itself
   }
   return true;
+}
+
+// Go 1.23's Stop/Reset: disarms, and discards a fired value nobody received, so that
+// none from the old schedule is received after the call; true if the timer was
+// pending or such a value was discarded. Lock held.
+bool stop_locked(timer_impl& t, std::shared_ptr<timer_impl>* release) {
+  bool pending = disarm_locked(t, release);
+  bool drained = t.ch.try_recv().has_value();
+  return pending || drained;
 }
 
 void fire(timer_entry* e) {
@@ -76,7 +109,7 @@ void fire(timer_entry* e) {
   std::unique_lock lk(t->lock);
   if (a->cancelled || t->current != a) {
     lk.unlock();
-    delete a;
+    free_arm(a);
     return;
   }
   (void)t->ch.try_send(std::chrono::steady_clock::now());  // a full buffer drops the tick
@@ -91,7 +124,15 @@ void fire(timer_entry* e) {
   }
   t->current = nullptr;
   lk.unlock();
-  delete a;
+  free_arm(a);
+}
+
+channel_owner::~channel_owner() {
+  // Nobody can receive any more: only the heap's place is released, the channel is
+  // left alone (its last reference goes with the timer).
+  std::shared_ptr<timer_impl> release;
+  std::lock_guard lk(timer->lock);
+  (void)disarm_locked(*timer, &release);
 }
 
 }  // namespace
@@ -107,17 +148,30 @@ std::shared_ptr<timer_impl> timer_start(std::int64_t delay_ns, std::int64_t peri
 
 recv_chan<time_point> timer_channel(const timer_impl& t) { return t.ch; }
 
+recv_chan<time_point> timer_start_channel(std::int64_t delay_ns, std::int64_t period_ns) {
+  auto owner = std::make_shared<channel_owner>();
+  owner->timer = timer_start(delay_ns, period_ns);
+  // The handles share the owner's count but point at the timer's channel.
+  std::shared_ptr<channel<time_point>> handle(owner,
+                                              chan_access::state(owner->timer->ch).get());
+  return chan_access::make<recv_chan<time_point>>(std::move(handle));
+}
+
 bool timer_stop(timer_impl& t) {
   std::shared_ptr<timer_impl> release;
   std::lock_guard lk(t.lock);
-  return disarm_locked(t, &release);
+  return stop_locked(t, &release);
+}
+
+std::size_t timer_arm_count() noexcept {
+  return static_cast<std::size_t>(live_arms.load(std::memory_order_relaxed));
 }
 
 bool timer_reset(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns,
                  std::int64_t period_ns) {
   std::shared_ptr<timer_impl> release;
   std::lock_guard lk(t->lock);
-  bool was = disarm_locked(*t, &release);
+  bool was = stop_locked(*t, &release);
   t->period = period_ns;
   arm_locked(t, delay_ns);
   return was;
