@@ -12,8 +12,9 @@
 // Thread-safety: go/try_go/wait may be called concurrently from any goroutine or
 //   thread; set_limit must not run concurrently with them. An errgroup is a handle:
 //   copies share one group.
-// Panics: set_limit while tasks are running ("errgroup: modify limit while N
-//   goroutines in the group are still active"), as x/sync.
+// Panics: set_limit(n >= 0) while a limit is set and tasks started under it are still
+//   running ("errgroup: modify limit while N goroutines in the group are still
+//   active"), as x/sync.
 //
 // Example:
 //   auto [g, gctx] = goro::errgroup::with_context(ctx);
@@ -44,8 +45,10 @@ class errgroup {
   static std::pair<errgroup, context> with_context(const context& ctx);
 
   // Bounds the number of tasks running at once (Go's SetLimit); n < 0 means no limit,
-  // n == 0 makes go wait forever and try_go fail. Panics (panic_error) while tasks of
-  // the group are running.
+  // n == 0 makes go wait forever and try_go fail. Panics (panic_error) when n >= 0, a
+  // limit is set and tasks started under it are still running; removing the limit
+  // (n < 0), or setting one while none is set, never panics. Tasks already running do
+  // not count against a limit set after they started.
   void set_limit(int n);
 
   // Runs f in a new goroutine (Go's Group.Go); at the limit, first parks the caller

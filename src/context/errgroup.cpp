@@ -1,9 +1,8 @@
 // errgroup.cpp — goro::errgroup on wait_group, a channel-based limiter (as x/sync's
 // token channel) and with_cancel_cause.
 //
-// Invariants: `active` counts started tasks that have not returned; the limiter
-// channel holds one token per running task while a limit is set; `first` is written
-// once, under `mu`.
+// Invariants: a limiter channel holds one token per running task started while it
+// was the group's limiter; `first` is written once, under `mu`.
 #include "goro/errgroup.hpp"
 
 #include <mutex>
@@ -17,8 +16,9 @@ namespace goro {
 
 struct errgroup::state {
   wait_group wg;
-  std::atomic<int> active{0};
-  chan<std::monostate> limiter;  // nil: no limit
+  // nil: no limit. Changed only by set_limit, which must not run concurrently with
+  // go/try_go; running tasks hold their own handle.
+  chan<std::monostate> limiter;
   mutex mu;
   error first;  // under mu
   bool has_cancel = false;
@@ -35,14 +35,19 @@ std::pair<errgroup, context> errgroup::with_context(const context& ctx) {
   return {g, derived};
 }
 
+// x/sync's SetLimit: only a limit whose tokens are held cannot change. Removing the
+// limit, or setting one while none is set, is allowed while tasks run: each task gives
+// its token back to the limiter it took it from (start), never to a later one.
 void errgroup::set_limit(int n) {
-  int active = state_->active.load(std::memory_order_acquire);
-  if (active != 0) {
+  if (n < 0) {
+    state_->limiter = chan<std::monostate>{};
+    return;
+  }
+  if (std::size_t active = state_->limiter.len(); active != 0) {
     throw panic_error("errgroup: modify limit while " + std::to_string(active) +
                       " goroutines in the group are still active");
   }
-  state_->limiter =
-      n < 0 ? chan<std::monostate>{} : make_chan<std::monostate>(static_cast<std::size_t>(n));
+  state_->limiter = make_chan<std::monostate>(static_cast<std::size_t>(n));
 }
 
 void errgroup::acquire_slot() {
@@ -55,11 +60,12 @@ bool errgroup::try_acquire_slot() {
 
 void errgroup::start(std::function<error()> task, const std::source_location& where) {
   std::shared_ptr<state> s = state_;
-  s->active.fetch_add(1, std::memory_order_acq_rel);
   s->wg.add(1);
   spawn_options opts;
   opts.where = where;
-  goro::go(opts, [s, task = std::move(task)]() mutable {
+  // The limiter this task's token went to (nil: none): set_limit may replace the
+  // group's while the task runs.
+  goro::go(opts, [s, limiter = s->limiter, task = std::move(task)]() mutable {
     error err;
     try {
       err = task();
@@ -73,8 +79,7 @@ void errgroup::start(std::function<error()> task, const std::source_location& wh
         if (s->has_cancel) s->cancel(err);
       }
     }
-    if (s->limiter) s->limiter.try_recv();  // give the slot back
-    s->active.fetch_sub(1, std::memory_order_acq_rel);
+    if (limiter) limiter.try_recv();  // give the token back
     s->wg.done();
   });
 }
