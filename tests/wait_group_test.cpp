@@ -167,3 +167,40 @@ TEST_P(wait_group, wait_blocks_until_the_last_done) {
 }
 
 }  // namespace
+
+namespace {
+
+// One processor, and the goroutine that brings the counter to zero keeps it: the
+// released waiter runs only after the wait_group has been reused.
+TEST(wait_group_reuse, reuse_before_wait_has_returned_panics_in_wait) {
+  int before = goro::max_procs();
+  goro::set_max_procs(1);
+  goro::wait_group wg, finished;
+  std::string message;  // written by the waiter before finished.done()
+  std::atomic<bool> waiting{false};
+  wg.add(1);
+  finished.add(1);
+  goro::go([&] {
+    waiting.store(true);
+    try {
+      wg.wait();
+    } catch (const goro::panic_error& e) {
+      message = e.what();
+    }
+    finished.done();
+  });
+  ASSERT_TRUE(eventually([&] { return waiting.load(); }));
+  std::this_thread::sleep_for(20ms);  // the waiter parks
+  finished.add(1);
+  goro::go([&] {
+    wg.done();   // releases the waiter, which cannot run yet
+    wg.add(1);   // reuse before its wait has returned
+    finished.done();
+  });
+  finished.wait();
+  EXPECT_EQ(message, "sync: WaitGroup is reused before previous Wait has returned");
+  wg.done();
+  goro::set_max_procs(before);
+}
+
+}  // namespace

@@ -7,8 +7,14 @@
 //   calling plain thread; add, done and go never block.
 // Thread-safety: all members may be called concurrently from goroutines and threads.
 //   The wait_group must outlive every goroutine started by go() and every wait().
-// Panics: a counter that goes negative throws goro::panic_error
-//   ("sync: negative WaitGroup counter") and leaves the counter as it was.
+// Panics (goro::panic_error, Go's messages): a counter that goes negative ("sync:
+//   negative WaitGroup counter"; the counter is left as it was). Reuse before every
+//   wait() of the previous round has returned, where it is detected: an add that
+//   starts a new round while the waiters of the last one are still being released
+//   ("sync: WaitGroup misuse: Add called concurrently with Wait"; the add is undone),
+//   and a released wait() that finds the group in use again ("sync: WaitGroup is
+//   reused before previous Wait has returned"). A waiter is never released before the
+//   counter it waits for reaches zero.
 //
 // Example:
 //   goro::wait_group wg;
@@ -35,13 +41,16 @@ class wait_group {
 
   // Adds delta (may be negative) to the counter (Go's Add); when it reaches zero,
   // every waiter is released. Never blocks. Throws panic_error if the counter would go
-  // negative; the counter is then unchanged.
+  // negative, or if it starts a new round before the last round's waiters are
+  // released; the counter is then unchanged. As Go: an add that starts a round must
+  // happen after every wait() of the previous round has returned.
   void add(int delta);
 
   // add(-1) (Go's Done); panics the same way.
   void done() { add(-1); }
 
   // Blocks until the counter is zero (Go's Wait); returns at once if it already is.
+  // Panics if, once released, it finds the group already reused (see Panics).
   void wait();
 
   // add(1), then runs f() in a new goroutine that calls done() when f returns (Go
@@ -63,6 +72,8 @@ class wait_group {
   }
 
  private:
+  void release_waiters();
+
   // High 32 bits: the counter (signed); low 32 bits: the number of waiters.
   std::atomic<std::uint64_t> state_{0};
   detail::wait_list waiters_;

@@ -2,10 +2,23 @@
 //
 // Invariants:
 //   - state_ high 32 bits: the counter; low 32 bits: waiters linked in waiters_.
-//   - The waiter count changes only with waiters_ locked; the counter changes with
-//     lock-free RMWs, so add() is one atomic operation unless it releases waiters.
-//   - Every node in waiters_ is woken exactly once, by the add() that brought the
-//     counter to zero, after the lock is released.
+//   - The waiter count changes only with waiters_ locked, together with the list: a
+//     wait() counts and links itself in one critical section, a release unlinks every
+//     node and zeroes the count in one. The counter changes with lock-free RMWs, so
+//     add() is one atomic operation unless it releases waiters.
+//   - A node is linked only while the counter is non-zero, so every node linked when
+//     the counter is zero belongs to a generation that has reached zero: a release
+//     (release_waiters) takes the whole list only when it sees, under the lock, a
+//     counter of zero. Whoever moves the counter to zero with waiters linked calls
+//     release_waiters afterwards; if the counter has left zero again by then, the add
+//     that brings it back releases them. So no waiter is released before its counter
+//     reaches zero, and none is forgotten.
+//   - Every node is woken exactly once, after the lock is released.
+//
+// Misuse, detected where Go detects it (the same messages): an add that moves the
+// counter off zero while the waiters of the previous zero are not yet released (it is
+// undone), and a waiter that finds the state non-zero once released (the group was
+// reused before its wait returned).
 #include <mutex>
 
 #include "goro/wait_group.hpp"
@@ -34,16 +47,28 @@ void wait_group::add(int delta) {
     state_.fetch_sub(step, std::memory_order_acq_rel);
     throw panic_error("sync: negative WaitGroup counter");
   }
+  if (waiters_of(s) != 0 && delta > 0 && v == delta) {
+    // The counter left zero before the waiters of that zero were released.
+    std::uint64_t undone = state_.fetch_sub(step, std::memory_order_acq_rel) - step;
+    if (counter_of(undone) == 0 && waiters_of(undone) != 0) release_waiters();
+    throw panic_error("sync: WaitGroup misuse: Add called concurrently with Wait");
+  }
   if (v > 0 || waiters_of(s) == 0) return;
-  // The counter reached zero with waiters: release them all.
+  release_waiters();
+}
+
+// Releases every linked waiter if the counter is zero now (see Invariants).
+void wait_group::release_waiters() {
   wg_waiter* list;
   {
     detail::wait_list_guard lk(waiters_);
+    std::uint64_t s = state_.load(std::memory_order_acquire);
+    do {
+      if (counter_of(s) != 0 || waiters_of(s) == 0) return;  // left zero, or done
+    } while (!state_.compare_exchange_weak(s, 0, std::memory_order_acq_rel,
+                                           std::memory_order_acquire));
     list = static_cast<wg_waiter*>(waiters_.head);
     waiters_.head = waiters_.tail = nullptr;
-    std::uint32_t n = 0;
-    for (wg_waiter* w = list; w; w = w->next) ++n;
-    state_.fetch_sub(n, std::memory_order_acq_rel);
   }
   while (list != nullptr) {
     wg_waiter* next = list->next;
@@ -74,6 +99,10 @@ void wait_group::wait() {
   }
   while (!self.released.load(std::memory_order_acquire)) {
     detail::park(self.who, detail::wait_reason::wait_group_wait);
+  }
+  // Released with the state at zero; anything else since is a new use of the group.
+  if (state_.load(std::memory_order_acquire) != 0) {
+    throw panic_error("sync: WaitGroup is reused before previous Wait has returned");
   }
 }
 
