@@ -9,8 +9,9 @@
 //     until the stack is hardened (mprotect PROT_NONE, s.guarded = true). The first
 //     eager_harden_limit stacks are hardened when carved; later ones are not, because
 //     an mprotect per stack during a burst of spawns is the most expensive part of
-//     starting a goroutine. Idle workers harden fresh and returned stacks
-//     (harden_stacks), within the budget.
+//     starting a goroutine. Idle workers harden fresh stacks, then the unguarded
+//     ones in the warm lists (harden_stacks); returned stacks are hardened when their
+//     pages go back. All within the budget; a guard page, once made, stays.
 //   - A pool's lists are guarded by that pool's lock; the pool table by its lock.
 //   - guarded_stacks only grows; no more than guard_budget stacks get a guard page.
 #include "runtime/stack.hpp"
@@ -85,6 +86,9 @@ struct size_pool {
   std::vector<stack_slot> cold;            // under lock: pages returned to the OS
   std::vector<stack_slot> fresh;           // under lock: never used, not yet hardened
   std::atomic<std::size_t> unhardened{0};  // fresh.size(), readable without the lock
+  // Stacks in `warm` without a guard page (taken fresh, or carved beyond the eager
+  // limit, before an idle worker hardened them); under lock, readable without it.
+  std::atomic<std::size_t> unguarded_warm{0};
 };
 
 // The table of pools by size. Never destroyed: worker threads outlive main().
@@ -203,6 +207,9 @@ stack_slot take_from_pool(size_pool* pool) {
         stack_slot s = list->back();
         list->pop_back();
         if (list == &pool->dirty) dirty_count.fetch_sub(1, std::memory_order_relaxed);
+        if (list == &pool->warm && !s.guarded) {
+          pool->unguarded_warm.fetch_sub(1, std::memory_order_relaxed);
+        }
         pool->unhardened.store(pool->fresh.size(), std::memory_order_relaxed);
         return s;
       }
@@ -241,6 +248,7 @@ void give_to_pool(size_pool* pool, stack_slot s) noexcept {
     std::lock_guard lk(pool->lock);
     if (pool->warm.size() < warm_limit) {
       pool->warm.push_back(s);
+      if (!s.guarded) pool->unguarded_warm.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     pool->dirty.push_back(s);
@@ -310,6 +318,40 @@ __attribute__((no_sanitize("address", "thread"))) bool reserve_zone_clean(
   return any == 0;
 }
 
+namespace {
+
+// Hardens up to `max` stacks taken from `list` (fresh, or the unguarded ones of warm)
+// and puts them in `back`; `count` is updated as stacks leave `list`. The mprotects are
+// done without the pool's lock.
+int harden_from(size_pool* pool, std::vector<stack_slot>& list, std::vector<stack_slot>& back,
+                std::atomic<std::size_t>& count, int max) noexcept {
+  std::vector<stack_slot> batch;
+  {
+    std::lock_guard lk(pool->lock);
+    for (std::size_t i = list.size(); i > 0 && static_cast<int>(batch.size()) < max; --i) {
+      if (list[i - 1].guarded) continue;
+      batch.push_back(list[i - 1]);
+      list[i - 1] = list.back();
+      list.pop_back();
+      count.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  for (auto& s : batch) harden(s);
+  std::lock_guard lk(pool->lock);
+  for (auto& s : batch) {
+    back.push_back(s);
+    if (&back == &pool->warm && !s.guarded) {
+      pool->unguarded_warm.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  return static_cast<int>(batch.size());
+}
+
+}  // namespace
+
+// Fresh stacks first (they are next in line after the warm ones), then warm stacks
+// that were handed out before they could be hardened: as many stacks as the budget
+// allows end up with a guard page, not only those that were never used.
 void harden_stacks(int max) noexcept {
   std::vector<size_pool*> all;
   {
@@ -318,20 +360,12 @@ void harden_stacks(int max) noexcept {
   }
   for (size_pool* pool : all) {
     if (max <= 0 || guarded_stacks.load(std::memory_order_relaxed) >= guard_budget()) return;
-    if (pool->unhardened.load(std::memory_order_relaxed) == 0) continue;
-    std::vector<stack_slot> batch;
-    {
-      std::lock_guard lk(pool->lock);
-      while (!pool->fresh.empty() && static_cast<int>(batch.size()) < max) {
-        batch.push_back(pool->fresh.back());
-        pool->fresh.pop_back();
-      }
-      pool->unhardened.store(pool->fresh.size(), std::memory_order_relaxed);
+    if (pool->unhardened.load(std::memory_order_relaxed) != 0) {
+      max -= harden_from(pool, pool->fresh, pool->cold, pool->unhardened, max);
     }
-    max -= static_cast<int>(batch.size());
-    for (auto& s : batch) harden(s);
-    std::lock_guard lk(pool->lock);
-    pool->cold.insert(pool->cold.end(), batch.begin(), batch.end());
+    if (max > 0 && pool->unguarded_warm.load(std::memory_order_relaxed) != 0) {
+      max -= harden_from(pool, pool->warm, pool->warm, pool->unguarded_warm, max);
+    }
   }
 }
 

@@ -1,4 +1,5 @@
-// stack.hpp — goroutine stacks: pooled, lazily committed, overflow never silent.
+// stack.hpp — goroutine stacks: pooled, lazily committed, overflow reported where it
+// can be detected (README, Limitations, says exactly where).
 //
 // Design (the numbers are for a default Linux: vm.max_map_count = 65530):
 //   - Stacks are carved from slabs: one mmap(MAP_NORESERVE) holds many stacks, so
@@ -11,12 +12,15 @@
 //     (max_map_count - 32768) / 2, 16k by default) get one. The first 1024 stacks
 //     get it when carved; after that the mprotect is done by idle workers
 //     (harden_stacks), not when a goroutine starts, because during a burst of spawns
-//     it costs more than the rest of a spawn. A fault in a guard page is reported as
-//     a stack overflow by the SIGSEGV handler.
+//     it costs more than the rest of a spawn; they also harden warm stacks handed out
+//     unguarded. A fault in a guard page is reported as a stack overflow by the
+//     SIGSEGV handler. A frame larger than the guard page reaches it only when built
+//     with -fstack-clash-protection (goro's build and CMake package add it).
 //   - Stacks without a guard page (not yet hardened, or beyond the budget) are
 //     protected by a reserve zone: the lowest `reserve_bytes` must stay zero
 //     (untouched memory reads as zero without being committed), and the saved stack
-//     pointer must stay above it. Both are checked at every switch away.
+//     pointer must stay above it. Both are checked at every switch away. A frame
+//     that jumps over the zone and returns before the next switch is not caught.
 //   - Released stacks go to a bounded per-processor cache and a bounded global warm
 //     pool; beyond that their pages are returned to the OS (madvise DONTNEED) and the
 //     address range is kept for reuse. The returns are batched (sorted, neighbours
