@@ -1,5 +1,6 @@
 // context_test — goro::error, goro::context and goro::errgroup, from Go's semantics.
 #include <atomic>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -245,6 +246,128 @@ TEST_P(context, cancel_from_a_plain_thread_wakes_goroutines) {
   std::thread([c = cancel] { c(); }).join();
   wg.wait();
   EXPECT_EQ(woke.load(), 100);
+}
+
+// Races cancel() (or the context's destruction) with its deadline firing on a worker:
+// both sides let go of the deadline's timer, which must be freed once, after both.
+// Under ASAN a second free or a late touch is reported.
+void race_the_deadline(bool drop_instead_of_cancel) {
+  std::mt19937_64 rng(test_seed());
+  std::uniform_int_distribution<int> lead_us(0, 12);
+  auto until = steady::now() + 1500ms;
+  for (int round = 0; round < 20'000 && steady::now() < until; ++round) {
+    auto deadline = steady::now() + 30us;
+    auto lead = std::chrono::microseconds(lead_us(rng));
+    auto [ctx, cancel] = goro::with_deadline(goro::background(), deadline);
+    goro::wait_group wg;
+    if (!drop_instead_of_cancel) wg.go([c = ctx] { c.done().recv(); });
+    while (steady::now() < deadline - lead) {
+    }
+    if (drop_instead_of_cancel) {
+      ctx = goro::context();
+      cancel = goro::cancel_func();
+    } else {
+      cancel();
+    }
+    wg.wait();
+  }
+}
+
+TEST_P(context, cancel_racing_the_deadline_frees_its_timer_once) { race_the_deadline(false); }
+
+TEST_P(context, dropping_a_context_as_its_deadline_fires_frees_its_timer_once) {
+  race_the_deadline(true);
+}
+
+TEST_P(context, a_cancel_chain_far_deeper_than_a_goroutine_stack_is_cancelled_and_destroyed) {
+  // Each level would take a stack frame if cancellation or destruction recursed; the
+  // goroutine's stack is 64 KiB.
+  constexpr int depth = 100'000;
+  std::atomic<bool> all_done{false};
+  goro::wait_group wg;
+  wg.go([&] {
+    auto [root, cancel] = goro::with_cancel(goro::background());
+    goro::context leaf = root;
+    for (int i = 0; i < depth; ++i) leaf = goro::with_cancel(leaf).first;
+    cancel();
+    all_done = leaf.err().is(goro::canceled);
+  });  // the chain is destroyed here, on the goroutine
+  wg.wait();
+  EXPECT_TRUE(all_done.load());
+}
+
+TEST_P(context, a_value_chain_far_deeper_than_a_goroutine_stack_is_destroyed) {
+  constexpr int depth = 100'000;
+  std::atomic<int> deepest{-1};
+  goro::wait_group wg;
+  wg.go([&] {
+    goro::context leaf = goro::background();
+    for (int i = 0; i < depth; ++i) leaf = goro::with_value(leaf, depth_key, i);
+    deepest = *leaf.value(depth_key);
+  });
+  wg.wait();
+  EXPECT_EQ(deepest.load(), depth - 1);
+}
+
+TEST_P(context, a_deep_mixed_chain_uncancelled_is_destroyed_on_a_goroutine) {
+  // Cancel nodes dropped without cancel unregister from their parent and release
+  // their timers on the way up.
+  constexpr int depth = 50'000;
+  goro::wait_group wg;
+  std::atomic<std::size_t> registered{0};
+  auto [root, cancel] = goro::with_cancel(goro::background());
+  wg.go([&, r = root] {
+    goro::context leaf = r;
+    auto t0 = steady::now();
+    for (int i = 0; i < depth; ++i) {
+      // Each deadline earlier than its parent's, so each level arms a timer.
+      auto deadline = t0 + 1h - std::chrono::milliseconds(i);
+      leaf = goro::with_deadline(goro::with_value(leaf, depth_key, i), deadline).first;
+    }
+    registered = goro::detail::context_child_count(r);
+  });
+  wg.wait();
+  EXPECT_EQ(registered.load(), 1u);
+  EXPECT_EQ(goro::detail::context_child_count(root), 0u) << "a destroyed child stayed registered";
+  cancel();
+}
+
+TEST_P(context, far_future_deadlines_are_not_done) {
+  // nanotime() + (deadline - now) must saturate, not wrap into the past.
+  auto [max, c1] = goro::with_deadline(goro::background(), goro::time_point::max());
+  auto [near_max, c2] = goro::with_deadline(goro::background(), goro::time_point::max() - 1h);
+  auto [hours, c3] = goro::with_timeout(goro::background(), std::chrono::hours::max());
+  auto [nanos, c4] = goro::with_timeout(goro::background(), std::chrono::nanoseconds::max());
+  auto [child, c5] = goro::with_deadline(max, goro::time_point::max());
+  std::this_thread::sleep_for(20ms);
+  for (const goro::context* c : {&max, &near_max, &hours, &nanos, &child}) {
+    EXPECT_FALSE(c->err());
+    EXPECT_EQ(goro::select(goro::case_recv(c->done()), goro::case_default()), 1);
+  }
+  EXPECT_EQ(max.deadline(), goro::time_point::max());
+  c1();
+  EXPECT_TRUE(child.err().is(goro::canceled)) << "the far-future parent still cancels";
+  c2();
+  c3();
+  c4();
+}
+
+TEST_P(context, a_deadline_runs_stop_callbacks_on_a_goroutine) {
+  // A deadline fires on a worker's scheduler stack; a std::stop_callback is user code
+  // and may park, so it must run on a goroutine, as Go runs a timer's AfterFunc.
+  auto [ctx, cancel] = goro::with_timeout(goro::background(), 5ms);
+  std::atomic<std::uint64_t> ran_on{~std::uint64_t{0}};
+  goro::wait_group ran;
+  ran.add(1);
+  std::stop_callback on_stop(ctx.stop_token(), [&] {
+    goro::sleep(1ms);  // parks: only possible on a goroutine
+    ran_on = goro::this_goroutine::id();
+    ran.done();
+  });
+  ctx.done().recv();
+  EXPECT_TRUE(ctx.err().is(goro::deadline_exceeded));
+  ran.wait();
+  EXPECT_NE(ran_on.load(), 0u) << "the stop callback ran off any goroutine";
 }
 
 // ---- errgroup ----

@@ -9,10 +9,15 @@
 //
 // Blocking: nothing here blocks (receiving from done() does, like any channel).
 //   Cancelling closes done(), runs the registered cancellation hooks and starts
-//   after_func goroutines on the cancelling goroutine or thread, without parking.
+//   after_func goroutines on the cancelling goroutine or thread, without parking;
+//   std::stop_callbacks on stop_token() run there too. When a deadline passes, done()
+//   is closed at once by the runtime and the std::stop_callbacks run on a goroutine of
+//   their own (as Go runs a timer's AfterFunc), so they may park. Trees of any depth
+//   are cancelled and destroyed without recursion.
 // Thread-safety: contexts and cancel functions may be used from any goroutine or
 //   thread; cancel functions are idempotent.
-// Panics: none. A deadline in the past yields a context that is already done.
+// Panics: none. A deadline in the past yields a context that is already done; one
+//   in the far future, up to time_point::max(), simply never passes.
 //
 // Example:
 //   auto [ctx, cancel] = goro::with_timeout(goro::background(), 100ms);
@@ -76,8 +81,8 @@ class context {
     return static_cast<const T*>(find_value(&key));
   }
   // A std::stop_token whose stop is requested when this context is done (at once if it
-  // already is); a token with stop_possible() == false for contexts that cannot be
-  // cancelled.
+  // already is; after a deadline, by a goroutine started as done() closes); a token
+  // with stop_possible() == false for contexts that cannot be cancelled.
   std::stop_token stop_token() const;
 
  private:
@@ -122,7 +127,8 @@ std::pair<context, cancel_func> with_cancel(const context& parent);
 // As with_cancel, and cancel(cause) records a cause for goro::cause().
 std::pair<context, cancel_cause_func> with_cancel_cause(const context& parent);
 // A child cancelled at `deadline` (err: deadline_exceeded), by cancel, or by the parent
-// (Go's WithDeadline). A deadline already past gives a context that is done at once. If
+// (Go's WithDeadline). A deadline already past gives a context that is done at once;
+// time_point::max() one that is never done by its deadline. If
 // the parent's deadline is not later, the child relies on it and arms no timer of its
 // own. Its timer is released as soon as the context is cancelled. Starts the runtime,
 // whose processors fire the timer.

@@ -11,14 +11,27 @@
 //   - Fields marked "under lock" change only with the node's lock held; `cancelled`
 //     goes false -> true once. Lock order: a parent's lock is never held while a
 //     child's is taken (cancellation collects children under the lock, then cancels
-//     them after releasing it).
-//   - A deadline timer is a heap-owned arm with a weak reference to its node; cancel
-//     removes it from the heap at once (freeing it) unless it is already firing, in
-//     which case the firing call frees it.
+//     them after releasing it); a node's lock may be held while a timer heap's lock is
+//     taken, never the reverse.
+//   - Nothing recurses with the depth of the tree: cancellation walks the subtree with
+//     a work list, and destruction releases `parent` iteratively (release_node), so a
+//     chain of any depth is cancelled and destroyed on a 64 KiB goroutine stack.
+//   - A deadline timer is a heap-allocated arm with a weak reference to its node and
+//     two owners: the node (until it is cancelled or destroyed) and the timer heap
+//     (until the arm's fire() has run, or timer_heap::remove took it out, after which
+//     it can never fire). Each owner gives up its share with one atomic decrement,
+//     and the one that takes the count to zero frees the arm; so the node side may
+//     still call timer_heap::remove on it while a worker is firing it.
+//   - No user code runs on a worker's scheduler stack: a deadline marks the subtree
+//     cancelled, closes every done() and runs the runtime's own hooks
+//     (context_on_cancel, which never block) right there, then hands the user-visible
+//     rest (std::stop_callbacks, and dropping the references it took, which may
+//     destroy user values) to a goroutine of its own, as Go runs a timer's AfterFunc.
 #include "goro/context.hpp"
 
 #include <atomic>
 #include <mutex>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -61,15 +74,61 @@ struct context_node : std::enable_shared_from_this<context_node> {
 struct deadline_arm {
   timer_entry entry;
   std::weak_ptr<context_node> node;
+  std::atomic<int> owners{2};  // the node and the heap; see the file comment
 };
 
 namespace {
 
 std::atomic<std::uint64_t> next_callback_id{1};
 
+// Frees the arm when its last owner lets go. acq_rel: the other owner's last uses of
+// the arm happen before the delete.
+void release_arm(deadline_arm* arm) {
+  if (arm->owners.fetch_sub(1, std::memory_order_acq_rel) == 1) delete arm;
+}
+
+// Gives up the node's share of `arm`, and the heap's too if it was still pending.
+void disarm(deadline_arm* arm) {
+  if (timer_heap::remove(&arm->entry)) release_arm(arm);  // it will never fire
+  release_arm(arm);
+}
+
+// The list the outermost release_node on this thread is working through, while it
+// drops one parent reference (no user code runs then, so no goroutine switch). Not
+// inlined and not pure: each call reads the slot of the thread it runs on.
+[[gnu::noinline]] std::vector<context_node*>*& releasing() {
+  thread_local std::vector<context_node*>* list = nullptr;
+  asm volatile("" ::: "memory");
+  return list;
+}
+
+// The deleter of every node. Destroying a node drops its parent, which may destroy
+// the parent, and so on up a chain; instead of recursing, a release nested in another
+// one queues the node for the outer loop.
+void release_node(context_node* n) {
+  if (std::vector<context_node*>* outer = releasing()) {
+    outer->push_back(n);
+    return;
+  }
+  std::vector<context_node*> queue{n};
+  while (!queue.empty()) {
+    context_node* x = queue.back();
+    queue.pop_back();
+    std::shared_ptr<context_node> up = std::move(x->parent);
+    delete x;  // user values are destroyed here, outside the window below
+    releasing() = &queue;
+    up.reset();  // at most queues x's parent, if this was its last reference
+    releasing() = nullptr;
+  }
+}
+
+std::shared_ptr<context_node> make_node(context_node::kind k) {
+  return std::shared_ptr<context_node>(new context_node(k), &release_node);
+}
+
 const std::shared_ptr<context_node>& background_node() {
-  static const auto* const node = new std::shared_ptr<context_node>(
-      std::make_shared<context_node>(context_node::kind::background));
+  static const auto* const node =
+      new std::shared_ptr<context_node>(make_node(context_node::kind::background));
   return *node;
 }
 
@@ -85,56 +144,111 @@ context_node* cancelable(context_node* n) {
   return nullptr;
 }
 
-void cancel_node(context_node* n, const error& err, const error& cause, bool detach);
+// What a cancellation leaves to do after the subtree is marked and its done()
+// channels are closed.
+struct cancel_work {
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> hooks;  // context_on_cancel
+  std::vector<std::stop_source> stops;  // request_stop runs user std::stop_callbacks
+  std::vector<std::shared_ptr<context_node>> nodes;  // references taken on the way
 
-void fire_deadline(timer_entry* e) {
-  auto* arm = static_cast<deadline_arm*>(e->arg);
-  if (auto n = arm->node.lock()) {
-    {
-      std::lock_guard lk(n->lock);
-      if (n->arm == arm) n->arm = nullptr;  // this call frees it
-    }
-    cancel_node(n.get(), deadline_exceeded, deadline_exceeded, true);
+  // The part that may run user code: stop callbacks, then the last references.
+  void finish() {
+    for (auto& s : stops) s.request_stop();
+    stops.clear();
+    nodes.clear();
   }
-  delete arm;
-}
+};
 
-void cancel_node(context_node* n, const error& err, const error& cause, bool detach) {
+// Marks n cancelled and closes its done(); queues its children (with n's cause) on
+// `next` and its hooks and stop source on `work`. False if n was already cancelled.
+bool mark_cancelled(context_node* n, const error& err, const error& cause,
+                    std::vector<std::pair<std::shared_ptr<context_node>, error>>& next,
+                    cancel_work& work) {
   std::unordered_map<context_node*, std::weak_ptr<context_node>> children;
-  std::vector<std::pair<std::uint64_t, std::function<void()>>> callbacks;
   deadline_arm* arm;
-  std::optional<std::stop_source> stop;
   error my_cause;
   {
     std::lock_guard lk(n->lock);
-    if (n->cancelled.load(std::memory_order_relaxed)) return;
+    if (n->cancelled.load(std::memory_order_relaxed)) return false;
     n->err = err;
     n->cause_ = cause ? cause : err;
     my_cause = n->cause_;
     n->cancelled.store(true, std::memory_order_release);
     children.swap(n->children);
-    callbacks.swap(n->callbacks);
-    arm = n->arm;
-    n->arm = nullptr;
-    stop = n->stop;
+    for (auto& hook : n->callbacks) work.hooks.push_back(std::move(hook));
+    n->callbacks.clear();
+    arm = std::exchange(n->arm, nullptr);
+    if (n->stop) work.stops.push_back(*n->stop);
   }
   n->done.close();
-  if (arm != nullptr && timer_heap::remove(&arm->entry)) delete arm;  // release at once
-  if (stop) stop->request_stop();
+  if (arm != nullptr) disarm(arm);  // release its heap place at once
   for (auto& [raw, weak] : children) {
-    if (auto child = weak.lock()) cancel_node(child.get(), err, my_cause, false);
+    if (auto child = weak.lock()) next.emplace_back(std::move(child), my_cause);
   }
-  for (auto& [id, f] : callbacks) f();
+  return true;
+}
+
+// Cancels n and its subtree; `detach` removes n from its registration with an
+// ancestor (the children of n need not: n's list of them is gone). `on_timer`: called
+// from a deadline firing on a worker's scheduler stack, so the user-visible rest is
+// handed to a goroutine.
+void cancel_node(std::shared_ptr<context_node> n, const error& err, const error& cause,
+                 bool detach, bool on_timer) {
+  std::vector<std::pair<std::shared_ptr<context_node>, error>> next;
+  cancel_work work;
+  if (!mark_cancelled(n.get(), err, cause, next, work)) return;
+  while (!next.empty()) {
+    auto [child, child_cause] = std::move(next.back());
+    next.pop_back();
+    mark_cancelled(child.get(), err, child_cause, next, work);
+    work.nodes.push_back(std::move(child));
+  }
   if (detach && n->registered_with != nullptr) {
-    context_node* p = n->registered_with;
+    context_node* p = n->registered_with;  // alive: an ancestor of n
     std::lock_guard lk(p->lock);
-    p->children.erase(n);
+    p->children.erase(n.get());
   }
+  for (auto& [id, f] : work.hooks) f();
+  work.hooks.clear();  // their captures are the runtime's own
+  work.nodes.push_back(std::move(n));
+  if (on_timer) {
+    goro::go([w = std::move(work)]() mutable { w.finish(); });
+  } else {
+    work.finish();
+  }
+}
+
+void fire_deadline(timer_entry* e) {
+  auto* arm = static_cast<deadline_arm*>(e->arg);
+  if (auto n = arm->node.lock()) {
+    cancel_node(std::move(n), deadline_exceeded, deadline_exceeded, true, /*on_timer=*/true);
+  }
+  release_arm(arm);  // the heap's share
+}
+
+// Arms n's deadline timer to fire after `left` (> 0), saturating far-future deadlines
+// (time_point::max() included) at the heap's latest deadline instead of overflowing.
+void arm_deadline(const std::shared_ptr<context_node>& n, std::chrono::nanoseconds left) {
+  sched();  // workers fire the timer
+  auto* arm = new deadline_arm;
+  arm->node = n;
+  arm->entry.fire = &fire_deadline;
+  arm->entry.arg = arm;
+  std::int64_t now = nanotime();
+  std::int64_t latest = timer_heap::no_deadline - 1;
+  arm->entry.when = left.count() > latest - now ? latest : now + left.count();
+  std::lock_guard lk(n->lock);
+  if (n->cancelled.load(std::memory_order_relaxed)) {
+    delete arm;  // never shared
+    return;
+  }
+  n->arm = arm;
+  local_timers().add(&arm->entry);
 }
 
 // A new cancel node under `parent`, registered with its cancelable ancestor.
 std::shared_ptr<context_node> new_cancel_node(const context& parent) {
-  auto n = std::make_shared<context_node>(context_node::kind::cancel);
+  auto n = make_node(context_node::kind::cancel);
   n->parent = context_access::node(parent);
   n->done = make_chan<std::monostate>(0);
   if (context_node* p = cancelable(n->parent.get())) {
@@ -149,7 +263,7 @@ std::shared_ptr<context_node> new_cancel_node(const context& parent) {
         n->registered_with = p;
       }
     }
-    if (err) cancel_node(n.get(), err, cause, false);
+    if (err) cancel_node(n, err, cause, false, false);
   }
   return n;
 }
@@ -161,12 +275,12 @@ context_node::~context_node() {
     std::lock_guard lk(registered_with->lock);
     registered_with->children.erase(this);
   }
-  if (arm != nullptr && timer_heap::remove(&arm->entry)) delete arm;
+  if (arm != nullptr) disarm(arm);
 }
 
 context context_with_value(const context& parent, const context_key_base* key,
                            std::shared_ptr<const void> value) {
-  auto n = std::make_shared<context_node>(context_node::kind::value);
+  auto n = detail::make_node(context_node::kind::value);
   n->parent = context_access::node(parent);
   n->key = key;
   n->value = std::move(value);
@@ -256,11 +370,11 @@ std::stop_token context::stop_token() const {
 }
 
 void cancel_func::operator()() const {
-  if (node_) detail::cancel_node(node_.get(), canceled, canceled, true);
+  if (node_) detail::cancel_node(node_, canceled, canceled, true, false);
 }
 
 void cancel_cause_func::operator()(const error& cause) const {
-  if (node_) detail::cancel_node(node_.get(), canceled, cause ? cause : canceled, true);
+  if (node_) detail::cancel_node(node_, canceled, cause ? cause : canceled, true, false);
 }
 
 context background() { return context(); }
@@ -282,28 +396,15 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
   n->deadline = deadline;
   auto now = std::chrono::steady_clock::now();
   if (deadline <= now) {
-    detail::cancel_node(n.get(), deadline_exceeded, deadline_exceeded, true);
+    detail::cancel_node(n, deadline_exceeded, deadline_exceeded, true, false);
   } else if (!n->cancelled.load(std::memory_order_acquire)) {
-    detail::sched();  // workers fire the timer
-    auto* arm = new detail::deadline_arm;
-    arm->node = n;
-    arm->entry.fire = &detail::fire_deadline;
-    arm->entry.arg = arm;
-    arm->entry.when = detail::nanotime() +
-                      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
-    std::lock_guard lk(n->lock);
-    if (!n->cancelled.load(std::memory_order_relaxed)) {
-      n->arm = arm;
-      detail::local_timers().add(&arm->entry);
-    } else {
-      delete arm;
-    }
+    detail::arm_deadline(n, deadline - now);
   }
   return {context_access::make(n), context_access::make_cancel<cancel_func>(n)};
 }
 
 context without_cancel(const context& parent) {
-  auto n = std::make_shared<context_node>(context_node::kind::without_cancel);
+  auto n = detail::make_node(context_node::kind::without_cancel);
   // Values still resolve through the parent; cancellation and deadline stop here.
   n->parent = context_access::node(parent);
   return context_access::make(std::move(n));
@@ -315,7 +416,7 @@ context with_stop_token(const context& parent, std::stop_token token) {
   std::weak_ptr<context_node> weak = n;
   n->stop_link = std::make_unique<std::stop_callback<std::function<void()>>>(
       std::move(token), std::function<void()>([weak] {
-        if (auto node = weak.lock()) detail::cancel_node(node.get(), canceled, canceled, true);
+        if (auto node = weak.lock()) detail::cancel_node(node, canceled, canceled, true, false);
       }));
   return ctx;
 }
