@@ -233,6 +233,34 @@ TEST_P(net, read_deadline_expires_and_the_connection_stays_usable) {
   ln.close();
 }
 
+TEST_P(net, far_future_deadlines_do_not_expire) {
+  // time_point::max() must saturate, not wrap into the past.
+  auto ln = must_listen();
+  in_goroutine([&] {
+    auto [ctx, cancel] = goro::with_deadline(goro::background(), goro::time_point::max());
+    auto [c, err] = goro::net::dial(ctx, "tcp", ln.addr());
+    ASSERT_FALSE(err) << err;
+    auto [s, aerr] = ln.accept();
+    ASSERT_FALSE(aerr) << aerr;
+    c.set_deadline(goro::time_point::max());
+    goro::go([s]() mutable {
+      goro::sleep(20ms);
+      s.write("z");
+    });
+    char buf[4];
+    auto [n, rerr] = c.read(std::span<char>(buf));
+    EXPECT_FALSE(rerr) << rerr;
+    EXPECT_EQ(std::string(buf, n), "z");
+    auto [w, werr] = c.write("ok");
+    EXPECT_FALSE(werr) << werr;
+    EXPECT_EQ(w, 2u);
+    cancel();
+    c.close();
+    s.close();
+  });
+  ln.close();
+}
+
 TEST_P(net, write_deadline_expires_when_the_peer_does_not_read) {
   auto ln = must_listen();
   in_goroutine([&] {
