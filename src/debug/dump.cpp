@@ -20,6 +20,7 @@
 #include "goro/debug.hpp"
 #include "goro/time.hpp"
 #include "runtime/goroutine.hpp"
+#include "runtime/monitor.hpp"
 #include "runtime/scheduler.hpp"
 
 namespace goro::detail {
@@ -73,7 +74,11 @@ __attribute__((no_sanitize("address", "thread"))) int walk_suspended(std::uintpt
 
 }  // namespace
 
-bool view_of(goroutine* g, bool with_stack, goroutine_view& v) {
+// A goroutine that has held its thread this long gets a state line of its own, and
+// with sample_running its stack is sampled.
+constexpr std::int64_t holding_shown_ns = 1'000'000;
+
+bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_running) {
   g_state st = g->state.load(std::memory_order_acquire);
   if (st == g_state::free || st == g_state::dead) return false;
   v.id = g->id.load(std::memory_order_relaxed);
@@ -88,6 +93,16 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& v) {
     v.name = g->name ? g->name : "";
   }
   v.is_caller = g == current_goroutine();
+  if (st == g_state::running && !v.is_caller) {
+    holding_info h = holding_of(g);
+    if (h.found && h.held_ns >= holding_shown_ns) {
+      v.holding = true;
+      v.held_ns = h.held_ns;
+      v.thread_state = h.activity.state;
+      v.syscall = h.activity.syscall;
+      v.handed_off = h.handed_off;
+    }
+  }
   if (!with_stack) return true;
   std::uintptr_t pcs[max_frames];
   int n = 0;
@@ -102,16 +117,19 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& v) {
         g->wait_since.load(std::memory_order_relaxed) != v.wait_since) {
       n = 0;
     }
+  } else if (sample_running && v.holding) {
+    n = sample_running_stack(g, pcs, max_frames);
+    v.sampled = n > 0;
   }
   v.pcs.assign(pcs, pcs + n);
   return true;
 }
 
-std::vector<goroutine_view> collect_goroutines(bool with_stacks) {
+std::vector<goroutine_view> collect_goroutines(bool with_stacks, bool sample_running) {
   std::vector<goroutine_view> all;
   for_each_goroutine([&](goroutine* g) {
     goroutine_view v;
-    if (view_of(g, with_stacks, v)) all.push_back(std::move(v));
+    if (view_of(g, with_stacks, v, sample_running)) all.push_back(std::move(v));
   });
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return all;
@@ -170,7 +188,28 @@ std::int64_t coarse_now() {
 
 }  // namespace
 
+namespace {
+
+std::string duration_words(std::int64_t ns) {
+  std::int64_t s = ns / 1'000'000'000;
+  if (s >= 60) return std::to_string(s / 60) + (s / 60 == 1 ? " minute" : " minutes");
+  if (s >= 1) return std::to_string(s) + (s == 1 ? " second" : " seconds");
+  return std::to_string(ns / 1'000'000) + " ms";
+}
+
+}  // namespace
+
 std::string header_status(const goroutine_view& v) {
+  if (v.holding) {
+    // "syscall read, 2 seconds, holding its thread" / "running, 340 ms without a
+    // scheduling point"
+    if (v.thread_state == 'S' || v.thread_state == 'D') {
+      const char* name = syscall_name(v.syscall);
+      return std::string("syscall") + (name ? std::string(" ") + name : std::string()) + ", " +
+             duration_words(v.held_ns) + ", holding its thread";
+    }
+    return "running, " + duration_words(v.held_ns) + " without a scheduling point";
+  }
   if (v.state != g_state::waiting) return to_string(v.state);
   std::string s = to_string(v.reason);
   std::int64_t waited = (coarse_now() - v.wait_since) / 1'000'000'000;
@@ -187,9 +226,10 @@ namespace {
 void write_one(std::ostream& os, const goroutine_view& v) {
   os << "goroutine " << v.id << " [" << header_status(v) << "]:\n";
   if (!v.name.empty()) os << "  name: " << v.name << "\n";
-  if (v.state == g_state::running && !v.is_caller) {
+  if (v.state == g_state::running && !v.is_caller && !v.sampled) {
     os << "\t(running on another thread)\n";
-  } else if (v.pcs.empty() && v.state == g_state::runnable) {
+  }
+  if (v.handed_off) os << "\t(its processor was handed to another thread)\n"; else if (v.pcs.empty() && v.state == g_state::runnable) {
     os << "\t(not started)\n";
   }
   for (const auto& f : user_frames(v.pcs)) {
@@ -257,7 +297,8 @@ void on_a_big_stack(F&& f) {
 
 // Used by write_goroutines and the runtime's panic, deadlock and exit reports.
 void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id) {
-  auto all = collect_goroutines(true);  // on the caller: its own frames are walked here
+  // On the caller: its own frames are walked here.
+  auto all = collect_goroutines(true, /*sample_running=*/true);
   if (skip_id != 0) {
     all.erase(
         std::remove_if(all.begin(), all.end(), [&](const auto& v) { return v.id == skip_id; }),

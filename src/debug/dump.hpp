@@ -22,12 +22,21 @@ struct goroutine_view {
   std::string name;
   std::vector<std::uintptr_t> pcs;  // return addresses, innermost first
   bool is_caller = false;           // the goroutine taking the snapshot
+  // For a running goroutine: how it holds its worker thread (monitor.hpp).
+  bool holding = false;
+  std::int64_t held_ns = 0;
+  char thread_state = '?';  // /proc letter: R computing, S/D in the kernel
+  long syscall = -1;
+  bool handed_off = false;  // its processor's slot went to another thread
+  bool sampled = false;     // pcs come from a signal sample of the running thread
 };
 
 // A copy of g's description (and, with_stack, its frames); false if g is not alive.
-bool view_of(goroutine* g, bool with_stack, goroutine_view& out);
+// With sample_running, a goroutine that has held its thread for a while is signalled
+// for its current stack (monitor.hpp; interrupts a system call that is not restarted).
+bool view_of(goroutine* g, bool with_stack, goroutine_view& out, bool sample_running = false);
 // Every live goroutine, by id.
-std::vector<goroutine_view> collect_goroutines(bool with_stacks);
+std::vector<goroutine_view> collect_goroutines(bool with_stacks, bool sample_running = false);
 // Go's header words: "chan receive, 2 minutes", "running", ...
 std::string header_status(const goroutine_view& v);
 // The level-1 or level-2 dump of every goroutine except `skip_id` (0: none).

@@ -96,6 +96,7 @@
 #include <sys/prctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -331,6 +332,7 @@ void switch_out(processor* p, goroutine* g, after_switch action, goroutine* next
     install(p, next);
   } else {
     p->current = nullptr;
+    p->running.store(nullptr, std::memory_order_relaxed);  // relaxed: a monitor hint
   }
   switch_context(p, g, next, action == after_switch::exit);
   // Resumed, possibly on another worker: nothing read before the switch is current.
@@ -439,8 +441,10 @@ void wake_processor(processor* p) {
   if (p->in_poll.load(std::memory_order_seq_cst)) netpoll_break();
 }
 
+}  // namespace
+
 // Go's wakep: if processors are idle and none is spinning, wake one to spin.
-void wakep(scheduler& s) noexcept {
+void wake_idle_processor(scheduler& s) noexcept {
   if (s.npidle.load(std::memory_order_seq_cst) == 0) return;
   int expected = 0;
   if (s.nmspinning.load(std::memory_order_seq_cst) != 0 ||
@@ -459,6 +463,8 @@ void wakep(scheduler& s) noexcept {
   wake_processor(p);
 }
 
+namespace {
+inline void wakep(scheduler& s) noexcept { wake_idle_processor(s); }
 }  // namespace
 
 void make_runnable(goroutine* g, bool next) noexcept {
@@ -528,8 +534,11 @@ void stop_spinning(scheduler& s, processor* p) {
   if (s.nmspinning.fetch_sub(1, std::memory_order_seq_cst) == 1) wakep(s);
 }
 
+// Steals from every processor that exists, retired ones included: one whose goroutine
+// holds its thread in foreign code, or that set_max_procs retired while it ran, may
+// still have a queue.
 goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
-  int n = s.nprocs.load(std::memory_order_acquire);
+  int n = s.created.load(std::memory_order_acquire);
   if (n <= 1) return nullptr;
   std::uint32_t start = fast_rand(p) % static_cast<std::uint32_t>(n);
   for (int i = 0; i < n; ++i) {
@@ -551,7 +560,7 @@ goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
 }
 
 bool any_local_work(scheduler& s) {
-  int n = s.nprocs.load(std::memory_order_acquire);
+  int n = s.created.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i) {
     processor* q = s.procs[i].load(std::memory_order_acquire);
     if (q && !q->runq.empty()) return true;
@@ -583,7 +592,8 @@ void run_due_timers(scheduler& s, processor* p, bool all) {
   }
 }
 
-// The earliest deadline over every heap.
+}  // namespace
+
 std::int64_t earliest_timer(scheduler& s) {
   std::int64_t next = external_timers().next_deadline();
   int n = s.created.load(std::memory_order_acquire);
@@ -596,6 +606,8 @@ std::int64_t earliest_timer(scheduler& s) {
   }
   return next;
 }
+
+namespace {
 
 // ---- deadlock detection ----------------------------------------------------------------
 //
@@ -633,8 +645,14 @@ bool all_asleep(scheduler& s) {
       blocking_calls_pending()) {
     return false;
   }
-  int expected = s.created.load(std::memory_order_acquire) + 1 +
-                 runtime_threads.load(std::memory_order_relaxed);
+  // A goroutine on any processor, retired ones included, is not asleep: it may be in
+  // foreign code (a system call, a std::mutex) that ends and wakes the others.
+  int created = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < created; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    if (q && q->running.load(std::memory_order_relaxed) != nullptr) return false;
+  }
+  int expected = created + 1 + runtime_threads.load(std::memory_order_relaxed);
 #if defined(GORO_TSAN)
   expected += 1;  // ThreadSanitizer's own background thread
 #endif
@@ -692,9 +710,11 @@ void idle(scheduler& s, processor* p) {
     p->spinning = false;
     s.nmspinning.fetch_sub(1, std::memory_order_seq_cst);
   }
-  // Re-check after publishing ourselves idle (see the essay).
-  bool work =
-      s.global.size() > 0 || (was_spinning && any_local_work(s)) || earliest_timer(s) <= nanotime();
+  // Re-check after publishing ourselves idle (see the essay). A processor retired
+  // after its last check in find_runnable leaves at once (set_max_procs stores
+  // `retired` before it looks for the processor in the idle list).
+  bool work = s.global.size() > 0 || (was_spinning && any_local_work(s)) ||
+              earliest_timer(s) <= nanotime() || p->retired.load(std::memory_order_seq_cst);
   // While something waits for I/O, one idle worker sleeps in epoll_wait instead of on
   // its futex. (A thread that starts waiting later wakes a worker for the role, and
   // a goroutine's own worker passes through here after it parks.)
@@ -777,19 +797,24 @@ void idle(scheduler& s, processor* p) {
   // role to another idle worker, so that sockets are not left unwatched while we run
   // something long.
   if (poller && !got_io && netpoll_waiting()) netpoll_need_poller();
+  monitor_wake();
 }
 
-// Retires p after set_max_procs shrank below it: hands its work to the global queue
-// and sleeps until it is reactivated.
+// Retires p, which holds no slot (set_max_procs shrank, or the monitor handed its
+// slot on while its goroutine held the thread): hands its work to the global queue
+// and sleeps as a spare until set_max_procs or the monitor gives it a slot again.
 void retire(scheduler& s, processor* p) {
   stop_spinning(s, p);
   p->runq.drain_to(s.global);
   wakep(s);
+  p->handed_off.store(false, std::memory_order_seq_cst);
+  p->spare.store(true, std::memory_order_seq_cst);
   for (;;) {
     p->wake_word.store(0, std::memory_order_seq_cst);
-    if (!p->retired.load(std::memory_order_seq_cst)) return;
+    if (!p->retired.load(std::memory_order_seq_cst)) break;
     futex_wait(&p->wake_word, 0);
   }
+  p->spare.store(false, std::memory_order_seq_cst);
 }
 
 goroutine* find_runnable(scheduler& s, processor* p) {
@@ -844,6 +869,7 @@ goroutine* find_runnable(scheduler& s, processor* p) {
 
 void worker_main(scheduler* s, processor* p) {
   tls_processor = p;
+  p->tid.store(static_cast<int>(gettid()), std::memory_order_release);
   // Timer waits use futex timeouts; the default 50 us slack would make every timer
   // that much late.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -873,6 +899,8 @@ void worker_main(scheduler* s, processor* p) {
   }
 }
 
+}  // namespace
+
 void start_processor(scheduler& s, int id) {
   auto* p = new processor;
   p->id = id;
@@ -881,6 +909,8 @@ void start_processor(scheduler& s, int id) {
   p->thread = std::thread(worker_main, &s, p);
   p->thread.detach();
 }
+
+namespace {
 
 int default_procs() {
   cpu_set_t set;
@@ -953,86 +983,19 @@ void install_dump_signal() {
   sigaction(sig, &sa, nullptr);
 }
 
-// The starvation monitor (GORO_STARVE_MS, default 100, 0 = off): a goroutine that runs
-// that long without a scheduling point while other goroutines wait for its processor
-// gets one line on stderr (at most one per second). goro cannot preempt it; the line
-// says which goroutine to fix.
-void starvation_monitor(scheduler* s, std::int64_t limit_ms) {
-  struct seen {
-    std::uint64_t tick = 0;
-    std::int64_t since = 0;
-    bool reported = false;
-  };
-  std::vector<seen> last(scheduler::max_processors);
-  std::int64_t last_report = 0;
-  for (;;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(limit_ms / 2 > 0 ? limit_ms / 2 : 1));
-    std::int64_t now = nanotime();
-    int n = s->nprocs.load(std::memory_order_acquire);
-    for (int i = 0; i < n; ++i) {
-      processor* p = s->procs[i].load(std::memory_order_acquire);
-      if (p == nullptr) continue;
-      std::uint64_t tick = p->schedtick.load(std::memory_order_acquire);
-      seen& w = last[static_cast<std::size_t>(i)];
-      if (tick != w.tick) {
-        w = seen{tick, now, false};
-        continue;
-      }
-      // Waiting for this processor: its own queue, or the global one it would serve.
-      std::uint32_t waiting = p->runq.waiting() + s->global.size();
-      bool others_wait = waiting > 0;
-      goroutine* g = p->running.load(std::memory_order_relaxed);
-      if (w.reported || !others_wait || g == nullptr ||
-          g->state.load(std::memory_order_acquire) != g_state::running ||
-          now - w.since < limit_ms * 1'000'000 || now - last_report < 1'000'000'000) {
-        continue;
-      }
-      std::source_location where;
-      {
-        std::lock_guard lk(g->meta_lock);
-        where = g->where;
-      }
-      std::fprintf(stderr,
-                   "goro: goroutine %llu has run for %lld ms without a scheduling point while "
-                   "%u goroutine(s) wait to run (created at %s:%u)\n",
-                   static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
-                   static_cast<long long>((now - w.since) / 1'000'000), waiting, where.file_name(),
-                   where.line());
-      w.reported = true;
-      last_report = now;
-    }
-  }
-}
-
-void start_starvation_monitor(scheduler* s) {
-  std::int64_t limit_ms = 100;
-  if (const char* v = std::getenv("GORO_STARVE_MS")) {
-    char* end = nullptr;
-    long ms = std::strtol(v, &end, 10);
-    if (std::strcmp(v, "off") == 0)
-      ms = 0;
-    else if (*v == '\0' || *end != '\0' || ms < 0) {
-      std::fprintf(stderr, "goro: ignoring GORO_STARVE_MS=%s (want milliseconds, or 0/off)\n", v);
-      ms = 100;
-    }
-    limit_ms = ms;
-  }
-  if (limit_ms == 0) return;
-  note_runtime_thread(+1);
-  std::thread(starvation_monitor, s, limit_ms).detach();
-}
-
 void start_runtime() {
   auto* s = new scheduler;  // never destroyed: detached workers reference it
   int n = requested_procs.load(std::memory_order_acquire);
   if (n == 0) n = configured_max_procs();
   install_overflow_handler();
   install_dump_signal();
+  s->procs_capacity = std::max(max_threads(), scheduler::max_processors);
+  s->procs = new std::atomic<processor*>[static_cast<std::size_t>(s->procs_capacity)]();
   s->nprocs.store(n, std::memory_order_release);
   s->created.store(n, std::memory_order_release);
   the_scheduler = s;
   for (int i = 0; i < n; ++i) start_processor(*s, i);
-  start_starvation_monitor(s);
+  start_monitor(*s);
 }
 
 // ---- stack overflow reporting ---------------------------------------------------------
@@ -1088,6 +1051,67 @@ int configured_max_procs() noexcept {
   return from_env > 0 ? from_env : from_cpus;
 }
 
+namespace {
+
+// Gives a slot to a processor that holds none: a retired one that is not held by a
+// goroutine in foreign code (preferably one asleep as a spare), else a new one.
+// Returns false only when the thread limit is reached. Called with procs_lock held.
+bool activate_one_locked(scheduler& s) {
+  int created = s.created.load(std::memory_order_acquire);
+  processor* pick = nullptr;
+  for (int i = 0; i < created; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    if (!q->retired.load(std::memory_order_seq_cst) ||
+        q->handed_off.load(std::memory_order_seq_cst)) {
+      continue;
+    }
+    pick = q;
+    if (q->spare.load(std::memory_order_seq_cst)) break;
+  }
+  if (pick != nullptr) {
+    pick->retired.store(false, std::memory_order_seq_cst);
+    pick->wake_word.store(1, std::memory_order_seq_cst);
+    futex_wake(&pick->wake_word, 1);
+    return true;
+  }
+  if (created >= max_threads() || created >= s.procs_capacity) return false;
+  start_processor(s, created);
+  s.created.store(created + 1, std::memory_order_release);
+  return true;
+}
+
+// Takes p's slot away (p is not retired): it finishes what it runs and retires at its
+// next scheduling point. Called with procs_lock held.
+void retire_locked(scheduler& s, processor* p) {
+  p->retired.store(true, std::memory_order_seq_cst);
+  // Wake it if idle so it retires (and hands over its queue) promptly; a running one
+  // notices at its next scheduling point.
+  bool was_idle;
+  {
+    std::lock_guard ilk(s.idle_lock);
+    was_idle = remove_idle_locked(s, p);
+  }
+  if (was_idle) {
+    s.nmspinning.fetch_add(1, std::memory_order_seq_cst);  // idle() counts it spinning
+    wake_processor(p);
+  }
+}
+
+}  // namespace
+
+bool hand_off_locked(scheduler& s, processor* p) {
+  if (p->retired.load(std::memory_order_seq_cst)) return false;
+  p->handed_off.store(true, std::memory_order_seq_cst);
+  p->retired.store(true, std::memory_order_seq_cst);
+  if (!activate_one_locked(s)) {
+    // Past the limit: undo, and let the caller report (the goroutines stay stuck).
+    p->retired.store(false, std::memory_order_seq_cst);
+    p->handed_off.store(false, std::memory_order_seq_cst);
+    return false;
+  }
+  return true;
+}
+
 void resize_processors(int n) {
   if (the_scheduler == nullptr) {
     requested_procs.store(n, std::memory_order_release);
@@ -1096,37 +1120,29 @@ void resize_processors(int n) {
   scheduler& s = *the_scheduler;
   std::lock_guard lk(s.procs_lock);
   requested_procs.store(n, std::memory_order_release);
-  int old = s.nprocs.load(std::memory_order_acquire);
-  if (n > old) {
-    for (int i = old; i < n; ++i) {
-      if (i < s.created.load(std::memory_order_acquire)) {
-        processor* p = s.procs[i].load(std::memory_order_acquire);
-        p->retired.store(false, std::memory_order_seq_cst);
-        p->wake_word.store(1, std::memory_order_seq_cst);
-        futex_wake(&p->wake_word, 1);
-      } else {
-        start_processor(s, i);
-        s.created.store(i + 1, std::memory_order_release);
-      }
+  int created = s.created.load(std::memory_order_acquire);
+  int active = 0;
+  for (int i = 0; i < created; ++i) {
+    if (!s.procs[i].load(std::memory_order_acquire)->retired.load(std::memory_order_seq_cst)) {
+      ++active;
     }
-    s.nprocs.store(n, std::memory_order_seq_cst);
-  } else if (n < old) {
-    s.nprocs.store(n, std::memory_order_seq_cst);
-    for (int i = n; i < old; ++i) {
-      processor* p = s.procs[i].load(std::memory_order_acquire);
-      p->retired.store(true, std::memory_order_seq_cst);
-      // Wake it if idle so it retires (and hands over its queue) promptly; a running
-      // one notices at its next scheduling point.
-      bool was_idle;
-      {
-        std::lock_guard ilk(s.idle_lock);
-        was_idle = remove_idle_locked(s, p);
-      }
-      if (was_idle) {
-        s.nmspinning.fetch_add(1, std::memory_order_seq_cst);  // idle() counts it spinning
-        wake_processor(p);
-      }
+  }
+  s.nprocs.store(n, std::memory_order_seq_cst);
+  for (; active < n; ++active) {
+    if (!activate_one_locked(s)) {
+      std::fprintf(stderr,
+                   "fatal error: goro: set_max_procs(%d) needs more worker threads than "
+                   "GORO_MAX_THREADS=%d allows\n",
+                   n, max_threads());
+      std::abort();
     }
+  }
+  // Shrinking: the highest ids give up their slots.
+  for (int i = created - 1; i >= 0 && active > n; --i) {
+    processor* p = s.procs[i].load(std::memory_order_acquire);
+    if (p->retired.load(std::memory_order_seq_cst)) continue;
+    retire_locked(s, p);
+    --active;
   }
 }
 

@@ -25,7 +25,8 @@ struct eh_globals {
 enum class after_switch : std::uint8_t { none, yield, park, exit };
 
 // A processor: the right to run goroutines, with its own run queue and caches, driven
-// by exactly one worker thread (see "Processors and threads" in scheduler.cpp).
+// by exactly one worker thread for its whole life. A processor holds one of the
+// max_procs() slots unless it is retired (see "Processors and threads" in scheduler.cpp).
 struct processor {
   int id = 0;
   local_run_queue runq;
@@ -55,9 +56,29 @@ struct processor {
   // --- shared ---
   timer_heap timers;                         // this processor's timers (own lock)
   std::atomic<std::uint64_t> schedtick{0};   // bumped per goroutine run; thieves read it
-  std::atomic<goroutine*> running{nullptr};  // for the starvation monitor; relaxed
-  std::atomic<std::uint32_t> wake_word{0};   // futex: 1 once a waker took us off idle
-  std::atomic<bool> retired{false};          // id >= max_procs after a shrink
+  // The goroutine running now, null while the worker is in its scheduler loop. Set
+  // with schedtick at every install; the system monitor (monitor.cpp) and dumps read it.
+  std::atomic<goroutine*> running{nullptr};
+  std::atomic<std::uint32_t> wake_word{0};  // futex: 1 once a waker took us off idle
+  // Holds no slot: set_max_procs shrank, or the system monitor handed the slot to
+  // another processor because this one's goroutine held the thread (handed_off).
+  // Changed under scheduler::procs_lock, except that the worker clears handed_off
+  // when it reaches retire().
+  std::atomic<bool> retired{false};
+  std::atomic<bool> handed_off{false};
+  std::atomic<bool> spare{false};    // its worker sleeps in retire(), ready for a slot
+  std::atomic<int> tid{0};           // the worker's kernel thread id (for /proc)
+  // Written by the system monitor only: the tick it last saw and when it first saw it,
+  // so `now - tick_since` is how long the running goroutine has held the thread.
+  std::atomic<std::uint64_t> tick_seen{~std::uint64_t{0}};
+  std::atomic<std::int64_t> tick_since{0};
+  // A stack sample of the running goroutine (monitor.cpp): the requester sets
+  // sample_for and clears sample_word, signals the worker, and waits for sample_word;
+  // the worker's signal handler fills sample_pcs/sample_n and sets sample_word.
+  std::atomic<goroutine*> sample_for{nullptr};
+  std::atomic<std::uint32_t> sample_word{0};
+  std::atomic<int> sample_n{0};
+  std::uintptr_t sample_pcs[64] = {};
   std::atomic<bool> in_poll{false};          // sleeping in epoll_wait (netpoll_break wakes)
   // Single-writer counters (the worker), read by num_goroutine().
   std::atomic<std::int64_t> spawned{0};
@@ -71,10 +92,13 @@ struct processor {
 };
 
 struct scheduler {
-  static constexpr int max_processors = 1024;
+  static constexpr int max_processors = 1024;  // the largest max_procs()
 
-  std::atomic<processor*> procs[max_processors] = {};
-  std::atomic<int> nprocs{0};   // active processors: ids [0, nprocs)
+  // Every processor ever created, by id; entries [0, created) are non-null. Its
+  // capacity is the thread limit (GORO_MAX_THREADS): processors are never destroyed.
+  std::atomic<processor*>* procs = nullptr;
+  int procs_capacity = 0;
+  std::atomic<int> nprocs{0};   // max_procs(): the number of slots (non-retired processors)
   std::atomic<int> created{0};  // processor objects that exist
   global_run_queue global;
 
@@ -88,7 +112,7 @@ struct scheduler {
 
   std::atomic<std::uint64_t> next_goroutine_id{1};
   std::atomic<std::int64_t> external_spawned{0};  // spawns from plain threads
-  spinlock procs_lock;                            // serialises set_max_procs
+  spinlock procs_lock;  // serialises set_max_procs and the monitor's hand-offs
 };
 
 // The scheduler, started on first call. Never destroyed (workers may outlive main).
@@ -140,5 +164,24 @@ void note_runtime_thread(int delta) noexcept;
 void mark_helper_thread() noexcept;
 void disable_deadlock_detection() noexcept;
 void resize_processors(int n);
+
+// --- the system monitor's interface (monitor.cpp) ---
+// Starts the monitor thread (once, with the runtime).
+void start_monitor(scheduler& s);
+// A worker leaving idle calls this: a monitor in its deep sleep (every processor was
+// idle) wakes and watches again.
+void monitor_wake() noexcept;
+// Gives processor p's slot to another processor (a spare, or a new one): p's
+// goroutine holds its thread in foreign code. Returns false if p holds no slot
+// (already retired). Fatal past the thread limit. Called with procs_lock held.
+bool hand_off_locked(scheduler& s, processor* p);
+// Creates processor `id` and its worker thread (procs_lock held, or at start-up).
+void start_processor(scheduler& s, int id);
+// The worker thread limit (GORO_MAX_THREADS, default 10,000).
+int max_threads() noexcept;
+// The earliest timer over every heap; nanotime-based, timer_heap::no_deadline if none.
+std::int64_t earliest_timer(scheduler& s);
+// Go's wakep: wakes an idle processor to spin if none is spinning.
+void wake_idle_processor(scheduler& s) noexcept;
 
 }  // namespace goro::detail

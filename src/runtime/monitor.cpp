@@ -1,0 +1,618 @@
+// monitor.cpp — the system monitor (Go's sysmon): one runtime thread that keeps
+// foreign blocking from stalling anything but the goroutine that blocks.
+//
+// ## What it watches
+//
+// Every processor's scheduling tick (bumped each time the processor installs a
+// goroutine) and `running` (the goroutine it runs, null in its scheduler loop). The
+// monitor remembers, per processor, the tick it last saw and when it first saw it
+// (tick_seen, tick_since): a processor whose tick has not moved while `running` is
+// set has been held by one goroutine since tick_since. Holding is normal; it matters
+// only when there is work that processor would run and nobody else takes:
+//   - its own queue (runnext or ring) is not empty; or
+//   - the global queue has goroutines, a timer is due, or goroutines sit in the queue
+//     of a processor that was handed off, and no processor is idle (an idle one would
+//     take them; the timed sleeper fires timers).
+// While a processor's own queue waits and another processor is idle, the monitor
+// wakes one to spin (a thief takes the runnext of a victim that has not scheduled for
+// a few microseconds): no thread is added.
+//
+// ## Hand-off
+//
+// When every slot-holding processor is busy and p is held with work waiting:
+//   - held >= syscall_hold_ns and the thread is in the kernel (/proc state S or D:
+//     a system call, a std::mutex, a sleep): hand off at once;
+//   - the thread is computing (state R): hand off after time_slice_ns (Go preempts a
+//     goroutine after the same 10 ms; goro cannot preempt, so it adds a thread).
+// hand_off_locked (scheduler.cpp) marks p retired and handed_off and gives its slot to
+// a spare processor (a retired one asleep in retire()) or a new processor with a new
+// worker thread. The stuck goroutine keeps its thread; at its next scheduling point
+// (park, yield, exit) p sees `retired`, hands its queue to the global queue and sleeps
+// as a spare. So at most max_procs() threads run goroutines in parallel, except those
+// whose goroutine is in foreign code and, after it returns, until its next scheduling
+// point. Worker threads are capped at GORO_MAX_THREADS (default 10,000, as Go's
+// debug.SetMaxThreads); a hand-off past it is a fatal error that names the goroutines
+// holding their threads.
+//
+// ## The network and plain threads
+//
+// If goroutines or threads wait on I/O, no idle worker sleeps in the poller, and
+// nobody has polled for net_poll_ns, the monitor polls without blocking (Go's sysmon
+// does the same after 10 ms). Readied goroutines go to the global queue; readied plain
+// threads are unparked directly.
+//
+// ## Its own cost
+//
+// The monitor sleeps min_delay_ns after a cycle that found a held processor with work
+// waiting, and doubles the sleep after each quiet cycle up to busy_delay_ns while any
+// goroutine runs. When every processor is idle it sleeps on a futex until a worker
+// leaves idle (monitor_wake), so an idle runtime costs no CPU. Reading /proc (~10 us)
+// happens only for a processor that is held with work waiting.
+//
+// ## Starvation reports (GORO_STARVE_MS, default 100, 0 or off: none)
+//
+// A goroutine that holds its thread that long while others waited for its processor
+// gets one line on stderr (at most one a second) naming it, what its thread does, and
+// whether its processor was handed to another thread.
+//
+// Invariants:
+//   - tick_seen/tick_since are written by the monitor thread only.
+//   - Slots change only under scheduler::procs_lock (hand_off_locked, set_max_procs).
+//   - At most one stack sample is in flight (sample_lock); a processor's sample_* fields
+//     are written by the requester before the signal and by the handler after it.
+#include "runtime/monitor.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <unwind.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "runtime/netpoll.hpp"
+#include "runtime/scheduler.hpp"
+
+namespace goro::detail {
+
+void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);  // debug/dump.cpp
+
+namespace {
+
+constexpr std::int64_t min_delay_ns = 20'000;
+constexpr std::int64_t busy_delay_ns = 1'000'000;    // quiet cycles, while goroutines run
+constexpr std::int64_t deep_sleep_ns = 1'000'000'000;  // every processor idle
+constexpr std::int64_t syscall_hold_ns = 20'000;     // held this long in the kernel: hand off
+constexpr std::int64_t recheck_running_ns = 1'000'000;  // re-read /proc of a computing one
+constexpr std::int64_t time_slice_ns = 10'000'000;   // computing this long: hand off
+constexpr std::int64_t net_poll_ns = 10'000'000;     // nobody polled this long: poll
+
+std::atomic<std::uint32_t> deep_word{0};  // futex: 1 while the monitor sleeps deeply
+
+// Per-processor notes the monitor keeps for itself.
+struct watch {
+  std::int64_t state_read_at = 0;  // last /proc read while held at this tick
+  char state = '?';
+  std::uint32_t waiting = 0;  // goroutines waiting when it was handed off
+  bool reported = false;      // starvation line written for this tick
+};
+
+std::int64_t starve_limit_ns() {
+  const char* v = std::getenv("GORO_STARVE_MS");
+  if (v == nullptr) return 100'000'000;
+  if (std::strcmp(v, "off") == 0) return 0;
+  char* end = nullptr;
+  long ms = std::strtol(v, &end, 10);
+  if (*v == '\0' || *end != '\0' || ms < 0) {
+    std::fprintf(stderr, "goro: ignoring GORO_STARVE_MS=%s (want milliseconds, or 0/off)\n", v);
+    return 100'000'000;
+  }
+  return std::int64_t{ms} * 1'000'000;
+}
+
+bool all_idle(scheduler& s) {
+  if (s.npidle.load(std::memory_order_seq_cst) < s.nprocs.load(std::memory_order_acquire) ||
+      s.nmspinning.load(std::memory_order_seq_cst) != 0) {
+    return false;
+  }
+  int n = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    if (s.procs[i].load(std::memory_order_acquire)->running.load(std::memory_order_relaxed)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string describe(goroutine* g) {
+  std::source_location where;
+  {
+    std::lock_guard lk(g->meta_lock);
+    where = g->where;
+  }
+  return "created at " + std::string(where.file_name()) + ":" + std::to_string(where.line());
+}
+
+std::string activity_text(char state, const thread_activity& a) {
+  if (state == 'R') return "without a scheduling point";
+  const char* name = syscall_name(a.syscall);
+  if (name != nullptr) return std::string("in system call ") + name;
+  return "blocked in the kernel";
+}
+
+[[noreturn]] void report_thread_limit(scheduler& s) {
+  std::ostringstream os;
+  os << "runtime: program exceeds " << max_threads() << "-thread limit\n"
+     << "fatal error: goro: thread exhaustion: every one of GORO_MAX_THREADS=" << max_threads()
+     << " worker threads is taken, and these goroutines hold theirs:\n";
+  int n = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    processor* p = s.procs[i].load(std::memory_order_acquire);
+    goroutine* g = p->running.load(std::memory_order_relaxed);
+    if (g == nullptr) continue;
+    thread_activity a;
+    read_thread_activity(p->tid.load(std::memory_order_acquire), a);
+    os << "  goroutine " << g->id.load(std::memory_order_relaxed) << " ("
+       << activity_text(a.state, a) << ", " << describe(g) << ")\n";
+  }
+  os << "\n";
+  std::fputs(os.str().c_str(), stderr);
+  std::ostringstream dump;
+  write_goroutine_dump(dump, 2, 0);
+  std::fputs(dump.str().c_str(), stderr);
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
+class monitor {
+ public:
+  explicit monitor(scheduler& s) : s_(s), watches_(static_cast<std::size_t>(s.procs_capacity)) {}
+
+  [[noreturn]] void main_loop() {
+    std::int64_t delay = min_delay_ns;
+    for (;;) {
+      sleep_for(delay);
+      std::int64_t now = nanotime();
+      cycle_result r = look(now);
+      poll_network(now);
+      if (r.acted) {
+        delay = min_delay_ns;
+      } else if (r.next_check > 0) {
+        delay = std::max(min_delay_ns, std::min(r.next_check - now, busy_delay_ns));
+      } else if (!r.any_running && all_idle(s_)) {
+        deep_sleep();
+        delay = min_delay_ns;
+      } else {
+        delay = std::min(delay * 2, busy_delay_ns);
+      }
+    }
+  }
+
+ private:
+  struct cycle_result {
+    bool acted = false;        // handed off or woke a processor
+    bool any_running = false;  // some processor runs a goroutine
+    std::int64_t next_check = 0;  // when a held processor must be looked at again
+  };
+
+  static void sleep_for(std::int64_t ns) {
+    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+  }
+
+  // Sleeps until a worker leaves idle (monitor_wake). The flag is published before
+  // the re-check, and a worker decrements npidle before it reads the flag (both
+  // seq_cst), so either we see it busy or it sees us asleep.
+  void deep_sleep() {
+    deep_word.store(1, std::memory_order_seq_cst);
+    if (all_idle(s_)) futex_wait(&deep_word, 1, deep_sleep_ns);
+    deep_word.store(0, std::memory_order_seq_cst);
+  }
+
+  cycle_result look(std::int64_t now) {
+    cycle_result r;
+    int n = s_.created.load(std::memory_order_acquire);
+    // Goroutines queued on processors that hold no slot (their goroutine is stuck)
+    // wait for a thief: shared work like the global queue.
+    bool stranded = false;
+    for (int i = 0; i < n && !stranded; ++i) {
+      processor* p = s_.procs[i].load(std::memory_order_acquire);
+      stranded = p->retired.load(std::memory_order_relaxed) && !p->runq.empty();
+    }
+    for (int i = 0; i < n; ++i) {
+      processor* p = s_.procs[i].load(std::memory_order_acquire);
+      watch& w = watches_[static_cast<std::size_t>(i)];
+      std::uint64_t tick = p->schedtick.load(std::memory_order_acquire);
+      goroutine* g = p->running.load(std::memory_order_relaxed);
+      if (tick != p->tick_seen.load(std::memory_order_relaxed)) {
+        p->tick_seen.store(tick, std::memory_order_relaxed);
+        p->tick_since.store(now, std::memory_order_relaxed);
+        w = watch{};
+        if (g != nullptr) r.any_running = true;
+        continue;
+      }
+      if (g == nullptr) continue;
+      r.any_running = true;
+      std::int64_t held = now - p->tick_since.load(std::memory_order_relaxed);
+      report_starvation(p, w, g, held, now);
+      if (p->retired.load(std::memory_order_seq_cst)) continue;  // holds no slot
+      bool own_work = !p->runq.empty();
+      bool idle_others = s_.npidle.load(std::memory_order_seq_cst) > 0;
+      bool shared_work = !idle_others && s_.nmspinning.load(std::memory_order_seq_cst) == 0 &&
+                         (stranded || s_.global.size() > 0 || earliest_timer(s_) <= now);
+      if (!own_work && !shared_work) continue;
+      if (idle_others) {
+        // Another processor can take p's queue without a new thread.
+        wake_idle_processor(s_);
+        r.acted = true;
+        continue;
+      }
+      if (held < syscall_hold_ns) {
+        note_check(r, p->tick_since.load(std::memory_order_relaxed) + syscall_hold_ns);
+        continue;
+      }
+      if (w.state != 'R' || now - w.state_read_at >= recheck_running_ns) {
+        thread_activity a;
+        read_thread_activity(p->tid.load(std::memory_order_acquire), a);
+        w.state = a.state;
+        w.state_read_at = now;
+      }
+      if (w.state == 'R' && held < time_slice_ns) {
+        note_check(r, std::min(w.state_read_at + recheck_running_ns,
+                               p->tick_since.load(std::memory_order_relaxed) + time_slice_ns));
+        continue;
+      }
+      w.waiting = p->runq.waiting() + s_.global.size();
+      hand_off(p);
+      r.acted = true;
+    }
+    return r;
+  }
+
+  static void note_check(cycle_result& r, std::int64_t at) {
+    if (r.next_check == 0 || at < r.next_check) r.next_check = at;
+  }
+
+  void hand_off(processor* p) {
+    bool ok;
+    {
+      std::lock_guard lk(s_.procs_lock);
+      ok = hand_off_locked(s_, p) || p->retired.load(std::memory_order_seq_cst);
+    }
+    if (!ok) report_thread_limit(s_);
+  }
+
+  void report_starvation(processor* p, watch& w, goroutine* g, std::int64_t held,
+                         std::int64_t now) {
+    if (starve_limit_ns_ == 0 || w.reported || held < starve_limit_ns_) return;
+    bool handed = p->handed_off.load(std::memory_order_relaxed);
+    std::uint32_t waiting = handed ? w.waiting : p->runq.waiting() + s_.global.size();
+    if (waiting == 0 || now - last_report_ < 1'000'000'000) return;
+    w.reported = true;
+    last_report_ = now;
+    thread_activity a;
+    read_thread_activity(p->tid.load(std::memory_order_acquire), a);
+    std::string what = a.state == 'R' ? "has run for " + std::to_string(held / 1'000'000) +
+                                            " ms without a scheduling point"
+                                      : "has held its thread for " +
+                                            std::to_string(held / 1'000'000) + " ms " +
+                                            activity_text(a.state, a);
+    std::string outcome = handed ? "; its processor was handed to another thread"
+                                 : "; goro could not hand its processor on";
+    std::fprintf(stderr, "goro: goroutine %llu %s while %u goroutine(s) waited to run%s (%s)\n",
+                 static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
+                 what.c_str(), waiting, outcome.c_str(), describe(g).c_str());
+  }
+
+  // Go's sysmon: poll the network when nobody has for a while (every worker may be
+  // running goroutines that never reach the scheduler loop).
+  void poll_network(std::int64_t now) {
+    if (!netpoll_waiting() || s_.poll_owner.load(std::memory_order_seq_cst) != nullptr) return;
+    if (now - netpoll_last() < net_poll_ns) return;
+    netpoll(0);
+  }
+
+  scheduler& s_;
+  std::vector<watch> watches_;
+  std::int64_t starve_limit_ns_ = starve_limit_ns();
+  std::int64_t last_report_ = 0;
+};
+
+// ---- stack samples of running goroutines ----------------------------------------
+
+std::mutex sample_lock;
+struct sigaction previous_urg;
+
+// Follows a frame-pointer chain from fp within [lo, hi), appending return addresses.
+__attribute__((no_sanitize("address", "thread"))) int follow(std::uintptr_t fp, std::uintptr_t lo,
+                                                             std::uintptr_t hi, std::uintptr_t* out,
+                                                             int n, int max) {
+  while (n < max && fp >= lo && fp + 2 * sizeof(std::uintptr_t) <= hi && (fp & 7) == 0) {
+    auto* frame = reinterpret_cast<const std::uintptr_t*>(fp);
+    std::uintptr_t next = frame[0], ret = frame[1];
+    if (ret == 0) break;
+    out[n++] = ret;
+    if (next <= fp) break;
+    fp = next;
+  }
+  return n;
+}
+
+// The interrupted goroutine's frames: its pc, then the frame-pointer chain. System call
+// wrappers in the C library keep no frame pointer, and may use the register for other
+// things; then the chain is picked up from the first saved frame pointer found near the
+// top of the stack (a word pointing further up the stack that starts a valid chain).
+__attribute__((no_sanitize("address", "thread"))) int walk_interrupted(
+    std::uintptr_t pc, std::uintptr_t fp, std::uintptr_t sp, const stack_slot& stack,
+    std::uintptr_t* out, int max) {
+  auto lo = reinterpret_cast<std::uintptr_t>(stack.lo);
+  auto hi = reinterpret_cast<std::uintptr_t>(stack.hi);
+  if (sp < lo || sp >= hi) return 0;  // not on the goroutine's stack (its g0, a handler)
+  out[0] = pc;
+  if (fp > sp) {
+    int n = follow(fp, sp, hi, out, 1, max);
+    if (n >= 3) return n;
+  }
+  for (std::uintptr_t w = sp; w + sizeof(std::uintptr_t) <= hi && w < sp + 1024;
+       w += sizeof(std::uintptr_t)) {
+    std::uintptr_t candidate = *reinterpret_cast<const std::uintptr_t*>(w);
+    if (candidate <= w || candidate >= hi || (candidate & 7) != 0) continue;
+    int n = follow(candidate, sp, hi, out, 1, max);
+    if (n >= 3) return n;
+  }
+  return 1;
+}
+
+// Unwinding with the compilers' unwind tables (.eh_frame) from inside the signal
+// handler: exact frames even through code without frame pointers (C library system
+// call wrappers). The unwinder finds tables without locks (glibc's _dl_find_object),
+// and goro's context trampoline marks the bottom of every goroutine stack
+// (.cfi_undefined rip), so the walk ends there.
+struct unwind_walk {
+  std::uintptr_t start;  // the interrupted pc: frames before it are the handler's own
+  std::uintptr_t lo, hi;
+  std::uintptr_t* out;
+  int n, max;
+  bool started;
+};
+
+_Unwind_Reason_Code unwind_step(_Unwind_Context* ctx, void* arg) {
+  auto* w = static_cast<unwind_walk*>(arg);
+  int before_insn = 0;
+  auto ip = static_cast<std::uintptr_t>(_Unwind_GetIPInfo(ctx, &before_insn));
+  if (!w->started) {
+    if (ip != w->start) return _URC_NO_REASON;
+    w->started = true;
+  } else {
+    auto cfa = static_cast<std::uintptr_t>(_Unwind_GetCFA(ctx));
+    if (cfa < w->lo || cfa > w->hi) return _URC_END_OF_STACK;
+  }
+  if (ip == 0) return _URC_END_OF_STACK;
+  w->out[w->n++] = ip;
+  return w->n >= w->max ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+void on_sample_signal(int sig, siginfo_t* info, void* uctx) {
+  int saved_errno = errno;
+  processor* p = current_processor();
+  goroutine* want = p ? p->sample_for.load(std::memory_order_acquire) : nullptr;
+  if (want == nullptr) {
+    errno = saved_errno;
+    // Not a sample request: the signal is someone else's.
+    if (previous_urg.sa_flags & SA_SIGINFO) {
+      if (previous_urg.sa_sigaction) previous_urg.sa_sigaction(sig, info, uctx);
+    } else if (previous_urg.sa_handler != SIG_DFL && previous_urg.sa_handler != SIG_IGN) {
+      previous_urg.sa_handler(sig);
+    }
+    return;
+  }
+  int n = 0;
+  std::uintptr_t pc = 0, fp = 0, sp = 0;
+#if defined(__x86_64__)
+  if (p->current == want) {
+    auto* uc = static_cast<ucontext_t*>(uctx);
+    pc = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+    fp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RBP]);
+    sp = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+  }
+#elif defined(__aarch64__)
+  if (p->current == want) {
+    auto* uc = static_cast<ucontext_t*>(uctx);
+    pc = static_cast<std::uintptr_t>(uc->uc_mcontext.pc);
+    fp = static_cast<std::uintptr_t>(uc->uc_mcontext.regs[29]);
+    sp = static_cast<std::uintptr_t>(uc->uc_mcontext.sp);
+  }
+#endif
+  auto lo = reinterpret_cast<std::uintptr_t>(want->stack.lo);
+  auto hi = reinterpret_cast<std::uintptr_t>(want->stack.hi);
+  if (pc != 0 && sp >= lo && sp < hi) {
+    unwind_walk w{pc, lo, hi, p->sample_pcs, 0, 64, false};
+    _Unwind_Backtrace(unwind_step, &w);
+    n = w.n;
+    if (n < 2) n = walk_interrupted(pc, fp, sp, want->stack, p->sample_pcs, 64);
+  }
+  p->sample_n.store(n, std::memory_order_relaxed);
+  p->sample_for.store(nullptr, std::memory_order_relaxed);
+  p->sample_word.store(1, std::memory_order_release);
+  futex_wake(&p->sample_word, 1);
+  errno = saved_errno;
+}
+
+void install_sample_handler() {
+  struct sigaction sa {};
+  sa.sa_sigaction = on_sample_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGURG, &sa, &previous_urg);
+}
+
+void monitor_main(scheduler* s) {
+  mark_helper_thread();  // goroutines it readies are not plain-thread activity
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  pthread_setname_np(pthread_self(), "goro-monitor");
+  monitor(*s).main_loop();
+}
+
+}  // namespace
+
+void start_monitor(scheduler& s) {
+  install_sample_handler();
+  note_runtime_thread(+1);
+  std::thread(monitor_main, &s).detach();
+}
+
+void monitor_wake() noexcept {
+  if (deep_word.load(std::memory_order_seq_cst) != 0 &&
+      deep_word.exchange(0, std::memory_order_seq_cst) != 0) {
+    futex_wake(&deep_word, 1);
+  }
+}
+
+int max_threads() noexcept {
+  static const int limit = [] {
+    const char* v = std::getenv("GORO_MAX_THREADS");
+    if (v == nullptr || *v == '\0') return 10'000;
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > 1'000'000) {
+      std::fprintf(stderr, "goro: ignoring GORO_MAX_THREADS=%s (want 1..1000000)\n", v);
+      return 10'000;
+    }
+    return static_cast<int>(n);
+  }();
+  return limit;
+}
+
+bool read_thread_activity(int tid, thread_activity& out) noexcept {
+  if (tid <= 0) return false;
+  char path[64];
+  char buf[512];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* paren = std::strrchr(buf, ')');  // the thread name may contain anything
+  if (paren == nullptr || paren[1] != ' ') return false;
+  out.state = paren[2];
+  out.syscall = -1;
+  if (!out.in_kernel()) return true;
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n > 0) {
+    buf[n] = '\0';
+    if (buf[0] >= '0' && buf[0] <= '9') out.syscall = std::strtol(buf, nullptr, 10);
+  }
+  return true;
+}
+
+const char* syscall_name(long nr) noexcept {
+  struct entry {
+    long nr;
+    const char* name;
+  };
+#if defined(__x86_64__)
+  static constexpr entry table[] = {
+      {0, "read"},          {1, "write"},          {2, "open"},           {3, "close"},
+      {4, "stat"},          {5, "fstat"},          {7, "poll"},           {17, "pread64"},
+      {18, "pwrite64"},     {19, "readv"},         {20, "writev"},        {23, "select"},
+      {34, "pause"},        {35, "nanosleep"},     {40, "sendfile"},      {42, "connect"},
+      {43, "accept"},       {44, "sendto"},        {45, "recvfrom"},      {46, "sendmsg"},
+      {47, "recvmsg"},      {61, "wait4"},         {65, "semop"},         {70, "msgrcv"},
+      {73, "flock"},        {74, "fsync"},         {75, "fdatasync"},     {128, "rt_sigtimedwait"},
+      {130, "rt_sigsuspend"}, {162, "sync"},       {202, "futex"},        {208, "io_getevents"},
+      {230, "clock_nanosleep"}, {232, "epoll_wait"}, {247, "waitid"},     {257, "openat"},
+      {270, "pselect6"},    {271, "ppoll"},        {275, "splice"},       {281, "epoll_pwait"},
+      {288, "accept4"},     {299, "recvmmsg"},     {306, "syncfs"},       {307, "sendmmsg"},
+      {318, "getrandom"},   {426, "io_uring_enter"}, {441, "epoll_pwait2"},
+  };
+#elif defined(__aarch64__)
+  static constexpr entry table[] = {
+      {22, "epoll_pwait"},  {29, "ioctl"},      {32, "flock"},     {56, "openat"},
+      {57, "close"},        {63, "read"},       {64, "write"},     {65, "readv"},
+      {66, "writev"},       {67, "pread64"},    {68, "pwrite64"},  {72, "pselect6"},
+      {73, "ppoll"},        {82, "fsync"},      {83, "fdatasync"}, {98, "futex"},
+      {101, "nanosleep"},   {115, "clock_nanosleep"}, {137, "rt_sigtimedwait"},
+      {202, "accept"},      {203, "connect"},   {206, "sendto"},   {207, "recvfrom"},
+      {211, "sendmsg"},     {212, "recvmsg"},   {242, "accept4"},  {260, "wait4"},
+      {278, "getrandom"},   {441, "epoll_pwait2"},
+  };
+#else
+  static constexpr entry table[] = {{-2, nullptr}};
+#endif
+  for (const auto& e : table) {
+    if (e.nr == nr) return e.name;
+  }
+  return nullptr;
+}
+
+holding_info holding_of(goroutine* g) noexcept {
+  holding_info h;
+  scheduler* s = sched_if_started();
+  if (s == nullptr) return h;
+  int n = s->created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    processor* p = s->procs[i].load(std::memory_order_acquire);
+    if (p->running.load(std::memory_order_relaxed) != g) continue;
+    h.found = true;
+    h.processor_id = p->id;
+    h.handed_off = p->handed_off.load(std::memory_order_relaxed);
+    // Until the monitor has looked at this tick, the goroutine's hold is unknown (and
+    // short).
+    if (p->tick_seen.load(std::memory_order_relaxed) ==
+        p->schedtick.load(std::memory_order_acquire)) {
+      h.held_ns = nanotime() - p->tick_since.load(std::memory_order_relaxed);
+    }
+    read_thread_activity(p->tid.load(std::memory_order_acquire), h.activity);
+    return h;
+  }
+  return h;
+}
+
+int sample_running_stack(goroutine* g, std::uintptr_t* out, int max) noexcept {
+  scheduler* s = sched_if_started();
+  if (s == nullptr) return 0;
+  std::lock_guard lk(sample_lock);
+  int n = s->created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    processor* p = s->procs[i].load(std::memory_order_acquire);
+    if (p->running.load(std::memory_order_relaxed) != g) continue;
+    p->sample_word.store(0, std::memory_order_relaxed);
+    p->sample_for.store(g, std::memory_order_release);
+    if (syscall(SYS_tgkill, getpid(), p->tid.load(std::memory_order_acquire), SIGURG) != 0) {
+      p->sample_for.store(nullptr, std::memory_order_relaxed);
+      return 0;
+    }
+    std::int64_t until = nanotime() + 200'000'000;
+    while (p->sample_word.load(std::memory_order_acquire) == 0) {
+      std::int64_t left = until - nanotime();
+      if (left <= 0) {
+        // No answer (signals blocked on that thread): withdraw the request. A late
+        // handler then finds sample_for null and passes the signal on.
+        p->sample_for.store(nullptr, std::memory_order_release);
+        return 0;
+      }
+      futex_wait(&p->sample_word, 0, left);
+    }
+    int got = std::min(p->sample_n.load(std::memory_order_relaxed), max);
+    for (int k = 0; k < got; ++k) out[k] = p->sample_pcs[k];
+    return got;
+  }
+  return 0;
+}
+
+}  // namespace goro::detail
