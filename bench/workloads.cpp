@@ -1,6 +1,7 @@
 // goro-workloads — the workloads of SPEC §6, one per run:
 //   goro-workloads <spawn|pingpong|chan_spsc|chan_mpmc|mutex|select|parked_memory|
-//                   context_cancel|bounded_tasks|timers|yield|tcp_echo|idle_conns|dump>
+//                   context_cancel|bounded_tasks|timers|yield|tcp_echo|idle_conns|dump|
+//                   blocking_syscalls|blocked_timers>
 // Prints `workload=<name> ns_per_op=<x> ...`; honours GORO_MAXPROCS. Sizes match
 // ../shared/peers/go/main.go so that compare.sh can put the numbers side by side.
 #include <goro/goro.hpp>
@@ -9,9 +10,11 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <chrono>
 #include <optional>
@@ -492,6 +495,57 @@ void idle_conns() {
   ln.close();
 }
 
+// ---- W13 blocking_syscalls: 64 goroutines x 100 raw 100 us nanosleeps ---------------
+// Each nanosleep stands for foreign blocking code goro does not know about (a file
+// read, a C client library); each is followed by a send to one consumer. With full
+// overlap the whole takes 100 x 100 us = 10 ms (1.56 us per op).
+void raw_nanosleep(long ns) {
+  timespec ts{0, ns};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+void blocking_syscalls() {
+  constexpr int goroutines = 64, calls = 100;
+  auto results = goro::make_chan<int>(goroutines);
+  auto start = clock_type::now();
+  for (int i = 0; i < goroutines; ++i) {
+    goro::go([results] {
+      for (int j = 0; j < calls; ++j) {
+        raw_nanosleep(100'000);
+        results.send(j);
+      }
+    });
+  }
+  for (int k = 0; k < goroutines * calls; ++k) results.recv();
+  report("blocking_syscalls", ns_since(start), long{goroutines} * calls);
+}
+
+// ---- W14 blocked_timers: every processor held by a raw 300 ms nanosleep -------------
+// while 100 goroutines sleep until 1..100 ms after one common start; how late they wake
+// (a late start counts as late).
+void blocked_timers() {
+  goro::wait_group wg;
+  for (int b = 0; b < goro::max_procs(); ++b) wg.go([] { raw_nanosleep(300'000'000); });
+  goro::mutex mu;
+  std::vector<double> late;
+  late.reserve(100);
+  auto start = clock_type::now();
+  for (int i = 1; i <= 100; ++i) {
+    wg.go([&, i] {
+      auto want = start + std::chrono::milliseconds(i);
+      goro::sleep(std::chrono::duration_cast<std::chrono::nanoseconds>(want - clock_type::now()));
+      double l = std::chrono::duration<double, std::milli>(clock_type::now() - want).count();
+      std::lock_guard lk(mu);
+      late.push_back(l);
+    });
+  }
+  wg.wait();
+  std::sort(late.begin(), late.end());
+  std::printf("workload=blocked_timers late_p99_ms=%.3f late_max_ms=%.3f gomaxprocs=%d\n",
+              late[98], late[99], goro::max_procs());
+}
+
 struct workload {
   const char* name;
   void (*fn)();
@@ -511,6 +565,8 @@ constexpr workload workloads[] = {
     {"yield", yield},
     {"tcp_echo", tcp_echo},
     {"idle_conns", idle_conns},
+    {"blocking_syscalls", blocking_syscalls},
+    {"blocked_timers", blocked_timers},
 };
 
 }  // namespace

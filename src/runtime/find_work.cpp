@@ -1,0 +1,191 @@
+// find_work.cpp — where a worker looks for its next goroutine (find_runnable): its
+// own queue, the global queue, due timers, the network, other processors' queues
+// (stealing), and retirement when its processor holds no slot. The order and the
+// spinning policy are in the design essay at the top of scheduler.cpp.
+//
+// Invariants:
+//   - A processor's ring has one consumer that pops (its worker) and any number of
+//     thieves (steal_from); runnext is taken by a thief only from a victim that has not
+//     scheduled for runnext_steal_delay_ns.
+//   - Stealing and timer firing walk every created processor, retired ones included:
+//     a retired processor may still be running a goroutine that queues work or sets
+//     timers.
+#include "runtime/netpoll.hpp"
+#include "runtime/scheduler_internal.hpp"
+
+namespace goro::detail {
+
+namespace {
+
+constexpr int spin_rounds = 4;
+constexpr std::int64_t spin_min_ns = 10'000;            // spin at least this long before sleeping
+constexpr std::int64_t runnext_steal_delay_ns = 3'000;  // a victim idle this long is stuck
+
+std::uint32_t fast_rand(processor* p) {
+  std::uint32_t x = p->rand_state;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  p->rand_state = x;
+  return x;
+}
+
+// Steals from every processor that exists, retired ones included: one whose goroutine
+// holds its thread in foreign code, or that set_max_procs retired while it ran, may
+// still have a queue.
+goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
+  int n = s.created.load(std::memory_order_acquire);
+  if (n <= 1) return nullptr;
+  std::uint32_t start = fast_rand(p) % static_cast<std::uint32_t>(n);
+  for (int i = 0; i < n; ++i) {
+    int v =
+        static_cast<int>((start + static_cast<std::uint32_t>(i)) % static_cast<std::uint32_t>(n));
+    processor* victim = s.procs[v].load(std::memory_order_acquire);
+    if (victim == nullptr || victim == p) continue;
+    bool runnext = false;
+    if (take_runnext && victim->runq.size() == 0 && !victim->runq.empty()) {
+      // Only if the victim is stuck in one goroutine: let a hand-off run there.
+      std::uint64_t tick = victim->schedtick.load(std::memory_order_acquire);
+      std::int64_t until = nanotime() + runnext_steal_delay_ns;
+      while (nanotime() < until) cpu_relax();
+      runnext = victim->schedtick.load(std::memory_order_acquire) == tick;
+    }
+    if (goroutine* g = p->runq.steal_from(victim->runq, runnext)) return g;
+  }
+  return nullptr;
+}
+
+void run_heap(timer_heap& t, std::int64_t& now) {
+  std::int64_t next = t.next_deadline();
+  if (next == timer_heap::no_deadline) return;
+  if (now == 0) now = nanotime();
+  if (next <= now) t.run_due(now);
+}
+
+// Fires due timers: p's own and the plain threads', and with `all` every processor's
+// (so a timer of a processor busy in a long goroutine fires anyway, and the idle
+// worker that slept until that timer fires it when it wakes).
+void run_due_timers(scheduler& s, processor* p, bool all) {
+  std::int64_t now = 0;
+  run_heap(p->timers, now);
+  run_heap(external_timers(), now);
+  if (!all) return;
+  // Every processor that exists, retired ones included: their heaps keep the timers
+  // their goroutines set before set_max_procs shrank (earliest_timer counts them too).
+  int n = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    if (q && q != p) run_heap(q->timers, now);
+  }
+}
+
+}  // namespace
+
+// True if something waits on I/O and no idle worker sleeps in the poller watching it.
+bool poller_vacant(scheduler& s) noexcept {
+  return netpoll_waiting() && s.poll_owner.load(std::memory_order_seq_cst) == nullptr;
+}
+
+// Polls the network without blocking if the poller is vacant and nobody has polled for
+// netpoll_interval_ns.
+void poll_if_stale(scheduler& s) noexcept {
+  if (poller_vacant(s) && nanotime() - netpoll_last() > netpoll_interval_ns) netpoll(0);
+}
+
+void stop_spinning(scheduler& s, processor* p) {
+  if (!p->spinning) return;
+  p->spinning = false;
+  if (s.nmspinning.fetch_sub(1, std::memory_order_seq_cst) == 1) wakep(s);
+}
+
+bool any_local_work(scheduler& s) {
+  int n = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    if (q && !q->runq.empty()) return true;
+  }
+  return false;
+}
+
+// The earliest deadline over every heap.
+std::int64_t earliest_timer(scheduler& s) {
+  std::int64_t next = external_timers().next_deadline();
+  int n = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    if (q) {
+      std::int64_t d = q->timers.next_deadline();
+      if (d < next) next = d;
+    }
+  }
+  return next;
+}
+
+// Retires p, which holds no slot (set_max_procs shrank, or the monitor handed its
+// slot on while its goroutine held the thread): hands its work to the global queue
+// and sleeps as a spare until set_max_procs or the monitor gives it a slot again.
+void retire(scheduler& s, processor* p) {
+  stop_spinning(s, p);
+  p->runq.drain_to(s.global);
+  wakep(s);
+  p->handed_off.store(false, std::memory_order_seq_cst);
+  p->spare.store(true, std::memory_order_seq_cst);
+  for (;;) {
+    p->wake_word.store(0, std::memory_order_seq_cst);
+    if (!p->retired.load(std::memory_order_seq_cst)) break;
+    futex_wait(&p->wake_word, 0);
+  }
+  p->spare.store(false, std::memory_order_seq_cst);
+}
+
+goroutine* find_runnable(scheduler& s, processor* p) {
+  for (;;) {
+    if (p->retired.load(std::memory_order_acquire)) retire(s, p);
+    run_due_timers(s, p, /*all=*/true);
+    // The fairness round: pick_local sends every 61st schedule here (the tick is bumped
+    // when the next goroutine is installed, so it still reads 60 mod 61).
+    std::uint64_t tick = p->schedtick.load(std::memory_order_relaxed);
+    if (tick % 61 == 60) {
+      if (s.global.size() > 0) {
+        if (goroutine* g = s.global.pop_batch(&p->runq, s.global, 1)) return g;
+      }
+      // A processor that never runs dry still lets I/O complete (Go's sysmon poll).
+      poll_if_stale(s);
+    }
+    if (goroutine* g = p->runq.pop()) return g;
+    if (s.global.size() > 0) {
+      std::uint32_t n = static_cast<std::uint32_t>(s.nprocs.load(std::memory_order_relaxed));
+      std::uint32_t share = s.global.size() / (n ? n : 1) + 1;
+      if (share > local_run_queue::capacity / 2) share = local_run_queue::capacity / 2;
+      if (goroutine* g = s.global.pop_batch(&p->runq, s.global, share)) return g;
+    }
+    // Ready I/O before stealing, unless an idle worker already sleeps in the poller.
+    if (poller_vacant(s) && netpoll(0) > 0) continue;
+    // Spin, if not too many already are (Go's limit: at most half the busy ones).
+    int busy = s.nprocs.load(std::memory_order_relaxed) - s.npidle.load(std::memory_order_relaxed);
+    if (!p->spinning && 2 * s.nmspinning.load(std::memory_order_relaxed) < busy) {
+      p->spinning = true;
+      s.nmspinning.fetch_add(1, std::memory_order_seq_cst);
+    }
+    if (p->spinning) {
+      // Go's policy: a few rounds over every victim, the last one also taking a
+      // stuck victim's runnext, then sleep. Spinning longer here keeps stealing
+      // goroutines that hand off to each other and bounces their channels' cache
+      // lines between cores.
+      bool more = false;
+      std::int64_t start = nanotime();
+      for (int round = 0;; ++round) {
+        std::int64_t now = nanotime();
+        bool last = round >= spin_rounds - 1 && now - start >= spin_min_ns;
+        if (goroutine* g = try_steal(s, p, last)) return g;
+        more = s.global.size() > 0 || earliest_timer(s) <= now;
+        if (more || last) break;
+        for (int i = 0; i < 64; ++i) cpu_relax();
+      }
+      if (more) continue;
+    }
+    idle(s, p);
+  }
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,45 @@
+// scheduler_internal.hpp — what the scheduler's files (scheduler.cpp, switch.cpp,
+// find_work.cpp, idle.cpp, monitor.cpp) share and nobody else uses. The design essay
+// is at the top of scheduler.cpp.
+#pragma once
+
+#include "runtime/scheduler.hpp"
+
+namespace goro::detail {
+
+// The processor of the calling worker thread (null on other threads). Read it through
+// current_processor() in code that may run on a goroutine: see "Per-thread state and
+// migration" in scheduler.cpp.
+extern constinit thread_local processor* tls_processor;
+// The scheduler, once started (never destroyed).
+extern scheduler* the_scheduler;
+
+// ---- switch.cpp ----
+// A worker thread's whole life: the scheduler loop on its own stack (g0).
+void worker_main(scheduler* s, processor* p);
+
+// ---- find_work.cpp ----
+// Blocks until p has a goroutine to run, and returns it (see "Queues" in the essay).
+goroutine* find_runnable(scheduler& s, processor* p);
+// p found work: it stops spinning, and wakes another spinner if it was the last.
+void stop_spinning(scheduler& s, processor* p);
+// True if something waits on I/O and no idle worker sleeps in the poller watching it.
+bool poller_vacant(scheduler& s) noexcept;
+// Polls the network without blocking if the poller is vacant and nobody has polled for
+// netpoll_interval_ns.
+void poll_if_stale(scheduler& s) noexcept;
+// Whether any processor's local queue (retired ones included) holds a goroutine.
+bool any_local_work(scheduler& s);
+
+// ---- idle.cpp ----
+// Sleeps until woken or until the next timer. On return p->spinning says whether a
+// waker granted a spinning slot.
+void idle(scheduler& s, processor* p);
+// Takes p off the idle list if it is there (idle_lock held); true if it was.
+bool remove_idle_locked(scheduler& s, processor* p);
+// Wakes p, already off the idle list, as a spinning processor.
+void wake_processor(processor* p);
+
+inline void wakep(scheduler& s) noexcept { wake_idle_processor(s); }
+
+}  // namespace goro::detail

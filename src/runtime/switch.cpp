@@ -1,0 +1,266 @@
+// switch.cpp — switching stacks: installing a goroutine on a processor, switching
+// to it and away from it, carrying out what it asked for (yield, park, exit), and the
+// worker loop on the scheduler stack (g0). The park protocol and the per-thread state
+// rules are in the design essay at the top of scheduler.cpp.
+//
+// Invariants:
+//   - Only a processor's own worker runs this code for that processor, so the fields
+//     marked "owned by the worker thread" in scheduler.hpp need no synchronisation.
+//   - A goroutine's registers are saved before anything publishes it (complete_switch
+//     runs in the context that resumes next), so no other worker can run it early.
+#include <cxxabi.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "goro/detail/spawn.hpp"
+#include "runtime/context.hpp"
+#include "runtime/scheduler_internal.hpp"
+
+#if defined(GORO_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(GORO_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace goro::detail {
+
+void report_panic(goroutine* g, std::exception_ptr e) noexcept;                   // api.cpp
+[[noreturn]] void report_stack_overflow(goroutine* g, const char* how) noexcept;  // api.cpp
+
+// ---- switching ----------------------------------------------------------------------
+//
+// A goroutine that yields, parks or exits switches directly to the next goroutine of
+// its processor's local queue when there is one (no detour through g0), and to g0
+// otherwise. Either way the action it asked for (requeue it, publish `parked`, free
+// it) is carried out by whichever context resumes next, in complete_switch(): only
+// then are the old goroutine's registers saved, so only then may another worker run it.
+
+namespace {
+
+void goroutine_entry(void* arg);
+
+// Makes `next` the running goroutine of p, binding a stack on its first run.
+[[gnu::always_inline]] inline void install(processor* p, goroutine* next) noexcept {
+  set_state(next, g_state::runnable, g_state::running);
+  p->current = next;
+  p->running.store(next, std::memory_order_relaxed);  // relaxed: a diagnostics hint
+  p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_release);  // single writer; thieves only compare it
+  if (next->stack.lo == nullptr) {
+    next->stack = acquire_stack(&p->stacks, next->stack_size);
+#if defined(GORO_ASAN)
+    // The last goroutine on this stack never returned from its final frames, so
+    // their redzones are still poisoned.
+    __asan_unpoison_memory_region(next->stack.lo,
+                                  static_cast<std::size_t>(next->stack.hi - next->stack.lo));
+#endif
+    next->saved_sp = make_context(next->stack.hi, &goroutine_entry, next);
+#if defined(GORO_TSAN)
+    next->tsan_fiber = __tsan_create_fiber(0);
+#endif
+  }
+}
+
+// The one place that switches stacks: from the running context (`from`, or g0 when
+// null) to `to` (or g0 when null). Returns when `from` is resumed, maybe elsewhere.
+void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) noexcept {
+  void** save = from ? &from->saved_sp : &p->sched_sp;
+  void* load = to ? to->saved_sp : p->sched_sp;
+#if defined(GORO_ASAN)
+  void** fake = from ? (exiting ? nullptr : &from->asan_fake_stack) : &p->asan_fake_stack;
+  if (to) {
+    __sanitizer_start_switch_fiber(fake, to->stack.lo,
+                                   static_cast<std::size_t>(to->stack.hi - to->stack.lo));
+  } else {
+    __sanitizer_start_switch_fiber(fake, p->sched_stack_bottom, p->sched_stack_size);
+  }
+#else
+  (void)exiting;
+#endif
+#if defined(GORO_TSAN)
+  __tsan_switch_to_fiber(to ? to->tsan_fiber : p->tsan_sched_fiber, 0);
+#endif
+  goro_context_switch(save, load);
+#if defined(GORO_ASAN)
+  __sanitizer_finish_switch_fiber(from ? from->asan_fake_stack : p->asan_fake_stack, nullptr,
+                                  nullptr);
+#endif
+}
+
+// Carries out what the goroutine that just switched away asked for. Runs first thing
+// in every context that resumes after a switch.
+[[gnu::always_inline]] inline void complete_switch(processor* p) noexcept {
+  goroutine* prev = p->prev;
+  if (prev == nullptr) return;
+  p->prev = nullptr;
+  after_switch action = p->action;
+  p->action = after_switch::none;
+  if (!stack_intact(prev->stack, prev->saved_sp)) {
+    report_stack_overflow(prev, "the reserve zone at the bottom of the stack was written");
+  }
+  scheduler& s = *the_scheduler;
+  switch (action) {
+    case after_switch::yield:
+      set_state(prev, g_state::running, g_state::runnable);
+      p->runq.push(prev, false, s.global);
+      return;
+    case after_switch::park: {
+      set_state(prev, g_state::running, g_state::waiting);
+      std::uint32_t expected = parker::idle;
+      if (prev->park.state.compare_exchange_strong(expected, parker::parked,
+                                                   std::memory_order_acq_rel)) {
+        return;  // whoever unparks it owns it now
+      }
+      // A permit arrived while it was switching out: consume it (an RMW, as in
+      // park()) and run it next.
+      prev->park.state.exchange(parker::idle, std::memory_order_acq_rel);
+      set_state(prev, g_state::waiting, g_state::runnable);
+      p->runq.push(prev, true, s.global);
+      return;
+    }
+    case after_switch::exit:
+      set_state(prev, g_state::running, g_state::dead);
+      release_stack(&p->stacks, prev->stack, prev->stack_size);
+      prev->stack = stack_slot{};
+#if defined(GORO_TSAN)
+      __tsan_destroy_fiber(prev->tsan_fiber);
+      prev->tsan_fiber = nullptr;
+#endif
+      p->exited.store(p->exited.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);  // single writer; read for counts only
+      free_goroutine(p, prev);
+      return;
+    case after_switch::none: break;
+  }
+  std::fprintf(stderr, "fatal error: goro: goroutine switched out without an action\n");
+  std::abort();
+}
+
+// Whether p's own heap has a timer due. (The plain threads' heap and the other
+// processors' are checked in find_runnable, which runs at least every 61st switch.)
+bool timers_due(processor* p) noexcept {
+  std::int64_t next = p->timers.next_deadline();
+  return next != timer_heap::no_deadline && next <= nanotime();
+}
+
+// The next goroutine to switch to directly, or null when the scheduler loop must run
+// (fairness tick for the global queue, due timers, retirement, or no local work).
+[[gnu::always_inline]] inline goroutine* pick_local(processor* p) noexcept {
+  if (p->retired.load(std::memory_order_relaxed)) return nullptr;
+  if (p->schedtick.load(std::memory_order_relaxed) % 61 == 60) return nullptr;
+  if (timers_due(p)) return nullptr;
+  return p->runq.pop();
+}
+
+// Switches the running goroutine g out of p with `action`, to `next` (already taken
+// from p's queue by pick_local) or, when null, to the scheduler loop. Returns when g
+// runs again.
+void switch_out(processor* p, goroutine* g, after_switch action, goroutine* next) noexcept {
+  eh_globals* eh = p->eh;
+  eh_globals mine = *eh;
+  *eh = eh_globals{nullptr, 0};
+  p->prev = g;
+  p->action = action;
+  if (next != nullptr) {
+    install(p, next);
+  } else {
+    p->current = nullptr;
+    p->running.store(nullptr, std::memory_order_relaxed);  // relaxed: a monitor hint
+  }
+  switch_context(p, g, next, action == after_switch::exit);
+  // Resumed, possibly on another worker: nothing read before the switch is current.
+  processor* now = current_processor();
+  complete_switch(now);
+  *now->eh = mine;
+}
+
+// The first frame of every goroutine, on its own stack.
+void goroutine_entry(void* arg) {
+  auto* g = static_cast<goroutine*>(arg);
+#if defined(GORO_ASAN)
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+  complete_switch(current_processor());
+  try {
+    g->body->run();
+    delete g->body;
+  } catch (...) {
+    report_panic(g, std::current_exception());
+  }
+  g->body = nullptr;
+  processor* p = current_processor();
+  switch_out(p, g, after_switch::exit, pick_local(p));
+  __builtin_trap();  // an exited goroutine is never resumed
+}
+
+}  // namespace
+
+void park_goroutine(goroutine* g, wait_reason reason) noexcept {
+  g->reason.store(reason, std::memory_order_relaxed);  // relaxed: diagnostics only
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // coarse: dumps show minutes, not ns
+  g->wait_since.store(std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec,
+                      std::memory_order_relaxed);
+  processor* p = current_processor();
+  switch_out(p, g, after_switch::park, pick_local(p));
+  g->reason.store(wait_reason::none, std::memory_order_relaxed);
+}
+
+void yield_current() noexcept {
+  processor* p = current_processor();
+  goroutine* g = p ? p->current : nullptr;
+  if (g == nullptr) {
+    std::this_thread::yield();
+    return;
+  }
+  // A goroutine yielding in a loop while nothing else is runnable never reaches the
+  // scheduler loop: let it poll for I/O now and then, so sockets still complete.
+  poll_if_stale(*the_scheduler);
+  goroutine* next = pick_local(p);
+  if (next == nullptr && p->runq.empty() && the_scheduler->global.size() == 0 && !timers_due(p) &&
+      external_timers().next_deadline() == timer_heap::no_deadline &&
+      !p->retired.load(std::memory_order_relaxed)) {
+    return;  // nothing else could run here: carry on, as Go's Gosched would
+  }
+  switch_out(p, g, after_switch::yield, next);
+}
+
+void worker_main(scheduler* s, processor* p) {
+  tls_processor = p;
+  p->tid.store(static_cast<int>(gettid()), std::memory_order_release);
+  // Timer waits use futex timeouts; the default 50 us slack would make every timer
+  // that much late.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  p->eh = reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
+  p->rand_state = 0x9E3779B9u * static_cast<std::uint32_t>(p->id + 1);
+  stack_t ss{};
+  ss.ss_sp = p->alt_stack;
+  ss.ss_size = 64 * 1024;
+  sigaltstack(&ss, nullptr);
+#if defined(GORO_TSAN)
+  p->tsan_sched_fiber = __tsan_get_current_fiber();
+#endif
+#if defined(GORO_ASAN)
+  pthread_attr_t attr;
+  pthread_getattr_np(pthread_self(), &attr);
+  void* addr = nullptr;
+  pthread_attr_getstack(&attr, &addr, &p->sched_stack_size);
+  p->sched_stack_bottom = addr;
+  pthread_attr_destroy(&attr);
+#endif
+  for (;;) {
+    complete_switch(p);
+    goroutine* g = find_runnable(*s, p);
+    stop_spinning(*s, p);
+    install(p, g);
+    switch_context(p, nullptr, g, false);
+  }
+}
+
+}  // namespace goro::detail
