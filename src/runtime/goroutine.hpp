@@ -46,6 +46,11 @@ struct goroutine {
   std::uint32_t stack_size = 0;     // requested usable size, bytes
   std::atomic<g_state> state{g_state::free};
   bool is_main = false;  // the main goroutine of goro::run
+  // Set by the system monitor when this goroutine held its thread in the kernel and
+  // its processor was handed off; each later run spends one, handing the processor's
+  // slot on before it starts (monitor.cpp, "Goroutines that block again"). Reset
+  // when the descriptor is reused.
+  std::atomic<std::uint8_t> blocker_credit{0};
 
   parker park{};  // the goroutine's half of the parking protocol
 

@@ -137,6 +137,9 @@ void make_runnable(goroutine* g, bool next) noexcept {
   } else {
     note_plain_thread_activity();
     s.global.push(g);
+    // Every processor busy: one of them may be held in foreign code, and the monitor
+    // is the one to notice (it hands the processor off, or this was just a busy spell).
+    if (s.npidle.load(std::memory_order_seq_cst) == 0) monitor_poke();
   }
   wakep(s);
 }

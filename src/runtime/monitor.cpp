@@ -34,6 +34,16 @@
 // debug.SetMaxThreads); a hand-off past it is a fatal error that names the goroutines
 // holding their threads.
 //
+// ## Goroutines that block again
+//
+// A goroutine caught holding its thread in the kernel gets blocker_credits credits.
+// Each later time a processor installs it, the processor spends one and hands its slot
+// on before running it (hand_off_early), so a goroutine that parks between foreign
+// calls (a sender on a full channel, say) does not hold a slot for a whole detection
+// delay every time. Credits run out after that many runs, so a goroutine that stops
+// blocking costs at most that many needless hand-offs; one that keeps blocking is
+// caught again and refilled.
+//
 // ## The network and plain threads
 //
 // If goroutines or threads wait on I/O, no idle worker sleeps in the poller, and
@@ -45,7 +55,9 @@
 //
 // The monitor sleeps min_delay_ns after a cycle that found a held processor with work
 // waiting, and doubles the sleep after each quiet cycle up to busy_delay_ns while any
-// goroutine runs. When every processor is idle it sleeps on a futex until a worker
+// goroutine runs. A goroutine queued on the global queue while no processor is idle
+// (woken by a plain thread, or by a goroutine whose processor was handed off) pokes
+// it awake, so a held processor is handed off without waiting out the sleep. When every processor is idle it sleeps on a futex until a worker
 // leaves idle (monitor_wake), so an idle runtime costs no CPU. Reading /proc (~10 us)
 // happens only for a processor that is held with work waiting.
 //
@@ -94,8 +106,13 @@ constexpr std::int64_t syscall_hold_ns = 20'000;     // held this long in the ke
 constexpr std::int64_t recheck_running_ns = 1'000'000;  // re-read /proc of a computing one
 constexpr std::int64_t time_slice_ns = 10'000'000;   // computing this long: hand off
 constexpr std::int64_t net_poll_ns = 10'000'000;     // nobody polled this long: poll
+constexpr std::uint8_t blocker_credits = 8;  // early hand-offs per detected block
 
-std::atomic<std::uint32_t> deep_word{0};  // futex: 1 while the monitor sleeps deeply
+// The monitor sleeps on monitor_word (futex): 0 while it sleeps, 1 once poked. A poke
+// wakes it early: a worker leaving idle while it sleeps deeply (monitor_wake), or a
+// goroutine queued globally while no processor is idle (monitor_poke).
+std::atomic<std::uint32_t> monitor_word{0};
+std::atomic<bool> monitor_deep{false};  // in its deep sleep (every processor idle)
 
 // Per-processor notes the monitor keeps for itself.
 struct watch {
@@ -204,18 +221,18 @@ class monitor {
   };
 
   static void sleep_for(std::int64_t ns) {
-    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    futex_wait(&monitor_word, 0, ns);
+    monitor_word.store(0, std::memory_order_relaxed);  // a later poke wakes the next sleep
   }
 
   // Sleeps until a worker leaves idle (monitor_wake). The flag is published before
   // the re-check, and a worker decrements npidle before it reads the flag (both
   // seq_cst), so either we see it busy or it sees us asleep.
   void deep_sleep() {
-    deep_word.store(1, std::memory_order_seq_cst);
-    if (all_idle(s_)) futex_wait(&deep_word, 1, deep_sleep_ns);
-    deep_word.store(0, std::memory_order_seq_cst);
+    monitor_deep.store(true, std::memory_order_seq_cst);
+    if (all_idle(s_)) futex_wait(&monitor_word, 0, deep_sleep_ns);
+    monitor_deep.store(false, std::memory_order_seq_cst);
+    monitor_word.store(0, std::memory_order_relaxed);
   }
 
   cycle_result look(std::int64_t now) {
@@ -272,6 +289,9 @@ class monitor {
         continue;
       }
       w.waiting = p->runq.waiting() + s_.global.size();
+      // A goroutine that blocked in the kernel will likely do it again: its next runs
+      // hand the slot on before they start (see "Goroutines that block again").
+      if (w.state != 'R') g->blocker_credit.store(blocker_credits, std::memory_order_relaxed);
       hand_off(p);
       r.acted = true;
     }
@@ -471,9 +491,13 @@ void start_monitor(scheduler& s) {
 }
 
 void monitor_wake() noexcept {
-  if (deep_word.load(std::memory_order_seq_cst) != 0 &&
-      deep_word.exchange(0, std::memory_order_seq_cst) != 0) {
-    futex_wake(&deep_word, 1);
+  if (monitor_deep.load(std::memory_order_seq_cst)) monitor_poke();
+}
+
+void monitor_poke() noexcept {
+  if (monitor_word.load(std::memory_order_relaxed) == 0 &&
+      monitor_word.exchange(1, std::memory_order_seq_cst) == 0) {
+    futex_wake(&monitor_word, 1);
   }
 }
 

@@ -405,6 +405,16 @@ bool hand_off_locked(scheduler& s, processor* p) {
   return true;
 }
 
+void hand_off_early(processor* p, goroutine* g) noexcept {
+  if (g == nullptr || p->retired.load(std::memory_order_relaxed)) return;
+  std::uint8_t credit = g->blocker_credit.load(std::memory_order_relaxed);
+  if (credit == 0) return;
+  g->blocker_credit.store(static_cast<std::uint8_t>(credit - 1), std::memory_order_relaxed);
+  scheduler& s = *the_scheduler;
+  std::lock_guard lk(s.procs_lock);
+  hand_off_locked(s, p);  // false at the thread limit: g runs on p as usual
+}
+
 void resize_processors(int n) {
   if (the_scheduler == nullptr) {
     requested_procs.store(n, std::memory_order_release);
@@ -460,6 +470,7 @@ goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
   }
   g->body = t;
   g->stack_size = static_cast<std::uint32_t>(stack_size);
+  g->blocker_credit.store(0, std::memory_order_relaxed);
   g->id.store(id, std::memory_order_relaxed);
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

@@ -37,6 +37,7 @@ struct processor {
   void* sched_sp = nullptr;      // the worker's scheduler context while g runs
   after_switch action = after_switch::none;
   bool spinning = false;  // counted in scheduler::nmspinning
+  bool early_hand_off = false;  // the goroutine installed is a known blocker
   goroutine* free_goroutines = nullptr;
   int free_count = 0;
   stack_cache stacks;
@@ -171,10 +172,17 @@ void start_monitor(scheduler& s);
 // A worker leaving idle calls this: a monitor in its deep sleep (every processor was
 // idle) wakes and watches again.
 void monitor_wake() noexcept;
+// Wakes the monitor now: work was queued where only a processor that may be held in
+// foreign code would find it. At most one wake-up per monitor sleep.
+void monitor_poke() noexcept;
 // Gives processor p's slot to another processor (a spare, or a new one): p's
 // goroutine holds its thread in foreign code. Returns false if p holds no slot
 // (already retired). Fatal past the thread limit. Called with procs_lock held.
 bool hand_off_locked(scheduler& s, processor* p);
+// Hands off the calling worker's processor p before its goroutine g, a known blocker,
+// runs (spends one of g's blocker credits). Never fatal: at the thread limit g just
+// runs on p.
+void hand_off_early(processor* p, goroutine* g) noexcept;
 // Creates processor `id` and its worker thread (procs_lock held, or at start-up).
 void start_processor(scheduler& s, int id);
 // The worker thread limit (GORO_MAX_THREADS, default 10,000).

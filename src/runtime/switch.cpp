@@ -52,6 +52,7 @@ void goroutine_entry(void* arg);
   p->running.store(next, std::memory_order_relaxed);  // relaxed: a diagnostics hint
   p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1,
                      std::memory_order_release);  // single writer; thieves only compare it
+  if (next->blocker_credit.load(std::memory_order_relaxed) != 0) p->early_hand_off = true;
   if (next->stack.lo == nullptr) {
     next->stack = acquire_stack(&p->stacks, next->stack_size);
 #if defined(GORO_ASAN)
@@ -96,6 +97,10 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
 // Carries out what the goroutine that just switched away asked for. Runs first thing
 // in every context that resumes after a switch.
 [[gnu::always_inline]] inline void complete_switch(processor* p) noexcept {
+  if (p->early_hand_off) [[unlikely]] {
+    p->early_hand_off = false;
+    hand_off_early(p, p->current);
+  }
   goroutine* prev = p->prev;
   if (prev == nullptr) return;
   p->prev = nullptr;
