@@ -299,6 +299,67 @@ TEST_P(monitor_, num_goroutine_and_leak_checks_stay_right_while_a_processor_is_h
   wg.wait();
 }
 
+TEST_P(monitor_, a_yielding_goroutine_gets_turns_beside_a_runnext_ping_pong) {
+  // Two goroutines handing a value back and forth keep refilling runnext; Go gives
+  // such a chain one time slice (10 ms) before the rest of the queue runs. Before,
+  // the yielding goroutine here got 1 turn in 500 ms with one processor.
+  goro::set_max_procs(1);
+  auto ping = goro::make_chan<int>(), pong = goro::make_chan<int>();
+  std::atomic<bool> stop{false};
+  std::atomic<long> turns{0}, rounds{0};
+  goro::wait_group wg;
+  wg.go([&] {
+    for (auto v : ping) pong.send(v);
+    pong.close();
+  });
+  wg.go([&] {
+    while (!stop.load()) {
+      ping.send(1);
+      pong.recv();
+      rounds.fetch_add(1, std::memory_order_relaxed);
+    }
+    ping.close();
+  });
+  wg.go([&] {
+    while (!stop.load()) {
+      turns.fetch_add(1, std::memory_order_relaxed);
+      goro::yield();
+    }
+  });
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  wg.wait();
+  EXPECT_GT(rounds.load(), 1000) << "the ping-pong itself must keep going";
+  EXPECT_GE(turns.load(), 10) << "the yielding goroutine starved behind runnext";
+}
+
+TEST_P(monitor_, goroutines_queued_on_a_retired_processor_that_still_runs_are_stolen) {
+  // set_max_procs shrinks while a goroutine runs on a processor that loses its slot:
+  // the goroutines it queues meanwhile run elsewhere instead of waiting for it.
+  if (GetParam() < 2) GTEST_SKIP() << "needs a second processor to retire";
+  std::atomic<bool> stop{false};
+  std::atomic<bool> queued_ran{false};
+  std::atomic<int> spinning{0};
+  goro::wait_group wg;
+  for (int i = 0; i < GetParam(); ++i) {
+    wg.go([&] {
+      spinning.fetch_add(1);
+      while (spinning.load() < GetParam() && !stop.load()) {
+      }
+      goro::set_max_procs(1);  // some of us now run on retired processors
+      wg.go([&] { queued_ran = true; });
+      auto t0 = steady::now();
+      while (!stop.load() && ms_since(t0) < 2000) {
+      }
+    });
+  }
+  EXPECT_TRUE(eventually([&] { return queued_ran.load(); }, 1500ms))
+      << "goroutines queued by a retired processor waited for its goroutine";
+  stop = true;
+  wg.wait();
+  goro::set_max_procs(GetParam());
+}
+
 // ---- death tests: each runs in a fresh process --------------------------------
 
 TEST(monitor_death, exceeding_goro_max_threads_is_a_fatal_error_naming_the_stuck_goroutines) {
@@ -349,6 +410,36 @@ TEST(monitor_death, a_deadlock_after_the_foreign_call_returns_is_still_reported)
         std::exit(0);
       },
       ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!");
+}
+
+TEST(monitor_death, no_false_deadlock_while_a_retired_processor_runs_a_goroutine) {
+  // set_max_procs shrinks while a goroutine computes on the processor that loses its
+  // slot; everything else is asleep. Before, the detector counted only processors
+  // [0, max_procs) and reported a deadlock while the dump listed the goroutine running.
+  EXPECT_EXIT(
+      {
+        goro::set_max_procs(2);
+        int rc = goro::run([] {
+          auto ch = goro::make_chan<int>();
+          auto started = goro::make_chan<int>(2);
+          for (int i = 0; i < 2; ++i) {
+            goro::go([ch, started] {
+              started.send(1);
+              auto t0 = steady::now();
+              while (ms_since(t0) < 600) {
+              }  // no scheduling point
+              ch.send(1);
+            });
+          }
+          started.recv();
+          started.recv();
+          goro::set_max_procs(1);
+          ch.recv();
+          ch.recv();
+        });
+        std::exit(rc == 0 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(monitor_death, the_starvation_line_names_a_goroutine_holding_its_thread_in_a_system_call) {

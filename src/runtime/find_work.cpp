@@ -152,7 +152,7 @@ goroutine* find_runnable(scheduler& s, processor* p) {
       // A processor that never runs dry still lets I/O complete (Go's sysmon poll).
       poll_if_stale(s);
     }
-    if (goroutine* g = p->runq.pop()) return g;
+    if (goroutine* g = take_local(p)) return g;
     if (s.global.size() > 0) {
       std::uint32_t n = static_cast<std::uint32_t>(s.nprocs.load(std::memory_order_relaxed));
       std::uint32_t share = s.global.size() / (n ? n : 1) + 1;

@@ -116,6 +116,8 @@ std::atomic<bool> monitor_deep{false};  // in its deep sleep (every processor id
 
 // Per-processor notes the monitor keeps for itself.
 struct watch {
+  std::uint32_t ring_head = 0;     // the ring's head when it was first seen not moving
+  std::int64_t ring_since = 0;
   std::int64_t state_read_at = 0;  // last /proc read while held at this tick
   char state = '?';
   std::uint32_t waiting = 0;  // goroutines waiting when it was handed off
@@ -253,8 +255,12 @@ class monitor {
       if (tick != p->tick_seen.load(std::memory_order_relaxed)) {
         p->tick_seen.store(tick, std::memory_order_relaxed);
         p->tick_since.store(now, std::memory_order_relaxed);
-        w = watch{};
+        w.state_read_at = 0;
+        w.state = '?';
+        w.waiting = 0;
+        w.reported = false;
         if (g != nullptr) r.any_running = true;
+        check_ring(p, w, now);
         continue;
       }
       if (g == nullptr) continue;
@@ -296,6 +302,22 @@ class monitor {
       r.acted = true;
     }
     return r;
+  }
+
+  // Go gives a chain of runnext hand-offs one time slice between them: two goroutines
+  // handing a value back and forth must not starve the rest of the queue. The ring's
+  // head not moving for a slice while the processor schedules means just that.
+  static void check_ring(processor* p, watch& w, std::int64_t now) {
+    std::uint32_t head = p->runq.ring_head();
+    if (p->runq.size() == 0 || head != w.ring_head || w.ring_since == 0) {
+      w.ring_head = head;
+      w.ring_since = now;
+      return;
+    }
+    if (now - w.ring_since >= time_slice_ns) {
+      p->runnext_expired.store(true, std::memory_order_relaxed);
+      w.ring_since = now;
+    }
   }
 
   static void note_check(cycle_result& r, std::int64_t at) {

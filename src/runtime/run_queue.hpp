@@ -53,6 +53,11 @@ class local_run_queue {
     if (g != nullptr && runnext_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) {
       return g;
     }
+    return pop_ring();
+  }
+  // Owner only: the head of the ring, leaving runnext alone. Null when the ring is empty.
+  goroutine* pop_ring() noexcept {
+    goroutine* g;
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
       std::uint32_t t = tail_.load(std::memory_order_relaxed);  // relaxed: our own
@@ -74,6 +79,9 @@ class local_run_queue {
   std::uint32_t size() const noexcept {
     return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire);
   }
+  // The ring's head index: it moves whenever a goroutine leaves the ring (popped or
+  // stolen). The monitor watches it to see a ring starving behind runnext.
+  std::uint32_t ring_head() const noexcept { return head_.load(std::memory_order_acquire); }
   // Goroutines waiting here, runnext included (a snapshot, for diagnostics).
   std::uint32_t waiting() const noexcept {
     return size() + (runnext_.load(std::memory_order_acquire) != nullptr ? 1 : 0);

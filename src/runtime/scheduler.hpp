@@ -66,6 +66,10 @@ struct processor {
   // Changed under scheduler::procs_lock, except that the worker clears handed_off
   // when it reaches retire().
   std::atomic<bool> retired{false};
+  // Set by the monitor when the ring has not moved for a time slice while runnext
+  // hand-offs kept the processor busy; the owner's next pop takes the ring's head
+  // first and clears it (Go's runnext inherits one time slice).
+  std::atomic<bool> runnext_expired{false};
   std::atomic<bool> handed_off{false};
   std::atomic<bool> spare{false};    // its worker sleeps in retire(), ready for a slot
   std::atomic<int> tid{0};           // the worker's kernel thread id (for /proc)

@@ -42,4 +42,14 @@ void wake_processor(processor* p);
 
 inline void wakep(scheduler& s) noexcept { wake_idle_processor(s); }
 
+// The owner's pop from its local queue: runnext first, unless the monitor saw the ring
+// starve behind runnext hand-offs for a time slice (runnext_expired).
+inline goroutine* take_local(processor* p) noexcept {
+  if (p->runnext_expired.load(std::memory_order_relaxed)) [[unlikely]] {
+    p->runnext_expired.store(false, std::memory_order_relaxed);
+    if (goroutine* g = p->runq.pop_ring()) return g;
+  }
+  return p->runq.pop();
+}
+
 }  // namespace goro::detail

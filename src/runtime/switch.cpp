@@ -160,7 +160,7 @@ bool timers_due(processor* p) noexcept {
   if (p->retired.load(std::memory_order_relaxed)) return nullptr;
   if (p->schedtick.load(std::memory_order_relaxed) % 61 == 60) return nullptr;
   if (timers_due(p)) return nullptr;
-  return p->runq.pop();
+  return take_local(p);
 }
 
 // Switches the running goroutine g out of p with `action`, to `next` (already taken
