@@ -257,6 +257,8 @@ TEST_P(monitor_, a_goroutine_in_a_long_raw_read_shows_its_system_call_in_the_dum
   // The stack of the stuck goroutine, sampled with a signal to its thread.
   EXPECT_NE(dump.find("raw_read_full"), std::string::npos) << dump;
 #endif
+  std::string grouped = goro::debug::goroutines(1);
+  EXPECT_NE(grouped.find("# syscall read, holding its thread"), std::string::npos) << grouped;
   ASSERT_EQ(write(p.w(), "x", 1), 1);
   wg.wait();
 }

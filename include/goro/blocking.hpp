@@ -1,10 +1,12 @@
 // goro/blocking.hpp — goro::blocking: run a blocking call without blocking a processor.
 //
-// goro's processors must not sit in a blocking system call: a goroutine that does so
-// stalls every goroutine queued on its processor. blocking(f) hands f to a bounded
-// pool of helper threads and parks the calling goroutine until f returns (wait
-// reason "syscall" in dumps), then returns f's result or rethrows its exception. Use
-// it for file I/O, name resolution, and third-party libraries that block.
+// A goroutine that blocks its thread in a system call holds that thread; goro's system
+// monitor notices (~20 us) and hands the goroutine's processor to another thread, so
+// the others go on, at the price of the detection delay and a thread. blocking(f) is
+// for calls known to block: it hands f to a bounded pool of helper threads and parks
+// the calling goroutine at once until f returns (wait reason "syscall" in dumps), then
+// returns f's result or rethrows its exception. No processor changes hands. Use it for
+// file I/O, name resolution, and third-party libraries that block.
 //
 // The pool starts threads on demand up to a limit (GORO_BLOCKING_THREADS, default
 // 64); calls beyond it queue in FIFO order. Helper threads are never goroutines: f

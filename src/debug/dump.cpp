@@ -258,6 +258,14 @@ void write_grouped(std::ostream& os, const std::vector<goroutine_view>& all) {
   for (const auto& v : all) {
     std::string status = v.state == g_state::waiting ? std::string("wait: ") + to_string(v.reason)
                                                      : std::string(to_string(v.state));
+    if (v.holding) {
+      // Without the duration, so that goroutines blocked the same way group together.
+      const char* name = syscall_name(v.syscall);
+      status = v.thread_state == 'S' || v.thread_state == 'D'
+                   ? std::string("syscall") + (name ? std::string(" ") + name : "") +
+                         ", holding its thread"
+                   : "running without a scheduling point";
+    }
     ++groups[key(std::move(status), v.pcs)];
   }
   std::vector<std::pair<int, const key*>> order;

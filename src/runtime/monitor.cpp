@@ -623,7 +623,17 @@ holding_info holding_of(goroutine* g) noexcept {
         p->schedtick.load(std::memory_order_acquire)) {
       h.held_ns = nanotime() - p->tick_since.load(std::memory_order_relaxed);
     }
-    read_thread_activity(p->tid.load(std::memory_order_acquire), h.activity);
+    // A thread in a system call is briefly running while it handles a signal (a stack
+    // sample of a previous dump, say) and restarts the call: look twice more before
+    // calling it computing.
+    int tid = p->tid.load(std::memory_order_acquire);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (read_thread_activity(tid, h.activity) && h.activity.state != 'R') break;
+      if (attempt < 2) {
+        timespec pause{0, 300'000};
+        nanosleep(&pause, nullptr);
+      }
+    }
     return h;
   }
   return h;
