@@ -148,7 +148,7 @@ context_node* cancelable(context_node* n) {
 // channels are closed.
 struct cancel_work {
   std::vector<std::pair<std::uint64_t, std::function<void()>>> hooks;  // context_on_cancel
-  std::vector<std::stop_source> stops;  // request_stop runs user std::stop_callbacks
+  std::vector<std::stop_source> stops;               // request_stop runs user std::stop_callbacks
   std::vector<std::shared_ptr<context_node>> nodes;  // references taken on the way
 
   // The part that may run user code: stop callbacks, then the last references.
@@ -192,8 +192,8 @@ bool mark_cancelled(context_node* n, const error& err, const error& cause,
 // ancestor (the children of n need not: n's list of them is gone). `on_timer`: called
 // from a deadline firing on a worker's scheduler stack, so the user-visible rest is
 // handed to a goroutine.
-void cancel_node(std::shared_ptr<context_node> n, const error& err, const error& cause,
-                 bool detach, bool on_timer) {
+void cancel_node(std::shared_ptr<context_node> n, const error& err, const error& cause, bool detach,
+                 bool on_timer) {
   std::vector<std::pair<std::shared_ptr<context_node>, error>> next;
   cancel_work work;
   if (!mark_cancelled(n.get(), err, cause, next, work)) return;

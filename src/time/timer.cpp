@@ -152,8 +152,7 @@ recv_chan<time_point> timer_start_channel(std::int64_t delay_ns, std::int64_t pe
   auto owner = std::make_shared<channel_owner>();
   owner->timer = timer_start(delay_ns, period_ns);
   // The handles share the owner's count but point at the timer's channel.
-  std::shared_ptr<channel<time_point>> handle(owner,
-                                              chan_access::state(owner->timer->ch).get());
+  std::shared_ptr<channel<time_point>> handle(owner, chan_access::state(owner->timer->ch).get());
   return chan_access::make<recv_chan<time_point>>(std::move(handle));
 }
 
