@@ -4,6 +4,8 @@
 // hands the processor's work to another thread (monitor.cpp). Every case runs at 1, 2
 // and 4 processors; with 1 processor each of them hung before the monitor existed.
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -253,10 +255,9 @@ TEST_P(monitor_, a_goroutine_in_a_long_raw_read_shows_its_system_call_in_the_dum
   });
   EXPECT_TRUE(seen) << dump;
   EXPECT_NE(dump.find("holding its thread]"), std::string::npos) << dump;
-#if !defined(__SANITIZE_THREAD__)
-  // The stack of the stuck goroutine, sampled with a signal to its thread.
+  // The stack of the stuck goroutine, read without disturbing its thread, down to the
+  // function that made the system call.
   EXPECT_NE(dump.find("raw_read_full"), std::string::npos) << dump;
-#endif
   std::string grouped = goro::debug::goroutines(1);
   EXPECT_NE(grouped.find("# syscall read, holding its thread"), std::string::npos) << grouped;
   ASSERT_EQ(write(p.w(), "x", 1), 1);
@@ -279,6 +280,75 @@ TEST_P(monitor_, a_goroutine_spinning_without_a_scheduling_point_is_named_in_the
   wg.wait();
   EXPECT_TRUE(seen) << dump;
   EXPECT_NE(dump.find("[running, "), std::string::npos) << dump;
+}
+
+TEST_P(monitor_, taking_a_dump_does_not_interrupt_a_goroutines_system_call) {
+  // Go never signals a thread that is in a system call; a dump must not turn a user's
+  // poll or sleep into EINTR.
+  pipe_pair p;
+  std::atomic<int> poll_result{-2}, poll_errno{0};
+  goro::wait_group wg;
+  wg.go([&] {
+    pollfd pfd{p.r(), POLLIN, 0};
+    int r = poll(&pfd, 1, 400);
+    poll_errno = errno;
+    poll_result = r;
+  });
+  goro::sleep(100ms);
+  std::string dump = goro::debug::goroutines(2);
+  (void)goro::debug::goroutines(1);
+  wg.wait();
+  EXPECT_NE(dump.find("[syscall poll"), std::string::npos) << dump;
+  EXPECT_EQ(poll_result.load(), 0) << "poll was interrupted: errno " << poll_errno.load();
+}
+
+TEST_P(monitor_, a_dump_does_not_wait_long_for_goroutines_that_block_signals) {
+  // Computing goroutines are sampled with a signal; one whose thread blocks it does
+  // not answer, and the dump gives up on all of them within one budget.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ready{0};
+  goro::wait_group wg;
+  for (int i = 0; i < 6; ++i) {
+    wg.go([&] {
+      sigset_t set, old;
+      sigemptyset(&set);
+      sigaddset(&set, SIGURG);
+      pthread_sigmask(SIG_BLOCK, &set, &old);
+      ready.fetch_add(1);
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);  // the thread goes on running others
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return ready.load() >= std::min(6, GetParam()); }));
+  goro::sleep(50ms);
+  auto t0 = steady::now();
+  std::string dump = goro::debug::goroutines(2);
+  double took = ms_since(t0);
+  stop = true;
+  wg.wait();
+  EXPECT_LT(took, 1000.0) << dump;
+}
+
+TEST_P(monitor_, computing_goroutines_do_not_each_get_a_thread) {
+  // Goroutines that compute without a scheduling point are not foreign blocking: at
+  // most one of them at a time gets a thread beyond max_procs (so that one queued
+  // behind them still runs), never one each.
+  std::atomic<int> in{0}, most{0};
+  goro::wait_group wg;
+  for (int i = 0; i < 12; ++i) {
+    wg.go([&] {
+      int k = in.fetch_add(1) + 1;
+      for (int m = most.load(); k > m && !most.compare_exchange_weak(m, k);) {
+      }
+      auto t0 = steady::now();
+      while (ms_since(t0) < 40) {
+      }
+      in.fetch_sub(1);
+    });
+  }
+  wg.wait();
+  EXPECT_LE(most.load(), GetParam() + 1);
 }
 
 TEST_P(monitor_, num_goroutine_and_leak_checks_stay_right_while_a_processor_is_handed_off) {
@@ -442,6 +512,28 @@ TEST(monitor_death, no_false_deadlock_while_a_retired_processor_runs_a_goroutine
         std::exit(rc == 0 ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+TEST(monitor_death, goroutines_stuck_together_are_named_in_one_starvation_line) {
+  EXPECT_EXIT(
+      {
+        setenv("GORO_STARVE_MS", "50", 1);
+        goro::set_max_procs(1);
+        int fds[2];
+        if (pipe(fds) != 0) std::exit(3);
+        for (int i = 0; i < 5; ++i) {
+          goro::go([fd = fds[0]] {
+            char c;
+            (void)!read(fd, &c, 1);
+          });
+        }
+        goro::sleep(1500ms);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      "has held its thread for [0-9]+ ms in system call read while [0-9]+ goroutine\\(s\\) "
+      "waited to run; its processor was handed to another thread \\(created at "
+      "[^)]*\\); [0-9]+ more goroutine\\(s\\) hold their threads too");
 }
 
 TEST(monitor_death, the_starvation_line_names_a_goroutine_holding_its_thread_in_a_system_call) {

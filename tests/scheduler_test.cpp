@@ -65,6 +65,35 @@ TEST(scheduler, an_idle_runtime_burns_no_cpu) {
   EXPECT_LT(used, 20.0) << "an idle runtime used " << used << " ms of CPU in 1 s";
 }
 
+TEST(scheduler, a_goroutine_blocked_in_a_system_call_costs_no_cpu_when_nothing_else_runs) {
+  // Go's retake hands a processor in a system call off after 10 ms even with nothing
+  // waiting, so that the monitor may sleep; goro does the same.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  goro::wait_group wg;
+  for (int i = 0; i < 3; ++i) {
+    wg.go([fd = fds[0]] {
+      char c;
+      (void)!read(fd, &c, 1);
+    });
+  }
+  std::this_thread::sleep_for(300ms);
+  auto cpu_ms = [] {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  };
+  double before = cpu_ms();
+  std::this_thread::sleep_for(1s);
+  double used = cpu_ms() - before;
+  ASSERT_EQ(write(fds[1], "xyz", 3), 3);
+  wg.wait();
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_LT(used, 20.0) << "goroutines blocked in read cost " << used << " ms of CPU in 1 s";
+}
+
 TEST(scheduler, a_goroutine_from_a_plain_thread_runs_while_every_processor_is_busy) {
   // The global queue (where a plain thread's spawn goes) is checked every 61st schedule,
   // so busy processors whose own queues never empty still take it.

@@ -77,8 +77,11 @@ __attribute__((no_sanitize("address", "thread"))) int walk_suspended(std::uintpt
 // A goroutine that has held its thread this long gets a state line of its own, and
 // with sample_running its stack is sampled.
 constexpr std::int64_t holding_shown_ns = 1'000'000;
+// What a dump may spend waiting for signalled stack samples, in all.
+constexpr std::int64_t sample_budget_ns = 100'000'000;
 
-bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_running) {
+bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_running,
+             std::int64_t sample_deadline) {
   g_state st = g->state.load(std::memory_order_acquire);
   if (st == g_state::free || st == g_state::dead) return false;
   v.id = g->id.load(std::memory_order_relaxed);
@@ -118,7 +121,11 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_runni
       n = 0;
     }
   } else if (sample_running && v.holding) {
-    n = sample_running_stack(g, pcs, max_frames);
+    if (v.thread_state == 'S' || v.thread_state == 'D') {
+      n = sample_blocked_stack(g, pcs, max_frames);  // no signal: never interrupts the call
+    } else {
+      n = sample_running_stack(g, pcs, max_frames, sample_deadline);
+    }
     v.sampled = n > 0;
   }
   v.pcs.assign(pcs, pcs + n);
@@ -127,9 +134,11 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_runni
 
 std::vector<goroutine_view> collect_goroutines(bool with_stacks, bool sample_running) {
   std::vector<goroutine_view> all;
+  // Signalled samples of computing goroutines share one budget per dump.
+  std::int64_t deadline = nanotime() + sample_budget_ns;
   for_each_goroutine([&](goroutine* g) {
     goroutine_view v;
-    if (view_of(g, with_stacks, v, sample_running)) all.push_back(std::move(v));
+    if (view_of(g, with_stacks, v, sample_running, deadline)) all.push_back(std::move(v));
   });
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return all;

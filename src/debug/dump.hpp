@@ -34,7 +34,8 @@ struct goroutine_view {
 // A copy of g's description (and, with_stack, its frames); false if g is not alive.
 // With sample_running, a goroutine that has held its thread for a while is signalled
 // for its current stack (monitor.hpp; interrupts a system call that is not restarted).
-bool view_of(goroutine* g, bool with_stack, goroutine_view& out, bool sample_running = false);
+bool view_of(goroutine* g, bool with_stack, goroutine_view& out, bool sample_running = false,
+             std::int64_t sample_deadline = 0);
 // Every live goroutine, by id.
 std::vector<goroutine_view> collect_goroutines(bool with_stacks, bool sample_running = false);
 // Go's header words: "chan receive, 2 minutes", "running", ...

@@ -123,24 +123,39 @@ std::int64_t earliest_timer(scheduler& s) {
 
 // Retires p, which holds no slot (set_max_procs shrank, or the monitor handed its
 // slot on while its goroutine held the thread): hands its work to the global queue
-// and sleeps as a spare until set_max_procs or the monitor gives it a slot again.
-void retire(scheduler& s, processor* p) {
+// and sleeps as a spare until set_max_procs or the monitor gives it a slot again
+// (returns null), or a dispatcher hands it a known blocker to run without a slot
+// (returns that goroutine; p stays retired).
+goroutine* retire(scheduler& s, processor* p) {
   stop_spinning(s, p);
   p->runq.drain_to(s.global);
   wakep(s);
   p->handed_off.store(false, std::memory_order_seq_cst);
+  p->handed_for_cpu.store(false, std::memory_order_relaxed);
+  // A new processor started for a blocker has it assigned already.
+  if (goroutine* g = p->assigned.exchange(nullptr, std::memory_order_acq_rel)) return g;
   p->spare.store(true, std::memory_order_seq_cst);
   for (;;) {
     p->wake_word.store(0, std::memory_order_seq_cst);
-    if (!p->retired.load(std::memory_order_seq_cst)) break;
+    // A dispatcher claimed us (spare is false now) and handed us a known blocker to
+    // run without a slot.
+    if (goroutine* g = p->assigned.exchange(nullptr, std::memory_order_acq_rel)) return g;
+    if (!p->retired.load(std::memory_order_seq_cst)) {
+      bool expected = true;
+      if (p->spare.compare_exchange_strong(expected, false, std::memory_order_seq_cst)) {
+        return nullptr;  // back in a slot
+      }
+      continue;  // claimed by a dispatcher: its goroutine is on the way
+    }
     futex_wait(&p->wake_word, 0);
   }
-  p->spare.store(false, std::memory_order_seq_cst);
 }
 
 goroutine* find_runnable(scheduler& s, processor* p) {
   for (;;) {
-    if (p->retired.load(std::memory_order_acquire)) retire(s, p);
+    if (p->retired.load(std::memory_order_acquire)) {
+      if (goroutine* g = retire(s, p)) return g;  // a known blocker, run without a slot
+    }
     run_due_timers(s, p, /*all=*/true);
     // The fairness round: pick_local sends every 61st schedule here (the tick is bumped
     // when the next goroutine is installed, so it still reads 60 mod 61).

@@ -132,6 +132,7 @@ void wake_idle_processor(scheduler& s) noexcept {
 void make_runnable(goroutine* g, bool next) noexcept {
   scheduler& s = *the_scheduler;
   processor* p = current_processor();
+
   if (p != nullptr && !p->retired.load(std::memory_order_relaxed)) {
     p->runq.push(g, next, s.global);
   } else {

@@ -37,12 +37,13 @@
 // ## Goroutines that block again
 //
 // A goroutine caught holding its thread in the kernel gets blocker_credits credits.
-// Each later time a processor installs it, the processor spends one and hands its slot
-// on before running it (hand_off_early), so a goroutine that parks between foreign
-// calls (a sender on a full channel, say) does not hold a slot for a whole detection
-// delay every time. Credits run out after that many runs, so a goroutine that stops
-// blocking costs at most that many needless hand-offs; one that keeps blocking is
-// caught again and refilled.
+// Each later time a processor takes it from a queue to run, the processor spends one
+// and hands the goroutine to a spare worker (or a new one) that runs it without a slot
+// (dispatch_blocker), and goes on with its next goroutine at once. So a goroutine that
+// parks between foreign calls (a sender on a full channel, say) never holds a slot
+// for a detection delay, and the slot's other goroutines never wait for a wake-up.
+// Credits run out after that many runs, so a goroutine that stops blocking costs at
+// most that many dispatches; one that keeps blocking is caught again and refilled.
 //
 // ## The network and plain threads
 //
@@ -108,6 +109,9 @@ constexpr std::int64_t deep_sleep_ns = 1'000'000'000;  // every processor idle
 constexpr std::int64_t syscall_hold_ns = 20'000;     // held this long in the kernel: hand off
 constexpr std::int64_t recheck_running_ns = 1'000'000;  // re-read /proc of a computing one
 constexpr std::int64_t time_slice_ns = 10'000'000;   // computing this long: hand off
+constexpr std::int64_t idle_hold_ns = 10'000'000;    // in the kernel this long: hand off anyway
+constexpr int cpu_hand_off_budget = 1;  // computing goroutines handed off at once
+constexpr std::int64_t report_gather_ns = 50'000'000;  // one starvation line per batch
 constexpr std::int64_t net_poll_ns = 10'000'000;     // nobody polled this long: poll
 constexpr std::uint8_t blocker_credits = 8;  // early hand-offs per detected block
 
@@ -123,8 +127,18 @@ struct watch {
   std::int64_t ring_since = 0;
   std::int64_t state_read_at = 0;  // last /proc read while held at this tick
   char state = '?';
+  std::int64_t cpu_ns = 0;    // the thread's CPU time at state_read_at
+  double on_cpu_share = 0;    // of the time between the last two reads
   std::uint32_t waiting = 0;  // goroutines waiting when it was handed off
-  bool reported = false;      // starvation line written for this tick
+  bool reported = false;      // starvation line noted for this tick
+};
+
+struct starving {
+  goroutine* g = nullptr;
+  processor* p = nullptr;
+  std::int64_t held = 0;
+  std::uint32_t waiting = 0;
+  bool handed = false;
 };
 
 std::int64_t starve_limit_ns() {
@@ -145,9 +159,13 @@ bool all_idle(scheduler& s) {
       s.nmspinning.load(std::memory_order_seq_cst) != 0) {
     return false;
   }
+  // Retired processors may still run a goroutine (in foreign code): the monitor has
+  // nothing to do for them, and anything they make runnable wakes an idle worker.
   int n = s.created.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i) {
-    if (s.procs[i].load(std::memory_order_acquire)->running.load(std::memory_order_relaxed)) {
+    processor* p = s.procs[i].load(std::memory_order_acquire);
+    if (!p->retired.load(std::memory_order_relaxed) &&
+        p->running.load(std::memory_order_relaxed) != nullptr) {
       return false;
     }
   }
@@ -213,7 +231,7 @@ class monitor {
         quiet = 0;
       } else if (r.next_check > 0) {
         delay = std::max(min_delay_ns, std::min(r.next_check - now, busy_delay_ns));
-      } else if (!r.any_running && all_idle(s_)) {
+      } else if (!r.slot_running && all_idle(s_)) {
         deep_sleep();
         delay = min_delay_ns;
         quiet = quiet_cycles_fast - 4;  // a few short sleeps, then back off
@@ -225,8 +243,8 @@ class monitor {
 
  private:
   struct cycle_result {
-    bool acted = false;        // handed off or woke a processor
-    bool any_running = false;  // some processor runs a goroutine
+    bool acted = false;         // handed off for waiting work, or woke a processor
+    bool slot_running = false;  // a processor with a slot runs a goroutine
     std::int64_t next_check = 0;  // when a held processor must be looked at again
   };
 
@@ -249,11 +267,18 @@ class monitor {
     cycle_result r;
     int n = s_.created.load(std::memory_order_acquire);
     // Goroutines queued on processors that hold no slot (their goroutine is stuck)
-    // wait for a thief: shared work like the global queue.
+    // wait for a thief: shared work like the global queue. Count the processors
+    // handed off for computing, against their budget.
     bool stranded = false;
-    for (int i = 0; i < n && !stranded; ++i) {
+    int cpu_handed = 0;
+    for (int i = 0; i < n; ++i) {
       processor* p = s_.procs[i].load(std::memory_order_acquire);
-      stranded = p->retired.load(std::memory_order_relaxed) && !p->runq.empty();
+      if (!p->retired.load(std::memory_order_relaxed)) continue;
+      if (!p->runq.empty()) stranded = true;
+      if (p->handed_for_cpu.load(std::memory_order_relaxed) &&
+          p->running.load(std::memory_order_relaxed) != nullptr) {
+        ++cpu_handed;
+      }
     }
     for (int i = 0; i < n; ++i) {
       processor* p = s_.procs[i].load(std::memory_order_acquire);
@@ -267,49 +292,84 @@ class monitor {
         w.state = '?';
         w.waiting = 0;
         w.reported = false;
-        if (g != nullptr) r.any_running = true;
+        if (g != nullptr && !p->retired.load(std::memory_order_relaxed)) r.slot_running = true;
         check_ring(p, w, now);
         continue;
       }
       if (g == nullptr) continue;
-      r.any_running = true;
       std::int64_t held = now - p->tick_since.load(std::memory_order_relaxed);
-      report_starvation(p, w, g, held, now);
-      if (p->retired.load(std::memory_order_seq_cst)) continue;  // holds no slot
+      note_starvation(p, w, g, held);
+      if (p->retired.load(std::memory_order_seq_cst)) {
+        // Holds no slot: nothing to do but, maybe, name it later.
+        if (starve_limit_ns_ > 0 && !w.reported && w.waiting > 0) {
+          note_check(r, p->tick_since.load(std::memory_order_relaxed) + starve_limit_ns_);
+        }
+        continue;
+      }
+      r.slot_running = true;
       bool own_work = !p->runq.empty();
       bool idle_others = s_.npidle.load(std::memory_order_seq_cst) > 0;
       bool shared_work = !idle_others && s_.nmspinning.load(std::memory_order_seq_cst) == 0 &&
                          (stranded || s_.global.size() > 0 || earliest_timer(s_) <= now);
-      if (!own_work && !shared_work) continue;
-      if (idle_others) {
+      if ((own_work || shared_work) && idle_others) {
         // Another processor can take p's queue without a new thread.
         wake_idle_processor(s_);
         r.acted = true;
         continue;
       }
-      if (held < syscall_hold_ns) {
-        note_check(r, p->tick_since.load(std::memory_order_relaxed) + syscall_hold_ns);
+      bool work = own_work || shared_work;
+      // Held this long in the kernel, a processor is handed off even with nothing
+      // waiting (Go's retake), so that its slot is idle and the monitor can sleep.
+      std::int64_t hold_limit = work ? syscall_hold_ns : idle_hold_ns;
+      if (held < hold_limit) {
+        note_check(r, p->tick_since.load(std::memory_order_relaxed) + hold_limit);
         continue;
       }
-      if (w.state != 'R' || now - w.state_read_at >= recheck_running_ns) {
-        thread_activity a;
-        read_thread_activity(p->tid.load(std::memory_order_acquire), a);
-        w.state = a.state;
-        w.state_read_at = now;
+      // A computing goroutine with nothing waiting is left alone: look again rarely.
+      if (!work && w.state == 'R' && now - w.state_read_at < idle_hold_ns) continue;
+      if (w.state != 'R' || now - w.state_read_at >= recheck_running_ns) read_state(p, w, now);
+      if (w.state == 'R') {
+        // Computing: handed off only for waiting work, after a time slice, while it
+        // really had a CPU (not just waited for one on a loaded machine), and within
+        // the budget of computing hand-offs.
+        if (!work || cpu_handed >= cpu_hand_off_budget) continue;
+        if (held < time_slice_ns || w.on_cpu_share < 0.5) {
+          note_check(r, std::min(w.state_read_at + recheck_running_ns,
+                                 p->tick_since.load(std::memory_order_relaxed) + time_slice_ns));
+          continue;
+        }
+        ++cpu_handed;
       }
-      if (w.state == 'R' && held < time_slice_ns) {
-        note_check(r, std::min(w.state_read_at + recheck_running_ns,
-                               p->tick_since.load(std::memory_order_relaxed) + time_slice_ns));
-        continue;
-      }
-      w.waiting = p->runq.waiting() + s_.global.size();
+      w.waiting = work ? p->runq.waiting() + s_.global.size() : 0;
       // A goroutine that blocked in the kernel will likely do it again: its next runs
-      // hand the slot on before they start (see "Goroutines that block again").
+      // go to a spare thread (see "Goroutines that block again").
       if (w.state != 'R') g->blocker_credit.store(blocker_credits, std::memory_order_relaxed);
-      hand_off(p);
-      r.acted = true;
+      hand_off(p, w.state == 'R');
+      r.acted = work;
+    }
+    report_starvation(now);
+    if (pending_.g != nullptr) {
+      note_check(r, std::max(pending_since_ + report_gather_ns, last_report_ + 1'000'000'000));
     }
     return r;
+  }
+
+  // Reads the thread's state, and for a running one the share of the time since the
+  // last read it spent on a CPU (/proc's R also means "waiting for a CPU").
+  static void read_state(processor* p, watch& w, std::int64_t now) {
+    int tid = p->tid.load(std::memory_order_acquire);
+    thread_activity a;
+    read_thread_activity(tid, a);
+    std::int64_t cpu = read_thread_cpu_ns(tid);
+    if (a.state == 'R' && w.cpu_ns > 0 && cpu > 0 && now > w.state_read_at) {
+      w.on_cpu_share =
+          static_cast<double>(cpu - w.cpu_ns) / static_cast<double>(now - w.state_read_at);
+    } else if (a.state == 'R') {
+      w.on_cpu_share = 0;  // not known yet: look again
+    }
+    w.cpu_ns = cpu;
+    w.state = a.state;
+    w.state_read_at = now;
   }
 
   // Go gives a chain of runnext hand-offs one time slice between them: two goroutines
@@ -332,35 +392,62 @@ class monitor {
     if (r.next_check == 0 || at < r.next_check) r.next_check = at;
   }
 
-  void hand_off(processor* p) {
+  // Past the thread limit a hand-off for a blocked goroutine is fatal (as Go's
+  // SetMaxThreads); one for a computing goroutine is just not done.
+  void hand_off(processor* p, bool for_cpu) {
     bool ok;
     {
       std::lock_guard lk(s_.procs_lock);
       ok = hand_off_locked(s_, p) || p->retired.load(std::memory_order_seq_cst);
+      if (ok && for_cpu) p->handed_for_cpu.store(true, std::memory_order_relaxed);
     }
-    if (!ok) report_thread_limit(s_);
+    if (!ok && !for_cpu) report_thread_limit(s_);
   }
 
-  void report_starvation(processor* p, watch& w, goroutine* g, std::int64_t held,
-                         std::int64_t now) {
+  // A goroutine that has held its thread for GORO_STARVE_MS after others waited for
+  // its processor is named once per hold. Several reaching the limit together make one
+  // line (the dump has the rest), and lines come at most once a second.
+  void note_starvation(processor* p, watch& w, goroutine* g, std::int64_t held) {
     if (starve_limit_ns_ == 0 || w.reported || held < starve_limit_ns_) return;
     bool handed = p->handed_off.load(std::memory_order_relaxed);
     std::uint32_t waiting = handed ? w.waiting : p->runq.waiting() + s_.global.size();
-    if (waiting == 0 || now - last_report_ < 1'000'000'000) return;
+    if (waiting == 0) return;
     w.reported = true;
+    if (pending_.g == nullptr) {
+      pending_ = starving{g, p, held, waiting, handed};
+      pending_since_ = nanotime();
+    } else {
+      ++pending_more_;
+    }
+  }
+
+  void report_starvation(std::int64_t now) {
+    // Wait a little for others that reach the limit at about the same time.
+    if (pending_.g == nullptr || now - pending_since_ < report_gather_ns ||
+        now - last_report_ < 1'000'000'000) {
+      return;
+    }
+    starving v = pending_;
+    int more = pending_more_;
+    pending_ = starving{};
+    pending_more_ = 0;
     last_report_ = now;
     thread_activity a;
-    read_thread_activity(p->tid.load(std::memory_order_acquire), a);
-    std::string what = a.state == 'R' ? "has run for " + std::to_string(held / 1'000'000) +
-                                            " ms without a scheduling point"
-                                      : "has held its thread for " +
-                                            std::to_string(held / 1'000'000) + " ms " +
-                                            activity_text(a.state, a);
-    std::string outcome = handed ? "; its processor was handed to another thread"
-                                 : "; goro could not hand its processor on";
-    std::fprintf(stderr, "goro: goroutine %llu %s while %u goroutine(s) waited to run%s (%s)\n",
-                 static_cast<unsigned long long>(g->id.load(std::memory_order_relaxed)),
-                 what.c_str(), waiting, outcome.c_str(), describe(g).c_str());
+    read_thread_activity(v.p->tid.load(std::memory_order_acquire), a);
+    std::string held_ms = std::to_string(v.held / 1'000'000);
+    std::string what = a.state == 'R'
+                           ? "has run for " + held_ms + " ms without a scheduling point"
+                           : "has held its thread for " + held_ms + " ms " + activity_text(a.state, a);
+    std::string outcome = v.handed ? "; its processor was handed to another thread"
+                                   : "; goro could not hand its processor on";
+    std::string others;
+    if (more > 0) {
+      others = "; " + std::to_string(more) + " more goroutine(s) hold their threads too (see the "
+               "goroutine dump)";
+    }
+    std::fprintf(stderr, "goro: goroutine %llu %s while %u goroutine(s) waited to run%s (%s)%s\n",
+                 static_cast<unsigned long long>(v.g->id.load(std::memory_order_relaxed)),
+                 what.c_str(), v.waiting, outcome.c_str(), describe(v.g).c_str(), others.c_str());
   }
 
   // Go's sysmon: poll the network when nobody has for a while (every worker may be
@@ -375,6 +462,9 @@ class monitor {
   std::vector<watch> watches_;
   std::int64_t starve_limit_ns_ = starve_limit_ns();
   std::int64_t last_report_ = 0;
+  starving pending_;      // the first goroutine to report
+  std::int64_t pending_since_ = 0;
+  int pending_more_ = 0;  // others that reached the limit meanwhile
 };
 
 // ---- stack samples of running goroutines ----------------------------------------
@@ -574,6 +664,20 @@ bool read_thread_activity(int tid, thread_activity& out) noexcept {
   return true;
 }
 
+std::int64_t read_thread_cpu_ns(int tid) noexcept {
+  if (tid <= 0) return -1;
+  char path[64];
+  char buf[128];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  return std::strtoll(buf, nullptr, 10);  // first field: time on a CPU, ns
+}
+
 const char* syscall_name(long nr) noexcept {
   struct entry {
     long nr;
@@ -647,10 +751,113 @@ holding_info holding_of(goroutine* g) noexcept {
   return h;
 }
 
-int sample_running_stack(goroutine* g, std::uintptr_t* out, int max) noexcept {
+namespace {
+
+// The executable mappings of the process (/proc/self/maps), to tell a return address
+// from other words on a stack.
+std::vector<std::pair<std::uintptr_t, std::uintptr_t>> exec_ranges() {
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> out;
+  std::FILE* f = std::fopen("/proc/self/maps", "re");
+  if (f == nullptr) return out;
+  char line[512];
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long lo = 0, hi = 0;
+    char perms[8] = {};
+    if (std::sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && perms[2] == 'x') {
+      out.emplace_back(lo, hi);
+    }
+  }
+  std::fclose(f);
+  return out;
+}
+
+bool is_code(const std::vector<std::pair<std::uintptr_t, std::uintptr_t>>& x, std::uintptr_t a) {
+  for (const auto& [lo, hi] : x) {
+    if (a >= lo && a < hi) return true;
+  }
+  return false;
+}
+
+__attribute__((no_sanitize("address", "thread"))) std::uintptr_t peek(std::uintptr_t a) {
+  return *reinterpret_cast<const volatile std::uintptr_t*>(a);
+}
+
+}  // namespace
+
+int sample_blocked_stack(goroutine* g, std::uintptr_t* out, int max) noexcept {
+  scheduler* s = sched_if_started();
+  if (s == nullptr || max < 2) return 0;
+  int tid = 0;
+  int n = s->created.load(std::memory_order_acquire);
+  for (int i = 0; i < n && tid == 0; ++i) {
+    processor* p = s->procs[i].load(std::memory_order_acquire);
+    if (p->running.load(std::memory_order_relaxed) == g) tid = p->tid.load(std::memory_order_acquire);
+  }
+  if (tid == 0) return 0;
+  // "nr arg1 .. arg6 sp pc" while the thread is in a system call.
+  char path[64];
+  char buf[512];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0 || buf[0] < '0' || buf[0] > '9') return 0;
+  buf[got] = '\0';
+  std::uintptr_t field[9] = {};
+  int k = 0;
+  for (char* t = std::strtok(buf, " \n"); t != nullptr && k < 9; t = std::strtok(nullptr, " \n")) {
+    field[k++] = static_cast<std::uintptr_t>(std::strtoull(t, nullptr, 0));
+  }
+  if (k < 9) return 0;
+  std::uintptr_t sp = field[7], pc = field[8];
+  auto lo = reinterpret_cast<std::uintptr_t>(g->stack.lo);
+  auto hi = reinterpret_cast<std::uintptr_t>(g->stack.hi);
+  if (sp < lo || sp >= hi || (sp & 7) != 0) return 0;
+  auto code = exec_ranges();
+  int m = 0;
+  out[m++] = pc;
+  // The system call wrapper keeps no frame pointer: find the first frame record above
+  // sp (a saved frame pointer further up, then a return address), then follow the chain.
+  std::uintptr_t rec = 0;
+  for (std::uintptr_t w = sp; w + 2 * sizeof(std::uintptr_t) <= hi && w < sp + 4096;
+       w += sizeof(std::uintptr_t)) {
+    std::uintptr_t next = peek(w);
+    if (next > w && next < hi && (next & 7) == 0 && is_code(code, peek(w + sizeof next))) {
+      rec = w;
+      break;
+    }
+  }
+  // The return address into the function that called the wrapper lies between sp and
+  // that record, right above the wrapper's own small frame (above it come the caller's
+  // saved registers, which may hold code pointers): take the lowest word there that
+  // points into code.
+  for (std::uintptr_t w = sp; rec != 0 && w < rec; w += sizeof(std::uintptr_t)) {
+    if (is_code(code, peek(w))) {
+      out[m++] = peek(w);
+      break;
+    }
+  }
+  while (rec != 0 && m < max) {
+    std::uintptr_t next = peek(rec), ret = peek(rec + sizeof rec);
+    if (!is_code(code, ret)) break;
+    out[m++] = ret;
+    if (next <= rec || next + 2 * sizeof next > hi) break;
+    rec = next;
+  }
+  return m;
+}
+
+int sample_running_stack(goroutine* g, std::uintptr_t* out, int max,
+                         std::int64_t deadline) noexcept {
   scheduler* s = sched_if_started();
   if (s == nullptr) return 0;
-  std::lock_guard lk(sample_lock);
+  std::unique_lock lk(sample_lock, std::defer_lock);
+  while (!lk.try_lock()) {
+    if (nanotime() >= deadline) return 0;
+    timespec pause{0, 100'000};
+    nanosleep(&pause, nullptr);
+  }
   int n = s->created.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i) {
     processor* p = s->procs[i].load(std::memory_order_acquire);
@@ -661,9 +868,8 @@ int sample_running_stack(goroutine* g, std::uintptr_t* out, int max) noexcept {
       p->sample_for.store(nullptr, std::memory_order_relaxed);
       return 0;
     }
-    std::int64_t until = nanotime() + 200'000'000;
     while (p->sample_word.load(std::memory_order_acquire) == 0) {
-      std::int64_t left = until - nanotime();
+      std::int64_t left = deadline - nanotime();
       if (left <= 0) {
         // No answer (signals blocked on that thread): withdraw the request. A late
         // handler then finds sample_for null and passes the signal on.

@@ -18,6 +18,9 @@ struct thread_activity {
 // Reads the activity of thread `tid` of this process. False if it cannot be read.
 bool read_thread_activity(int tid, thread_activity& out) noexcept;
 
+// The CPU time thread `tid` has used, in ns (/proc's schedstat), or -1.
+std::int64_t read_thread_cpu_ns(int tid) noexcept;
+
 // The name of system call `nr` on this platform ("read", "futex"), or null if unknown.
 const char* syscall_name(long nr) noexcept;
 
@@ -34,9 +37,18 @@ struct holding_info {
 // goroutine may move on meanwhile); used only for diagnostics.
 holding_info holding_of(goroutine* g) noexcept;
 
-// Samples the current stack of goroutine g, running on another worker, by signalling
-// that worker: return addresses into `out` (at most n). 0 when it cannot (g moved,
-// the platform has no frame-pointer walk, or the worker did not answer in time).
-int sample_running_stack(goroutine* g, std::uintptr_t* out, int n) noexcept;
+// Samples the current stack of goroutine g, computing on another worker, by signalling
+// that worker (SIGURG): return addresses into `out` (at most n). 0 when it cannot (g
+// moved, or the worker did not answer by `deadline`, a nanotime). Use it only for a
+// thread that is not in a system call: the signal would interrupt one that is not
+// restarted (nanosleep, poll).
+int sample_running_stack(goroutine* g, std::uintptr_t* out, int n, std::int64_t deadline) noexcept;
+
+// The stack of goroutine g whose worker is blocked in a system call, without a signal:
+// the pc and stack pointer the kernel reports (/proc/self/task/<tid>/syscall), then the
+// frame-pointer chain from the first frame record above that stack pointer. The frame
+// of the function that called the system call wrapper is not found when that function
+// keeps its locals between the wrapper and its frame record (it shows as its caller).
+int sample_blocked_stack(goroutine* g, std::uintptr_t* out, int n) noexcept;
 
 }  // namespace goro::detail

@@ -194,9 +194,13 @@ goroutine* current_goroutine() noexcept {
 
 // ---- processors ---------------------------------------------------------------------
 
-void start_processor(scheduler& s, int id) {
+void start_processor(scheduler& s, int id, goroutine* blocker) {
   auto* p = new processor;
   p->id = id;
+  if (blocker != nullptr) {
+    p->retired.store(true, std::memory_order_relaxed);
+    p->assigned.store(blocker, std::memory_order_relaxed);  // published by thread start
+  }
   p->alt_stack = std::malloc(64 * 1024);
   s.procs[id].store(p, std::memory_order_release);
   p->thread = std::thread(worker_main, &s, p);
@@ -282,6 +286,13 @@ void start_runtime() {
   if (n == 0) n = configured_max_procs();
   install_overflow_handler();
   install_dump_signal();
+  if (n > max_threads()) {
+    std::fprintf(stderr,
+                 "fatal error: goro: %d processors need more worker threads than "
+                 "GORO_MAX_THREADS=%d allows\n",
+                 n, max_threads());
+    std::abort();
+  }
   s->procs_capacity = std::max(max_threads(), scheduler::max_processors);
   s->procs = new std::atomic<processor*>[static_cast<std::size_t>(s->procs_capacity)]();
   s->nprocs.store(n, std::memory_order_release);
@@ -405,14 +416,34 @@ bool hand_off_locked(scheduler& s, processor* p) {
   return true;
 }
 
-void hand_off_early(processor* p, goroutine* g) noexcept {
-  if (g == nullptr || p->retired.load(std::memory_order_relaxed)) return;
+bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread) noexcept {
   std::uint8_t credit = g->blocker_credit.load(std::memory_order_relaxed);
-  if (credit == 0) return;
-  g->blocker_credit.store(static_cast<std::uint8_t>(credit - 1), std::memory_order_relaxed);
+  if (credit == 0) return false;
   scheduler& s = *the_scheduler;
   std::lock_guard lk(s.procs_lock);
-  hand_off_locked(s, p);  // false at the thread limit: g runs on p as usual
+  int created = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < created; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    bool expected = true;
+    if (q == p || !q->retired.load(std::memory_order_seq_cst) ||
+        q->handed_off.load(std::memory_order_seq_cst) ||
+        !q->spare.compare_exchange_strong(expected, false, std::memory_order_seq_cst)) {
+      continue;
+    }
+    g->blocker_credit.store(static_cast<std::uint8_t>(credit - 1), std::memory_order_relaxed);
+    q->assigned.store(g, std::memory_order_release);
+    q->wake_word.store(1, std::memory_order_seq_cst);
+    futex_wake(&q->wake_word, 1);
+    return true;
+  }
+  if (!may_start_thread || created >= max_threads() || created >= s.procs_capacity) {
+    return false;
+  }
+  g->blocker_credit.store(static_cast<std::uint8_t>(credit - 1), std::memory_order_relaxed);
+  // No spare asleep: a new worker thread, born retired, with g assigned.
+  start_processor(s, created, g);
+  s.created.store(created + 1, std::memory_order_release);
+  return true;
 }
 
 void resize_processors(int n) {

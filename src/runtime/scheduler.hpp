@@ -37,7 +37,6 @@ struct processor {
   void* sched_sp = nullptr;      // the worker's scheduler context while g runs
   after_switch action = after_switch::none;
   bool spinning = false;  // counted in scheduler::nmspinning
-  bool early_hand_off = false;  // the goroutine installed is a known blocker
   goroutine* free_goroutines = nullptr;
   int free_count = 0;
   stack_cache stacks;
@@ -71,7 +70,12 @@ struct processor {
   // first and clears it (Go's runnext inherits one time slice).
   std::atomic<bool> runnext_expired{false};
   std::atomic<bool> handed_off{false};
-  std::atomic<bool> spare{false};    // its worker sleeps in retire(), ready for a slot
+  std::atomic<bool> handed_for_cpu{false};  // handed off while computing (monitor budget)
+  // Its worker sleeps in retire(), ready for a slot or for a known blocker to run
+  // without one. A dispatcher claims it by CASing spare true -> false, then stores
+  // `assigned` and wakes it; the worker takes `assigned` before it sets spare again.
+  std::atomic<bool> spare{false};
+  std::atomic<goroutine*> assigned{nullptr};
   std::atomic<int> tid{0};           // the worker's kernel thread id (for /proc)
   // Written by the system monitor only: the tick it last saw and when it first saw it,
   // so `now - tick_since` is how long the running goroutine has held the thread.
@@ -183,12 +187,16 @@ void monitor_poke() noexcept;
 // goroutine holds its thread in foreign code. Returns false if p holds no slot
 // (already retired). Fatal past the thread limit. Called with procs_lock held.
 bool hand_off_locked(scheduler& s, processor* p);
-// Hands off the calling worker's processor p before its goroutine g, a known blocker,
-// runs (spends one of g's blocker credits). Never fatal: at the thread limit g just
-// runs on p.
-void hand_off_early(processor* p, goroutine* g) noexcept;
+// g, just taken from a queue by processor p to run, is a known blocker (it has
+// blocker credits): spends one and hands g to a spare worker thread (or a new one)
+// that runs it without a slot, so p's slot goes on to the next goroutine. False if g
+// must run on p after all (no credit, or the thread limit is reached).
+// With may_start_thread false, only a spare already asleep is used (make_runnable
+// calls it from any context, timer callbacks included).
+bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread = true) noexcept;
 // Creates processor `id` and its worker thread (procs_lock held, or at start-up).
-void start_processor(scheduler& s, int id);
+// With `blocker`, the processor starts retired and runs that goroutine without a slot.
+void start_processor(scheduler& s, int id, goroutine* blocker = nullptr);
 // The worker thread limit (GORO_MAX_THREADS, default 10,000).
 int max_threads() noexcept;
 // The earliest timer over every heap; nanotime-based, timer_heap::no_deadline if none.

@@ -52,7 +52,6 @@ void goroutine_entry(void* arg);
   p->running.store(next, std::memory_order_relaxed);  // relaxed: a diagnostics hint
   p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1,
                      std::memory_order_release);  // single writer; thieves only compare it
-  if (next->blocker_credit.load(std::memory_order_relaxed) != 0) p->early_hand_off = true;
   if (next->stack.lo == nullptr) {
     next->stack = acquire_stack(&p->stacks, next->stack_size);
 #if defined(GORO_ASAN)
@@ -97,10 +96,6 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
 // Carries out what the goroutine that just switched away asked for. Runs first thing
 // in every context that resumes after a switch.
 [[gnu::always_inline]] inline void complete_switch(processor* p) noexcept {
-  if (p->early_hand_off) [[unlikely]] {
-    p->early_hand_off = false;
-    hand_off_early(p, p->current);
-  }
   goroutine* prev = p->prev;
   if (prev == nullptr) return;
   p->prev = nullptr;
@@ -160,7 +155,11 @@ bool timers_due(processor* p) noexcept {
   if (p->retired.load(std::memory_order_relaxed)) return nullptr;
   if (p->schedtick.load(std::memory_order_relaxed) % 61 == 60) return nullptr;
   if (timers_due(p)) return nullptr;
-  return take_local(p);
+  for (;;) {
+    goroutine* g = take_local(p);
+    if (g == nullptr || g->blocker_credit.load(std::memory_order_relaxed) == 0) return g;
+    if (!dispatch_blocker(p, g)) return g;  // else a spare thread runs it: take the next
+  }
 }
 
 // Switches the running goroutine g out of p with `action`, to `next` (already taken
@@ -262,6 +261,10 @@ void worker_main(scheduler* s, processor* p) {
   for (;;) {
     complete_switch(p);
     goroutine* g = find_runnable(*s, p);
+    if (g->blocker_credit.load(std::memory_order_relaxed) != 0 &&
+        !p->retired.load(std::memory_order_relaxed) && dispatch_blocker(p, g)) {
+      continue;  // a spare thread runs it
+    }
     stop_spinning(*s, p);
     install(p, g);
     switch_context(p, nullptr, g, false);
