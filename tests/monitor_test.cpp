@@ -405,7 +405,7 @@ TEST_P(monitor_, a_yielding_goroutine_gets_turns_beside_a_runnext_ping_pong) {
   EXPECT_GE(turns.load(), 10) << "the yielding goroutine starved behind runnext";
 }
 
-TEST_P(monitor_, goroutines_queued_on_a_retired_processor_that_still_runs_are_stolen) {
+TEST_P(monitor_, goroutines_queued_while_max_procs_shrinks_under_busy_processors_run) {
   // set_max_procs shrinks while a goroutine runs on a processor that loses its slot:
   // the goroutines it queues meanwhile run elsewhere instead of waiting for it.
   if (GetParam() < 2) GTEST_SKIP() << "needs a second processor to retire";

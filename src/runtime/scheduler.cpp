@@ -358,9 +358,11 @@ int configured_max_procs() noexcept {
 namespace {
 
 // Gives a slot to a processor that holds none: a retired one that is not held by a
-// goroutine in foreign code (preferably one asleep as a spare), else a new one.
+// goroutine in foreign code (preferably one asleep as a spare), else a new one. With
+// must_be_free (a hand-off: the slot must start running other goroutines now), only
+// a spare will do, not a retired processor still running its last goroutine.
 // Returns false only when the thread limit is reached. Called with procs_lock held.
-bool activate_one_locked(scheduler& s) {
+bool activate_one_locked(scheduler& s, bool must_be_free) {
   int created = s.created.load(std::memory_order_acquire);
   processor* pick = nullptr;
   for (int i = 0; i < created; ++i) {
@@ -369,8 +371,10 @@ bool activate_one_locked(scheduler& s) {
         q->handed_off.load(std::memory_order_seq_cst)) {
       continue;
     }
+    bool spare = q->spare.load(std::memory_order_seq_cst);
+    if (must_be_free && !spare) continue;
     pick = q;
-    if (q->spare.load(std::memory_order_seq_cst)) break;
+    if (spare) break;
   }
   if (pick != nullptr) {
     pick->retired.store(false, std::memory_order_seq_cst);
@@ -407,7 +411,7 @@ bool hand_off_locked(scheduler& s, processor* p) {
   if (p->retired.load(std::memory_order_seq_cst)) return false;
   p->handed_off.store(true, std::memory_order_seq_cst);
   p->retired.store(true, std::memory_order_seq_cst);
-  if (!activate_one_locked(s)) {
+  if (!activate_one_locked(s, /*must_be_free=*/true)) {
     // Past the limit: undo, and let the caller report (the goroutines stay stuck).
     p->retired.store(false, std::memory_order_seq_cst);
     p->handed_off.store(false, std::memory_order_seq_cst);
@@ -463,7 +467,7 @@ void resize_processors(int n) {
   }
   s.nprocs.store(n, std::memory_order_seq_cst);
   for (; active < n; ++active) {
-    if (!activate_one_locked(s)) {
+    if (!activate_one_locked(s, /*must_be_free=*/false)) {
       std::fprintf(stderr,
                    "fatal error: goro: set_max_procs(%d) needs more worker threads than "
                    "GORO_MAX_THREADS=%d allows\n",
