@@ -360,6 +360,10 @@ class monitor {
     int tid = p->tid.load(std::memory_order_acquire);
     thread_activity a;
     read_thread_activity(tid, a);
+    // Asleep in the kernel but not in a system call: a page fault waiting for memory
+    // (first touches of fresh stacks queue on the address-space lock). That is the
+    // goroutine's own work, not foreign blocking: judge it as computing.
+    if (a.in_kernel() && a.syscall < 0) a.state = 'R';
     std::int64_t cpu = read_thread_cpu_ns(tid);
     if (a.state == 'R' && w.cpu_ns > 0 && cpu > 0 && now > w.state_read_at) {
       w.on_cpu_share =
