@@ -542,8 +542,8 @@ void blocked_timers() {
   }
   wg.wait();
   std::sort(late.begin(), late.end());
-  std::printf("workload=blocked_timers late_p99_ms=%.3f late_max_ms=%.3f gomaxprocs=%d\n",
-              late[98], late[99], goro::max_procs());
+  std::printf("workload=blocked_timers late_p99_ms=%.3f late_max_ms=%.3f gomaxprocs=%d\n", late[98],
+              late[99], goro::max_procs());
 }
 
 struct workload {

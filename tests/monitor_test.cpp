@@ -351,6 +351,69 @@ TEST_P(monitor_, computing_goroutines_do_not_each_get_a_thread) {
   EXPECT_LE(most.load(), GetParam() + 1);
 }
 
+TEST_P(monitor_, goroutines_that_block_again_and_again_are_never_lost) {
+  // Senders that block in raw sleeps earn blocker credits and run on spare threads;
+  // a spare started for one must run it even when a hand-off or set_max_procs gives
+  // that new processor a slot first (a goroutine stayed runnable forever, 3 runs in 90).
+  auto seed = test_seed();
+  std::mt19937 rng(static_cast<std::uint32_t>(seed));
+  for (int round = 0; round < 6; ++round) {
+    auto ch = goro::make_chan<int>();
+    constexpr int senders = 32, sends = 60;
+    for (int g = 0; g < senders; ++g) {
+      goro::go([ch] {
+        for (int i = 0; i < sends; ++i) {
+          raw_sleep(200us);
+          ch.send(1);
+        }
+      });
+    }
+    if (rng() % 2 == 0) {
+      std::thread([n = GetParam()] {
+        std::this_thread::sleep_for(5ms);
+        goro::set_max_procs(n + 1);
+        std::this_thread::sleep_for(5ms);
+        goro::set_max_procs(n);
+      }).detach();
+    }
+    for (int i = 0; i < senders * sends; ++i) {
+      std::optional<int> v;
+      int k = goro::select(goro::case_recv(ch, v), goro::case_recv(goro::after(10s)));
+      ASSERT_EQ(k, 0) << "a sender was lost (round " << round << ", " << i << " received)\n"
+                      << goro::debug::goroutines(2);
+    }
+  }
+  std::this_thread::sleep_for(20ms);
+  goro::set_max_procs(GetParam());
+}
+
+TEST_P(monitor_, a_goroutine_that_stops_blocking_runs_within_max_procs_again) {
+  // One raw block earns a goroutine credits to run on a spare thread without a slot;
+  // a run in which its thread never sleeps in the kernel spends them all, so from
+  // then on it computes within max_procs, as every goroutine does.
+  std::atomic<int> in{0}, most_late{0};
+  goro::wait_group wg;
+  for (int g = 0; g < 6; ++g) {
+    wg.go([&] {
+      raw_sleep(20ms);
+      for (int i = 0; i < 24; ++i) {
+        int k = in.fetch_add(1) + 1;
+        if (i >= 12) {
+          for (int m = most_late.load(); k > m && !most_late.compare_exchange_weak(m, k);) {
+          }
+        }
+        auto t0 = steady::now();
+        while (ms_since(t0) < 1) {
+        }
+        in.fetch_sub(1);
+        goro::yield();
+      }
+    });
+  }
+  wg.wait();
+  EXPECT_LE(most_late.load(), GetParam() + 1);
+}
+
 TEST_P(monitor_, num_goroutine_and_leak_checks_stay_right_while_a_processor_is_handed_off) {
   pipe_pair p;
   std::size_t before = goro::num_goroutine();
@@ -534,6 +597,17 @@ TEST(monitor_death, goroutines_stuck_together_are_named_in_one_starvation_line) 
       "has held its thread for [0-9]+ ms in system call read while [0-9]+ goroutine\\(s\\) "
       "waited to run; its processor was handed to another thread \\(created at "
       "[^)]*\\); [0-9]+ more goroutine\\(s\\) hold their threads too");
+}
+
+TEST(monitor_death, set_max_procs_from_a_thread_while_the_runtime_starts_is_applied) {
+  EXPECT_EXIT(
+      {
+        std::thread t([] { goro::set_max_procs(3); });
+        goro::go([] {});
+        t.join();
+        std::exit(goro::max_procs() == 3 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(monitor_death, the_starvation_line_names_a_goroutine_holding_its_thread_in_a_system_call) {

@@ -238,7 +238,9 @@ void write_one(std::ostream& os, const goroutine_view& v) {
   if (v.state == g_state::running && !v.is_caller && !v.sampled) {
     os << "\t(running on another thread)\n";
   }
-  if (v.handed_off) os << "\t(its processor was handed to another thread)\n"; else if (v.pcs.empty() && v.state == g_state::runnable) {
+  if (v.handed_off)
+    os << "\t(its processor was handed to another thread)\n";
+  else if (v.pcs.empty() && v.state == g_state::runnable) {
     os << "\t(not started)\n";
   }
   for (const auto& f : user_frames(v.pcs)) {

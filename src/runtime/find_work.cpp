@@ -10,6 +10,8 @@
 //   - Stealing and timer firing walk every created processor, retired ones included:
 //     a retired processor may still be running a goroutine that queues work or sets
 //     timers.
+#include <sys/resource.h>
+
 #include "runtime/netpoll.hpp"
 #include "runtime/scheduler_internal.hpp"
 
@@ -126,6 +128,8 @@ std::int64_t earliest_timer(scheduler& s) {
 // and sleeps as a spare until set_max_procs or the monitor gives it a slot again
 // (returns null), or a dispatcher hands it a known blocker to run without a slot
 // (returns that goroutine; p stays retired).
+goroutine* take_assigned(processor* p);
+
 goroutine* retire(scheduler& s, processor* p) {
   stop_spinning(s, p);
   p->runq.drain_to(s.global);
@@ -133,13 +137,13 @@ goroutine* retire(scheduler& s, processor* p) {
   p->handed_off.store(false, std::memory_order_seq_cst);
   p->handed_for_cpu.store(false, std::memory_order_relaxed);
   // A new processor started for a blocker has it assigned already.
-  if (goroutine* g = p->assigned.exchange(nullptr, std::memory_order_acq_rel)) return g;
+  if (goroutine* g = take_assigned(p)) return g;
   p->spare.store(true, std::memory_order_seq_cst);
   for (;;) {
     p->wake_word.store(0, std::memory_order_seq_cst);
     // A dispatcher claimed us (spare is false now) and handed us a known blocker to
     // run without a slot.
-    if (goroutine* g = p->assigned.exchange(nullptr, std::memory_order_acq_rel)) return g;
+    if (goroutine* g = take_assigned(p)) return g;
     if (!p->retired.load(std::memory_order_seq_cst)) {
       bool expected = true;
       if (p->spare.compare_exchange_strong(expected, false, std::memory_order_seq_cst)) {
@@ -151,8 +155,42 @@ goroutine* retire(scheduler& s, processor* p) {
   }
 }
 
+// Voluntary context switches of the calling thread: it went to sleep in the kernel
+// (a blocking system call, a contended lock, a sleep). CPU time would not tell a
+// computing run from a blocked one on a loaded machine.
+long voluntary_switches() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  return ru.ru_nvcsw;
+}
+
+// A known blocker this processor ran without a slot is back at a scheduling point:
+// if its thread never slept in the kernel during that run, it blocks no more, and its
+// credits go (its next runs take a slot like anyone's).
+void end_dispatched_run(processor* p) {
+  goroutine* g = p->dispatched;
+  p->dispatched = nullptr;
+  if (voluntary_switches() == p->dispatched_switches) {
+    g->blocker_credit.store(0, std::memory_order_relaxed);
+  }
+}
+
+goroutine* take_assigned(processor* p) {
+  if (p->assigned.load(std::memory_order_acquire) == nullptr) return nullptr;
+  goroutine* g = p->assigned.exchange(nullptr, std::memory_order_acq_rel);
+  if (g != nullptr) {
+    p->dispatched = g;
+    p->dispatched_switches = voluntary_switches();
+  }
+  return g;
+}
+
 goroutine* find_runnable(scheduler& s, processor* p) {
+  if (p->dispatched != nullptr) end_dispatched_run(p);
   for (;;) {
+    // Handed a known blocker (see retire); a processor given a slot meanwhile runs it
+    // all the same.
+    if (goroutine* g = take_assigned(p)) return g;
     if (p->retired.load(std::memory_order_acquire)) {
       if (goroutine* g = retire(s, p)) return g;  // a known blocker, run without a slot
     }

@@ -103,17 +103,17 @@ void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);  
 namespace {
 
 constexpr std::int64_t min_delay_ns = 20'000;
-constexpr std::int64_t busy_delay_ns = 1'000'000;    // quiet cycles, while goroutines run
-constexpr int quiet_cycles_fast = 50;                // at min_delay_ns before backing off
-constexpr std::int64_t deep_sleep_ns = 1'000'000'000;  // every processor idle
-constexpr std::int64_t syscall_hold_ns = 20'000;     // held this long in the kernel: hand off
+constexpr std::int64_t busy_delay_ns = 1'000'000;       // quiet cycles, while goroutines run
+constexpr int quiet_cycles_fast = 50;                   // at min_delay_ns before backing off
+constexpr std::int64_t deep_sleep_ns = 1'000'000'000;   // every processor idle
+constexpr std::int64_t syscall_hold_ns = 20'000;        // held this long in the kernel: hand off
 constexpr std::int64_t recheck_running_ns = 1'000'000;  // re-read /proc of a computing one
-constexpr std::int64_t time_slice_ns = 10'000'000;   // computing this long: hand off
-constexpr std::int64_t idle_hold_ns = 10'000'000;    // in the kernel this long: hand off anyway
-constexpr int cpu_hand_off_budget = 1;  // computing goroutines handed off at once
-constexpr std::int64_t report_gather_ns = 50'000'000;  // one starvation line per batch
-constexpr std::int64_t net_poll_ns = 10'000'000;     // nobody polled this long: poll
-constexpr std::uint8_t blocker_credits = 8;  // early hand-offs per detected block
+constexpr std::int64_t time_slice_ns = 10'000'000;      // computing this long: hand off
+constexpr std::int64_t idle_hold_ns = 10'000'000;       // in the kernel this long: hand off anyway
+constexpr int cpu_hand_off_budget = 1;                  // computing goroutines handed off at once
+constexpr std::int64_t report_gather_ns = 50'000'000;   // one starvation line per batch
+constexpr std::int64_t net_poll_ns = 10'000'000;        // nobody polled this long: poll
+constexpr std::uint8_t blocker_credits = 8;             // early hand-offs per detected block
 
 // The monitor sleeps on monitor_word (futex): 0 while it sleeps, 1 once poked. A poke
 // wakes it early: a worker leaving idle while it sleeps deeply (monitor_wake), or a
@@ -123,7 +123,7 @@ std::atomic<bool> monitor_deep{false};  // in its deep sleep (every processor id
 
 // Per-processor notes the monitor keeps for itself.
 struct watch {
-  std::uint32_t ring_head = 0;     // the ring's head when it was first seen not moving
+  std::uint32_t ring_head = 0;  // the ring's head when it was first seen not moving
   std::int64_t ring_since = 0;
   std::int64_t state_read_at = 0;  // last /proc read while held at this tick
   char state = '?';
@@ -229,22 +229,22 @@ class monitor {
       if (r.acted) {
         delay = min_delay_ns;
         quiet = 0;
-      } else if (r.next_check > 0) {
-        delay = std::max(min_delay_ns, std::min(r.next_check - now, busy_delay_ns));
-      } else if (!r.slot_running && all_idle(s_)) {
+      } else if (r.next_check == 0 && !r.slot_running && all_idle(s_)) {
         deep_sleep();
         delay = min_delay_ns;
         quiet = quiet_cycles_fast - 4;  // a few short sleeps, then back off
       } else if (++quiet > quiet_cycles_fast) {
         delay = std::min(delay * 2, busy_delay_ns);
       }
+      // Something must be looked at again by then: never sleep past it.
+      if (r.next_check > 0) delay = std::max(min_delay_ns, std::min(delay, r.next_check - now));
     }
   }
 
  private:
   struct cycle_result {
-    bool acted = false;         // handed off for waiting work, or woke a processor
-    bool slot_running = false;  // a processor with a slot runs a goroutine
+    bool acted = false;           // handed off for waiting work, or woke a processor
+    bool slot_running = false;    // a processor with a slot runs a goroutine
     std::int64_t next_check = 0;  // when a held processor must be looked at again
   };
 
@@ -363,7 +363,7 @@ class monitor {
     // Asleep in the kernel but not in a system call: a page fault waiting for memory
     // (first touches of fresh stacks queue on the address-space lock). That is the
     // goroutine's own work, not foreign blocking: judge it as computing.
-    if (a.in_kernel() && a.syscall < 0) a.state = 'R';
+    if (a.in_kernel() && a.fault) a.state = 'R';
     std::int64_t cpu = read_thread_cpu_ns(tid);
     if (a.state == 'R' && w.cpu_ns > 0 && cpu > 0 && now > w.state_read_at) {
       w.on_cpu_share =
@@ -439,14 +439,15 @@ class monitor {
     thread_activity a;
     read_thread_activity(v.p->tid.load(std::memory_order_acquire), a);
     std::string held_ms = std::to_string(v.held / 1'000'000);
-    std::string what = a.state == 'R'
-                           ? "has run for " + held_ms + " ms without a scheduling point"
-                           : "has held its thread for " + held_ms + " ms " + activity_text(a.state, a);
+    std::string what =
+        a.state == 'R' ? "has run for " + held_ms + " ms without a scheduling point"
+                       : "has held its thread for " + held_ms + " ms " + activity_text(a.state, a);
     std::string outcome = v.handed ? "; its processor was handed to another thread"
                                    : "; goro could not hand its processor on";
     std::string others;
     if (more > 0) {
-      others = "; " + std::to_string(more) + " more goroutine(s) hold their threads too (see the "
+      others = "; " + std::to_string(more) +
+               " more goroutine(s) hold their threads too (see the "
                "goroutine dump)";
     }
     std::fprintf(stderr, "goro: goroutine %llu %s while %u goroutine(s) waited to run%s (%s)%s\n",
@@ -466,7 +467,7 @@ class monitor {
   std::vector<watch> watches_;
   std::int64_t starve_limit_ns_ = starve_limit_ns();
   std::int64_t last_report_ = 0;
-  starving pending_;      // the first goroutine to report
+  starving pending_;  // the first goroutine to report
   std::int64_t pending_since_ = 0;
   int pending_more_ = 0;  // others that reached the limit meanwhile
 };
@@ -663,7 +664,11 @@ bool read_thread_activity(int tid, thread_activity& out) noexcept {
   close(fd);
   if (n > 0) {
     buf[n] = '\0';
-    if (buf[0] >= '0' && buf[0] <= '9') out.syscall = std::strtol(buf, nullptr, 10);
+    if (buf[0] >= '0' && buf[0] <= '9') {
+      out.syscall = std::strtol(buf, nullptr, 10);
+    } else if (buf[0] == '-') {
+      out.fault = true;  // "-1 sp pc": blocked, but not in a system call
+    }
   }
   return true;
 }
@@ -689,29 +694,85 @@ const char* syscall_name(long nr) noexcept {
   };
 #if defined(__x86_64__)
   static constexpr entry table[] = {
-      {0, "read"},          {1, "write"},          {2, "open"},           {3, "close"},
-      {4, "stat"},          {5, "fstat"},          {7, "poll"},           {17, "pread64"},
-      {18, "pwrite64"},     {19, "readv"},         {20, "writev"},        {23, "select"},
-      {34, "pause"},        {35, "nanosleep"},     {40, "sendfile"},      {42, "connect"},
-      {43, "accept"},       {44, "sendto"},        {45, "recvfrom"},      {46, "sendmsg"},
-      {47, "recvmsg"},      {61, "wait4"},         {65, "semop"},         {70, "msgrcv"},
-      {73, "flock"},        {74, "fsync"},         {75, "fdatasync"},     {128, "rt_sigtimedwait"},
-      {130, "rt_sigsuspend"}, {162, "sync"},       {202, "futex"},        {208, "io_getevents"},
-      {230, "clock_nanosleep"}, {232, "epoll_wait"}, {247, "waitid"},     {257, "openat"},
-      {270, "pselect6"},    {271, "ppoll"},        {275, "splice"},       {281, "epoll_pwait"},
-      {288, "accept4"},     {299, "recvmmsg"},     {306, "syncfs"},       {307, "sendmmsg"},
-      {318, "getrandom"},   {426, "io_uring_enter"}, {441, "epoll_pwait2"},
+      {0, "read"},
+      {1, "write"},
+      {2, "open"},
+      {3, "close"},
+      {4, "stat"},
+      {5, "fstat"},
+      {7, "poll"},
+      {17, "pread64"},
+      {18, "pwrite64"},
+      {19, "readv"},
+      {20, "writev"},
+      {23, "select"},
+      {34, "pause"},
+      {35, "nanosleep"},
+      {40, "sendfile"},
+      {42, "connect"},
+      {43, "accept"},
+      {44, "sendto"},
+      {45, "recvfrom"},
+      {46, "sendmsg"},
+      {47, "recvmsg"},
+      {61, "wait4"},
+      {65, "semop"},
+      {70, "msgrcv"},
+      {73, "flock"},
+      {74, "fsync"},
+      {75, "fdatasync"},
+      {128, "rt_sigtimedwait"},
+      {130, "rt_sigsuspend"},
+      {162, "sync"},
+      {202, "futex"},
+      {208, "io_getevents"},
+      {230, "clock_nanosleep"},
+      {232, "epoll_wait"},
+      {247, "waitid"},
+      {257, "openat"},
+      {270, "pselect6"},
+      {271, "ppoll"},
+      {275, "splice"},
+      {281, "epoll_pwait"},
+      {288, "accept4"},
+      {299, "recvmmsg"},
+      {306, "syncfs"},
+      {307, "sendmmsg"},
+      {318, "getrandom"},
+      {426, "io_uring_enter"},
+      {441, "epoll_pwait2"},
   };
 #elif defined(__aarch64__)
   static constexpr entry table[] = {
-      {22, "epoll_pwait"},  {29, "ioctl"},      {32, "flock"},     {56, "openat"},
-      {57, "close"},        {63, "read"},       {64, "write"},     {65, "readv"},
-      {66, "writev"},       {67, "pread64"},    {68, "pwrite64"},  {72, "pselect6"},
-      {73, "ppoll"},        {82, "fsync"},      {83, "fdatasync"}, {98, "futex"},
-      {101, "nanosleep"},   {115, "clock_nanosleep"}, {137, "rt_sigtimedwait"},
-      {202, "accept"},      {203, "connect"},   {206, "sendto"},   {207, "recvfrom"},
-      {211, "sendmsg"},     {212, "recvmsg"},   {242, "accept4"},  {260, "wait4"},
-      {278, "getrandom"},   {441, "epoll_pwait2"},
+      {22, "epoll_pwait"},
+      {29, "ioctl"},
+      {32, "flock"},
+      {56, "openat"},
+      {57, "close"},
+      {63, "read"},
+      {64, "write"},
+      {65, "readv"},
+      {66, "writev"},
+      {67, "pread64"},
+      {68, "pwrite64"},
+      {72, "pselect6"},
+      {73, "ppoll"},
+      {82, "fsync"},
+      {83, "fdatasync"},
+      {98, "futex"},
+      {101, "nanosleep"},
+      {115, "clock_nanosleep"},
+      {137, "rt_sigtimedwait"},
+      {202, "accept"},
+      {203, "connect"},
+      {206, "sendto"},
+      {207, "recvfrom"},
+      {211, "sendmsg"},
+      {212, "recvmsg"},
+      {242, "accept4"},
+      {260, "wait4"},
+      {278, "getrandom"},
+      {441, "epoll_pwait2"},
   };
 #else
   static constexpr entry table[] = {{-2, nullptr}};
@@ -795,7 +856,8 @@ int sample_blocked_stack(goroutine* g, std::uintptr_t* out, int max) noexcept {
   int n = s->created.load(std::memory_order_acquire);
   for (int i = 0; i < n && tid == 0; ++i) {
     processor* p = s->procs[i].load(std::memory_order_acquire);
-    if (p->running.load(std::memory_order_relaxed) == g) tid = p->tid.load(std::memory_order_acquire);
+    if (p->running.load(std::memory_order_relaxed) == g)
+      tid = p->tid.load(std::memory_order_acquire);
   }
   if (tid == 0) return 0;
   // "nr arg1 .. arg6 sp pc" while the thread is in a system call.

@@ -10,8 +10,9 @@ namespace goro::detail {
 
 // What a worker thread is doing, read from /proc/self/task/<tid>/{stat,syscall}.
 struct thread_activity {
-  char state = '?';      // the kernel's letter: R running, S sleeping, D disk wait, ...
-  long syscall = -1;     // the system call it sits in, or -1 (running, or unknown)
+  char state = '?';    // the kernel's letter: R running, S sleeping, D disk wait, ...
+  long syscall = -1;   // the system call it sits in, or -1 (running, or unknown)
+  bool fault = false;  // in the kernel outside any system call (a page fault, say)
   bool in_kernel() const noexcept { return state == 'S' || state == 'D'; }
 };
 
@@ -30,7 +31,7 @@ struct holding_info {
   std::int64_t held_ns = 0;  // since its processor last scheduled
   thread_activity activity;
   int processor_id = -1;
-  bool handed_off = false;   // its processor's slot went to another processor
+  bool handed_off = false;  // its processor's slot went to another processor
 };
 
 // Looks up the processor running g and how long it has held it. Racy by nature (the

@@ -174,6 +174,9 @@ scheduler* the_scheduler = nullptr;
 namespace {
 
 std::once_flag start_once;
+// Orders set_max_procs before start-up against start-up itself, so that a request made
+// while the runtime starts is applied, never lost.
+std::mutex start_lock;
 std::atomic<int> requested_procs{0};  // set_max_procs before start
 
 void install_overflow_handler();
@@ -281,6 +284,7 @@ void install_dump_signal() {
 }
 
 void start_runtime() {
+  std::lock_guard early(start_lock);
   auto* s = new scheduler;  // never destroyed: detached workers reference it
   int n = requested_procs.load(std::memory_order_acquire);
   if (n == 0) n = configured_max_procs();
@@ -451,9 +455,12 @@ bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread) noexcep
 }
 
 void resize_processors(int n) {
-  if (the_scheduler == nullptr) {
-    requested_procs.store(n, std::memory_order_release);
-    return;
+  {
+    std::lock_guard early(start_lock);
+    if (the_scheduler == nullptr) {
+      requested_procs.store(n, std::memory_order_release);
+      return;
+    }
   }
   scheduler& s = *the_scheduler;
   std::lock_guard lk(s.procs_lock);

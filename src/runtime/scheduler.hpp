@@ -54,8 +54,8 @@ struct processor {
 #endif
 
   // --- shared ---
-  timer_heap timers;                         // this processor's timers (own lock)
-  std::atomic<std::uint64_t> schedtick{0};   // bumped per goroutine run; thieves read it
+  timer_heap timers;                        // this processor's timers (own lock)
+  std::atomic<std::uint64_t> schedtick{0};  // bumped per goroutine run; thieves read it
   // The goroutine running now, null while the worker is in its scheduler loop. Set
   // with schedtick at every install; the system monitor (monitor.cpp) and dumps read it.
   std::atomic<goroutine*> running{nullptr};
@@ -76,7 +76,11 @@ struct processor {
   // `assigned` and wakes it; the worker takes `assigned` before it sets spare again.
   std::atomic<bool> spare{false};
   std::atomic<goroutine*> assigned{nullptr};
-  std::atomic<int> tid{0};           // the worker's kernel thread id (for /proc)
+  // Owned by the worker: the known blocker it runs without a slot, and the thread's
+  // voluntary context switches when that run started, to see whether it blocked.
+  goroutine* dispatched = nullptr;
+  long dispatched_switches = 0;
+  std::atomic<int> tid{0};  // the worker's kernel thread id (for /proc)
   // Written by the system monitor only: the tick it last saw and when it first saw it,
   // so `now - tick_since` is how long the running goroutine has held the thread.
   std::atomic<std::uint64_t> tick_seen{~std::uint64_t{0}};
@@ -88,7 +92,7 @@ struct processor {
   std::atomic<std::uint32_t> sample_word{0};
   std::atomic<int> sample_n{0};
   std::uintptr_t sample_pcs[64] = {};
-  std::atomic<bool> in_poll{false};          // sleeping in epoll_wait (netpoll_break wakes)
+  std::atomic<bool> in_poll{false};  // sleeping in epoll_wait (netpoll_break wakes)
   // Single-writer counters (the worker), read by num_goroutine().
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> exited{0};
