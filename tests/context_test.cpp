@@ -480,4 +480,24 @@ TEST_P(context, semaphore_cancelled_head_lets_the_queue_move) {
   sem.release(10);
 }
 
+TEST(context_exit, deadlines_firing_while_the_process_exits_use_no_destroyed_error) {
+  // Timers keep firing on workers while exit() destroys globals; a deadline's error is
+  // the deadline_exceeded sentinel, which must outlive that (ASAN saw it freed, and
+  // its report then deadlocked with LeakSanitizer's exit check).
+  EXPECT_EXIT(
+      {
+        std::vector<goro::context> keep;
+        auto start = steady::now();
+        for (int i = 0; i < 20000; ++i) {
+          auto made = goro::with_deadline(goro::background(),
+                                          start + 20ms + std::chrono::microseconds(i / 2));
+          if (i % 2 == 0) keep.push_back(made.first);  // some stay referenced, some dropped
+        }
+        while (steady::now() < start + 20ms) {
+        }
+        std::exit(0);  // destroys globals while deadlines fire for the next 10 ms
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 }  // namespace

@@ -1,6 +1,8 @@
 // error.cpp — goro::error.
 #include "goro/error.hpp"
 
+#include <new>
+
 namespace goro {
 
 error error::from(std::error_code code) {
@@ -91,9 +93,24 @@ error wrap(const error& cause, std::string message) {
   return error(std::move(impl));
 }
 
-const error canceled = make_error("context canceled");
-const error deadline_exceeded = make_error("context deadline exceeded");
-const error eof = make_error("EOF");
-const error unexpected_eof = make_error("unexpected EOF");
+namespace {
+
+// A sentinel outlives static destruction: goroutines and timers may still run (and copy
+// it) while the process exits, after this file's globals are destroyed. A second
+// reference, placed in static storage and never destroyed, keeps its text alive.
+error immortal(const char* message) {
+  static unsigned char storage[4][sizeof(error)] alignas(error);
+  static int used = 0;
+  error e = make_error(message);
+  new (storage[used++]) error(e);
+  return e;
+}
+
+}  // namespace
+
+const error canceled = immortal("context canceled");
+const error deadline_exceeded = immortal("context deadline exceeded");
+const error eof = immortal("EOF");
+const error unexpected_eof = immortal("unexpected EOF");
 
 }  // namespace goro
