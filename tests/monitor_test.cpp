@@ -256,8 +256,12 @@ TEST_P(monitor_, a_goroutine_in_a_long_raw_read_shows_its_system_call_in_the_dum
   EXPECT_TRUE(seen) << dump;
   EXPECT_NE(dump.find("holding its thread]"), std::string::npos) << dump;
   // The stack of the stuck goroutine, read without disturbing its thread, down to the
-  // function that made the system call.
+  // function that made the system call. (Under ThreadSanitizer its interceptor frames
+  // sit between that function and the C library's wrapper, and the stack scan that
+  // bridges a frame without a frame pointer recovers only one.)
+#if !defined(__SANITIZE_THREAD__)
   EXPECT_NE(dump.find("raw_read_full"), std::string::npos) << dump;
+#endif
   std::string grouped = goro::debug::goroutines(1);
   EXPECT_NE(grouped.find("# syscall read, holding its thread"), std::string::npos) << grouped;
   ASSERT_EQ(write(p.w(), "x", 1), 1);
@@ -331,6 +335,11 @@ TEST_P(monitor_, a_dump_does_not_wait_long_for_goroutines_that_block_signals) {
 }
 
 TEST_P(monitor_, computing_goroutines_do_not_each_get_a_thread) {
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer's runtime puts threads to sleep on its own futexes: to the monitor
+  // that is blocking in the kernel, as any foreign lock is, and it hands off for it.
+  GTEST_SKIP() << "ThreadSanitizer's runtime blocks computing threads in the kernel";
+#endif
   // Goroutines that compute without a scheduling point are not foreign blocking: at
   // most one of them at a time gets a thread beyond max_procs (so that one queued
   // behind them still runs), never one each.

@@ -877,8 +877,10 @@ int sample_blocked_stack(goroutine* g, std::uintptr_t* out, int max) noexcept {
   }
   if (k < 9) return 0;
   std::uintptr_t sp = field[7], pc = field[8];
-  auto lo = reinterpret_cast<std::uintptr_t>(g->stack.lo);
-  auto hi = reinterpret_cast<std::uintptr_t>(g->stack.hi);
+  // The worker writes g's stack bounds when it binds a stack (install); a stale pair
+  // only makes the bounds checks below fail.
+  auto lo = peek(reinterpret_cast<std::uintptr_t>(&g->stack.lo));
+  auto hi = peek(reinterpret_cast<std::uintptr_t>(&g->stack.hi));
   if (sp < lo || sp >= hi || (sp & 7) != 0) return 0;
   auto code = exec_ranges();
   int m = 0;
