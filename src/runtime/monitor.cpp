@@ -127,6 +127,8 @@ struct watch {
   std::int64_t ring_since = 0;
   std::int64_t state_read_at = 0;  // last /proc read while held at this tick
   char state = '?';
+  std::uint32_t held_head = 0;     // the ring's head while held, and since when
+  std::int64_t held_head_since = 0;
   std::int64_t cpu_ns = 0;    // the thread's CPU time at state_read_at
   double on_cpu_share = 0;    // of the time between the last two reads
   std::uint32_t waiting = 0;  // goroutines waiting when it was handed off
@@ -266,6 +268,11 @@ class monitor {
   cycle_result look(std::int64_t now) {
     cycle_result r;
     int n = s_.created.load(std::memory_order_acquire);
+    std::uint64_t popped = s_.global.popped();
+    if (popped != global_popped_ || s_.global.size() == 0) {
+      global_popped_ = popped;
+      global_since_ = now;
+    }
     // Goroutines queued on processors that hold no slot (their goroutine is stuck)
     // wait for a thief: shared work like the global queue. Count the processors
     // handed off for computing, against their budget.
@@ -292,6 +299,8 @@ class monitor {
         w.state = '?';
         w.waiting = 0;
         w.reported = false;
+        w.held_head = p->runq.ring_head();
+        w.held_head_since = now;
         if (g != nullptr && !p->retired.load(std::memory_order_relaxed)) r.slot_running = true;
         check_ring(p, w, now);
         continue;
@@ -329,10 +338,23 @@ class monitor {
       if (!work && w.state == 'R' && now - w.state_read_at < idle_hold_ns) continue;
       if (w.state != 'R' || now - w.state_read_at >= recheck_running_ns) read_state(p, w, now);
       if (w.state == 'R') {
-        // Computing: handed off only for waiting work, after a time slice, while it
-        // really had a CPU (not just waited for one on a loaded machine), and within
-        // the budget of computing hand-offs.
-        if (!work || cpu_handed >= cpu_hand_off_budget) continue;
+        // Computing: handed off only for work that nobody serves (thieves take from
+        // its ring, or other processors from the global queue: then the work moves on
+        // without a new thread), after a time slice, while it really had a CPU (not
+        // just waited for one on a loaded machine), and within the budget of computing
+        // hand-offs.
+        std::uint32_t head = p->runq.ring_head();
+        if (head != w.held_head) {
+          w.held_head = head;
+          w.held_head_since = now;
+        }
+        bool ring_stuck = own_work && now - w.held_head_since >= time_slice_ns;
+        bool global_stuck = s_.global.size() > 0 && now - global_since_ >= time_slice_ns;
+        bool starving = ring_stuck || global_stuck || stranded || earliest_timer(s_) <= now;
+        if (!work || !starving || cpu_handed >= cpu_hand_off_budget) {
+          if (work) note_check(r, now + recheck_running_ns);
+          continue;
+        }
         if (held < time_slice_ns || w.on_cpu_share < 0.5) {
           note_check(r, std::min(w.state_read_at + recheck_running_ns,
                                  p->tick_since.load(std::memory_order_relaxed) + time_slice_ns));
@@ -466,6 +488,8 @@ class monitor {
   scheduler& s_;
   std::vector<watch> watches_;
   std::int64_t starve_limit_ns_ = starve_limit_ns();
+  std::uint64_t global_popped_ = 0;  // the global queue's pops, and since when unchanged
+  std::int64_t global_since_ = 0;
   std::int64_t last_report_ = 0;
   starving pending_;  // the first goroutine to report
   std::int64_t pending_since_ = 0;

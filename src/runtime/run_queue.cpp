@@ -103,6 +103,7 @@ goroutine* global_run_queue::pop_batch(local_run_queue* into, global_run_queue& 
     extra = take > 1 ? first->sched_next : nullptr;
     last->sched_next = nullptr;
     size_.store(n - take, std::memory_order_seq_cst);
+    popped_.store(popped_.load(std::memory_order_relaxed) + take, std::memory_order_relaxed);
   }
   first->sched_next = nullptr;
   // Outside the lock: a full local ring overflows back into this queue.

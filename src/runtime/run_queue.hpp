@@ -108,12 +108,15 @@ class global_run_queue {
   goroutine* pop_batch(local_run_queue* into, global_run_queue& overflow,
                        std::uint32_t max_extra) noexcept;
   std::uint32_t size() const noexcept { return size_.load(std::memory_order_seq_cst); }
+  // Goroutines taken so far: the monitor sees from it whether the queue is served.
+  std::uint64_t popped() const noexcept { return popped_.load(std::memory_order_relaxed); }
 
  private:
   spinlock lock_;
   goroutine* head_ = nullptr;           // under lock_
   goroutine* tail_ = nullptr;           // under lock_
   std::atomic<std::uint32_t> size_{0};  // written under lock_, read anywhere
+  std::atomic<std::uint64_t> popped_{0};  // written under lock_; relaxed: a progress hint
 };
 
 }  // namespace goro::detail
