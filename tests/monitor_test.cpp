@@ -506,19 +506,25 @@ TEST_P(monitor_, goroutines_queued_while_max_procs_shrinks_under_busy_processors
 
 // ---- death tests: each runs in a fresh process --------------------------------
 
+// Starts n goroutines that block in a raw read of a pipe nobody writes: each holds its
+// thread for good.
+void start_stuck_readers(int n) {
+  int fds[2];
+  if (pipe(fds) != 0) std::exit(3);
+  for (int i = 0; i < n; ++i) {
+    goro::go([fd = fds[0]] {
+      char c;
+      (void)!read(fd, &c, 1);
+    });
+  }
+}
+
 TEST(monitor_death, exceeding_goro_max_threads_is_a_fatal_error_naming_the_stuck_goroutines) {
   EXPECT_EXIT(
       {
         setenv("GORO_MAX_THREADS", "3", 1);
         goro::set_max_procs(1);
-        int fds[2];
-        if (pipe(fds) != 0) std::exit(3);
-        for (int i = 0; i < 5; ++i) {
-          goro::go([fd = fds[0]] {
-            char c;
-            (void)!read(fd, &c, 1);  // never written: each holds its thread for good
-          });
-        }
+        start_stuck_readers(5);
         goro::sleep(10s);
         std::exit(0);
       },
@@ -591,14 +597,7 @@ TEST(monitor_death, goroutines_stuck_together_are_named_in_one_starvation_line) 
       {
         setenv("GORO_STARVE_MS", "50", 1);
         goro::set_max_procs(1);
-        int fds[2];
-        if (pipe(fds) != 0) std::exit(3);
-        for (int i = 0; i < 5; ++i) {
-          goro::go([fd = fds[0]] {
-            char c;
-            (void)!read(fd, &c, 1);
-          });
-        }
+        start_stuck_readers(5);
         goro::sleep(1500ms);
         std::exit(0);
       },

@@ -48,20 +48,22 @@ TEST(scheduler, two_processors_run_two_cpu_bound_goroutines_at_once) {
   EXPECT_LT(best, 0.75) << "two goroutines did not run in parallel on two processors";
 }
 
+// CPU time this process has used, in ms.
+double process_cpu_ms() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+}
+
 TEST(scheduler, an_idle_runtime_burns_no_cpu) {
   goro::wait_group wg;
   for (int i = 0; i < 1000; ++i) wg.go([] { goro::sleep(1ms); });
   wg.wait();
   std::this_thread::sleep_for(200ms);  // spinning ends, idle-time work is done
-  auto cpu_ms = [] {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
-           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
-  };
-  double before = cpu_ms();
+  double before = process_cpu_ms();
   std::this_thread::sleep_for(1s);
-  double used = cpu_ms() - before;
+  double used = process_cpu_ms() - before;
   EXPECT_LT(used, 20.0) << "an idle runtime used " << used << " ms of CPU in 1 s";
 }
 
@@ -78,15 +80,9 @@ TEST(scheduler, a_goroutine_blocked_in_a_system_call_costs_no_cpu_when_nothing_e
     });
   }
   std::this_thread::sleep_for(300ms);
-  auto cpu_ms = [] {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-  };
-  double before = cpu_ms();
+  double before = process_cpu_ms();
   std::this_thread::sleep_for(1s);
-  double used = cpu_ms() - before;
+  double used = process_cpu_ms() - before;
   ASSERT_EQ(write(fds[1], "xyz", 3), 3);
   wg.wait();
   close(fds[0]);
