@@ -284,7 +284,9 @@ TEST_P(time_timers, a_tick_nobody_holds_is_released) {
   std::size_t before = goro::detail::timer_arm_count();
   for (int i = 0; i < 1000; ++i) {
     auto c = goro::tick(1ms);
-    if (i == 0) ASSERT_TRUE(c.recv().has_value());
+    if (i == 0) {
+      ASSERT_TRUE(c.recv().has_value());
+    }
   }
   EXPECT_LT(goro::detail::timer_arm_count(), before + 100) << "tick() timers kept ticking";
 }
