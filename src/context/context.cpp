@@ -30,9 +30,10 @@
 #include "goro/context.hpp"
 
 #include <atomic>
+#include <deque>
 #include <mutex>
-#include <utility>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "goro/runtime.hpp"
@@ -159,14 +160,13 @@ struct cancel_work {
   }
 };
 
-// Marks n cancelled and closes its done(); queues its children (with n's cause) on
-// `next` and its hooks and stop source on `work`. False if n was already cancelled.
+// Marks n cancelled and closes its done(); hands its children (to be cancelled with
+// n's cause) to `children` and its hooks and stop source to `work`. False if n was
+// already cancelled.
 bool mark_cancelled(context_node* n, const error& err, const error& cause,
-                    std::vector<std::pair<std::shared_ptr<context_node>, error>>& next,
-                    cancel_work& work) {
-  std::unordered_map<context_node*, std::weak_ptr<context_node>> children;
+                    std::unordered_map<context_node*, std::weak_ptr<context_node>>& children,
+                    error& my_cause, cancel_work& work) {
   deadline_arm* arm;
-  error my_cause;
   {
     std::lock_guard lk(n->lock);
     if (n->cancelled.load(std::memory_order_relaxed)) return false;
@@ -182,9 +182,6 @@ bool mark_cancelled(context_node* n, const error& err, const error& cause,
   }
   n->done.close();
   if (arm != nullptr) disarm(arm);  // release its heap place at once
-  for (auto& [raw, weak] : children) {
-    if (auto child = weak.lock()) next.emplace_back(std::move(child), my_cause);
-  }
   return true;
 }
 
@@ -192,17 +189,39 @@ bool mark_cancelled(context_node* n, const error& err, const error& cause,
 // ancestor (the children of n need not: n's list of them is gone). `on_timer`: called
 // from a deadline firing on a worker's scheduler stack, so the user-visible rest is
 // handed to a goroutine.
+//
+// Depth first with an explicit stack (no recursion: trees may be far deeper than a
+// goroutine's stack), cancelling each child as soon as it is reached, while its node
+// is still in cache: a wide tree (100,000 children of one root) is walked once.
 void cancel_node(std::shared_ptr<context_node> n, const error& err, const error& cause, bool detach,
                  bool on_timer) {
-  std::vector<std::pair<std::shared_ptr<context_node>, error>> next;
+  struct level {
+    std::unordered_map<context_node*, std::weak_ptr<context_node>> children;
+    std::unordered_map<context_node*, std::weak_ptr<context_node>>::iterator next;
+    error cause;
+  };
+  std::deque<level> stack;  // a deque: pushing never moves a level (its iterator stays good)
   cancel_work work;
-  if (!mark_cancelled(n.get(), err, cause, next, work)) return;
-  while (!next.empty()) {
-    auto [child, child_cause] = std::move(next.back());
-    next.pop_back();
-    mark_cancelled(child.get(), err, child_cause, next, work);
+  {
+    level& root = stack.emplace_back();
+    if (!mark_cancelled(n.get(), err, cause, root.children, root.cause, work)) return;
+    root.next = root.children.begin();
+  }
+  while (!stack.empty()) {
+    level& at = stack.back();
+    if (at.next == at.children.end()) {
+      stack.pop_back();
+      continue;
+    }
+    std::shared_ptr<context_node> child = (at.next++)->second.lock();
+    if (!child) continue;
+    level below;
+    if (mark_cancelled(child.get(), err, at.cause, below.children, below.cause, work) &&
+        !below.children.empty()) {
+      level& pushed = stack.emplace_back(std::move(below));
+      pushed.next = pushed.children.begin();
+    }
     // Dropping the last reference may destroy user values: not on a scheduler stack.
-    // Elsewhere drop it now rather than holding 100,000 of them to release at the end.
     if (on_timer) work.nodes.push_back(std::move(child));
   }
   if (detach && n->registered_with != nullptr) {
