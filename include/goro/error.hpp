@@ -87,10 +87,11 @@ error make_error(std::string message);
 // fmt.Errorf("%w") callers usually want: wrapping success stays success).
 error wrap(const error& cause, std::string message);
 
-// Sentinels (compare with err.is(...)).
-extern const error canceled;           // "context canceled"
-extern const error deadline_exceeded;  // "context deadline exceeded"; also I/O deadlines
-extern const error eof;                // "EOF": the end of input (Go's io.EOF)
-extern const error unexpected_eof;     // "unexpected EOF": input ended mid-record
+// Sentinels (compare with err.is(...)). Usable from any global's constructor or
+// destructor: they exist before user code runs and are never destroyed.
+extern const error& canceled;           // "context canceled"
+extern const error& deadline_exceeded;  // "context deadline exceeded"; also I/O deadlines
+extern const error& eof;                // "EOF": the end of input (Go's io.EOF)
+extern const error& unexpected_eof;     // "unexpected EOF": input ended mid-record
 
 }  // namespace goro

@@ -63,7 +63,7 @@ namespace net {
 
 // "use of closed network connection": the conn or listener was closed (Go's
 // net.ErrClosed). Test with err.is(goro::net::err_closed).
-extern const error err_closed;
+extern const error& err_closed;
 
 // A TCP connection. Default-constructed: a null conn whose calls return an error.
 class conn {

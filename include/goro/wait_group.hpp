@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <source_location>
 #include <type_traits>
 #include <utility>
@@ -62,12 +63,19 @@ class wait_group {
     add(1);
     spawn_options opts;
     opts.where = where;
-    goro::go(opts, [this, fn = std::decay_t<F>(std::forward<F>(f))]() mutable {
+    using fn_type = std::decay_t<F>;
+    goro::go(opts, [this, fn = std::optional<fn_type>(std::forward<F>(f))]() mutable {
+      // As std::thread::join: once wait() returns, f and everything it captured are
+      // destroyed. So f is destroyed first (after it returns or throws), then done().
       struct done_on_exit {
         wait_group* wg;
-        ~done_on_exit() { wg->done(); }
-      } guard{this};
-      fn();
+        std::optional<fn_type>* fn;
+        ~done_on_exit() {
+          fn->reset();
+          wg->done();
+        }
+      } guard{this, &fn};
+      (*fn)();
     });
   }
 

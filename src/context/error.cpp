@@ -1,7 +1,7 @@
 // error.cpp — goro::error.
 #include "goro/error.hpp"
 
-#include <new>
+#include "context/sentinel.hpp"
 
 namespace goro {
 
@@ -93,24 +93,9 @@ error wrap(const error& cause, std::string message) {
   return error(std::move(impl));
 }
 
-namespace {
-
-// A sentinel outlives static destruction: goroutines and timers may still run (and copy
-// it) while the process exits, after this file's globals are destroyed. A second
-// reference, placed in static storage and never destroyed, keeps its text alive.
-error immortal(const char* message) {
-  static unsigned char storage[4][sizeof(error)] alignas(error);
-  static int used = 0;
-  error e = make_error(message);
-  new (storage[used++]) error(e);
-  return e;
-}
-
-}  // namespace
-
-const error canceled = immortal("context canceled");
-const error deadline_exceeded = immortal("context deadline exceeded");
-const error eof = immortal("EOF");
-const error unexpected_eof = immortal("unexpected EOF");
+GORO_DEFINE_SENTINEL(canceled, "context canceled");
+GORO_DEFINE_SENTINEL(deadline_exceeded, "context deadline exceeded");
+GORO_DEFINE_SENTINEL(eof, "EOF");
+GORO_DEFINE_SENTINEL(unexpected_eof, "unexpected EOF");
 
 }  // namespace goro

@@ -91,6 +91,7 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_runni
   {
     std::lock_guard lk(g->meta_lock);
     v.parent_id = g->parent_id;
+    v.root_id = g->root_id;
     v.created_at = g->created_at;
     v.where = g->where;
     v.name = g->name ? g->name : "";

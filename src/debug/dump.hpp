@@ -17,6 +17,7 @@ struct goroutine_view {
   wait_reason reason = wait_reason::none;
   std::int64_t wait_since = 0;
   std::uint64_t parent_id = 0;
+  std::uint64_t root_id = 0;  // goroutine.hpp
   std::int64_t created_at = 0;
   std::source_location where{};
   std::string name;

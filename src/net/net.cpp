@@ -44,13 +44,14 @@
 #include "goro/mutex.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"
+#include "context/sentinel.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/parking.hpp"
 
 namespace goro {
 
 namespace net {
-const error err_closed = make_error("use of closed network connection");
+GORO_DEFINE_SENTINEL(err_closed, "use of closed network connection");
 }
 
 namespace detail {

@@ -2,14 +2,18 @@
 #include <cxxabi.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "goro/runtime.hpp"
 #include "debug/dump.hpp"
@@ -49,6 +53,21 @@ std::string describe_exception(std::exception_ptr e) {
   }
 }
 
+// The main goroutines of the goro::run calls in progress (several may run at once, on
+// different threads).
+std::mutex active_runs_lock;
+std::vector<std::uint64_t> active_runs;
+
+void add_active_run(std::uint64_t main_id) {
+  std::lock_guard lk(active_runs_lock);
+  active_runs.push_back(main_id);
+}
+
+void remove_active_run(std::uint64_t main_id) {
+  std::lock_guard lk(active_runs_lock);
+  std::erase(active_runs, main_id);
+}
+
 struct main_task final : task {
   task* inner;
   parker* waiter;
@@ -57,7 +76,14 @@ struct main_task final : task {
   main_task(task* t, parker* w) : inner(t), waiter(w) {}
   ~main_task() override { delete inner; }
   void run() override {
-    id.store(this_goroutine::id(), std::memory_order_relaxed);
+    std::uint64_t self = this_goroutine::id();
+    id.store(self, std::memory_order_relaxed);
+    {
+      goroutine* g = current_goroutine();
+      std::lock_guard lk(g->meta_lock);
+      g->root_id = self;  // before it starts any goroutine: they inherit it
+    }
+    add_active_run(self);
     inner->run();
     delete inner;
     inner = nullptr;
@@ -80,17 +106,39 @@ exit_check exit_check_mode() {
   return exit_check::warn;
 }
 
-void check_abandoned(std::uint64_t main_id) {
-  exit_check mode = exit_check_mode();
-  if (mode == exit_check::off) return;
+// Counts the goroutines still alive when main returned, except those of another
+// goro::run in progress (its main and what descends from it), and finds the oldest.
+std::size_t count_abandoned(std::uint64_t main_id, goroutine_view& oldest) {
+  std::vector<std::uint64_t> others;
+  {
+    std::lock_guard lk(active_runs_lock);
+    others = active_runs;
+  }
+  std::erase(others, main_id);
   std::size_t count = 0;
-  goroutine_view oldest;
   for (auto& info : collect_goroutines(false)) {
     if (info.id == main_id) continue;
+    if (std::find(others.begin(), others.end(), info.root_id) != others.end()) continue;
     if (count++ == 0 || info.created_at < oldest.created_at ||
         (info.created_at == oldest.created_at && info.id < oldest.id)) {
       oldest = std::move(info);
     }
+  }
+  return count;
+}
+
+void check_abandoned(std::uint64_t main_id) {
+  exit_check mode = exit_check_mode();
+  if (mode == exit_check::off) return;
+  goroutine_view oldest;
+  std::size_t count = count_abandoned(main_id, oldest);
+  // A goroutine whose work main waited for may still be finishing its last
+  // instructions (after wait_group::done, a channel send): give those a moment, as
+  // check_no_leaks does, before calling anything abandoned.
+  for (int i = 0; count > 0 && i < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    oldest = goroutine_view{};
+    count = count_abandoned(main_id, oldest);
   }
   if (count == 0) return;
   std::fprintf(stderr,
@@ -172,7 +220,9 @@ int run_main(task* main_fn, const std::source_location& where) {
     park(wrapper.waiter, wait_reason::run_main);
   }
   set_run_thread(false);
-  check_abandoned(wrapper.id.load(std::memory_order_relaxed));
+  std::uint64_t main_id = wrapper.id.load(std::memory_order_relaxed);
+  remove_active_run(main_id);
+  check_abandoned(main_id);
   return 0;
 }
 
@@ -183,12 +233,23 @@ void yield() { detail::yield_current(); }
 std::size_t num_goroutine() {
   detail::scheduler* s = detail::sched_if_started();
   if (s == nullptr) return 0;
-  std::int64_t total = s->external_spawned.load(std::memory_order_relaxed);
+  // Every exit first, then every spawn: an exit counted had its spawn happen before it
+  // (the exit counter is released after the goroutine ran), so the spawn is counted
+  // too. The result is at least the number alive at either end of the reading, never
+  // less; read the other way round, a goroutine started on one processor and ended on
+  // another while the counters were read would be subtracted without being added.
   int n = s->created.load(std::memory_order_acquire);
+  std::int64_t exited = 0;
   for (int i = 0; i < n; ++i) {
     if (detail::processor* p = s->procs[i].load(std::memory_order_acquire)) {
-      total +=
-          p->spawned.load(std::memory_order_relaxed) - p->exited.load(std::memory_order_relaxed);
+      exited += static_cast<std::int64_t>(p->exited.load(std::memory_order_acquire));
+    }
+  }
+  std::int64_t total = s->external_spawned.load(std::memory_order_acquire) - exited;
+  n = s->created.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    if (detail::processor* p = s->procs[i].load(std::memory_order_acquire)) {
+      total += static_cast<std::int64_t>(p->spawned.load(std::memory_order_acquire));
     }
   }
   return total > 0 ? static_cast<std::size_t>(total) : 0;

@@ -54,7 +54,6 @@ blocking_pool& pool() {
 
 void helper_main(blocking_pool* bp) {
   pthread_setname_np(pthread_self(), "goro-blocking");
-  mark_helper_thread();
   std::unique_lock lk(bp->lock);
   for (;;) {
     while (bp->head == nullptr) {

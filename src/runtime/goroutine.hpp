@@ -60,6 +60,10 @@ struct goroutine {
   std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked
   spinlock meta_lock;                       // guards the fields below
   std::uint64_t parent_id = 0;              // under meta_lock
+  // The main goroutine of the goro::run this one descends from (0: started from a
+  // plain thread). Written before the goroutine first runs, then never: its children
+  // read it without the lock. Lets run's exit check leave another run's goroutines alone.
+  std::uint64_t root_id = 0;
   std::int64_t created_at = 0;              // under meta_lock; nanotime()
   std::source_location where{};             // under meta_lock
   char* name = nullptr;                     // under meta_lock; heap copy, or null

@@ -28,34 +28,25 @@ constexpr std::int64_t timer_spin_ns = 20'000;           // spin, not sleep, for
 constexpr std::int64_t deadlock_grace_ns = 100'000'000;  // all asleep this long: deadlock
 
 // ---- deadlock detection state (see all_asleep) ----
-std::atomic<bool> run_active{false};
+std::atomic<int> runs_active{0};  // goro::run calls in progress, each with a parked thread
 thread_local bool is_run_thread = false;
-thread_local bool is_helper_thread = false;  // a goro::blocking helper (mark_helper_thread)
-std::atomic<bool> plain_thread_seen{false};
-std::atomic<int> runtime_threads{0};  // helper threads goro started (monitor, dump, ...)
+std::atomic<bool> detection_off{false};      // for good: debug::serve's threads may act
+std::atomic<int> runtime_threads{0};         // helper threads goro started (monitor, dump, ...)
 
 }  // namespace
 
 void set_run_thread(bool inside_run) noexcept {
   is_run_thread = inside_run;
-  run_active.store(inside_run, std::memory_order_seq_cst);
+  runs_active.fetch_add(inside_run ? 1 : -1, std::memory_order_seq_cst);
 }
 
-void mark_helper_thread() noexcept { is_helper_thread = true; }
-
-void note_plain_thread_activity() noexcept {
-  if (!is_run_thread && tls_processor == nullptr && !is_helper_thread &&
-      !plain_thread_seen.load(std::memory_order_relaxed)) {
-    plain_thread_seen.store(true, std::memory_order_relaxed);
-  }
-}
 
 void note_runtime_thread(int delta) noexcept {
   runtime_threads.fetch_add(delta, std::memory_order_relaxed);
 }
 
 void disable_deadlock_detection() noexcept {
-  plain_thread_seen.store(true, std::memory_order_relaxed);
+  detection_off.store(true, std::memory_order_relaxed);
 }
 
 // ---- waking -------------------------------------------------------------------------
@@ -136,7 +127,6 @@ void make_runnable(goroutine* g, bool next) noexcept {
   if (p != nullptr && !p->retired.load(std::memory_order_relaxed)) {
     p->runq.push(g, next, s.global);
   } else {
-    note_plain_thread_activity();
     s.global.push(g);
     // Every processor busy: one of them may be held in foreign code, and the monitor
     // is the one to notice (it hands the processor off, or this was just a busy spell).
@@ -185,9 +175,10 @@ void netpoll_need_poller() noexcept {
 //
 // Go's rule: when every goroutine is blocked and nothing (timer, I/O, another thread)
 // can wake one, the program can never continue. goro applies it only inside goro::run,
-// and only while no thread other than the run thread and goro's own could act: a
-// plain thread that has woken or waited for goroutines, or any extra thread in the
-// process, turns the detector off (it might send the value everyone waits for).
+// and only while no thread other than the run threads and goro's own could act: while
+// any other thread exists in the process (it might send the value everyone waits
+// for), the detector holds its verdict. A plain thread that has used goro primitives
+// and ended no longer counts, so a deadlock after it is still reported.
 
 namespace {
 
@@ -209,10 +200,8 @@ int process_threads() {
 }
 
 bool all_asleep(scheduler& s) {
-  if (!run_active.load(std::memory_order_acquire) ||
-      plain_thread_seen.load(std::memory_order_relaxed)) {
-    return false;
-  }
+  int runs = runs_active.load(std::memory_order_acquire);
+  if (runs <= 0 || detection_off.load(std::memory_order_relaxed)) return false;
   if (s.npidle.load(std::memory_order_seq_cst) != s.nprocs.load(std::memory_order_acquire) ||
       s.nmspinning.load(std::memory_order_seq_cst) != 0 || s.global.size() != 0 ||
       any_local_work(s) || earliest_timer(s) != timer_heap::no_deadline || netpoll_waiting() ||
@@ -226,7 +215,7 @@ bool all_asleep(scheduler& s) {
     processor* q = s.procs[i].load(std::memory_order_acquire);
     if (q && q->running.load(std::memory_order_relaxed) != nullptr) return false;
   }
-  int expected = created + 1 + runtime_threads.load(std::memory_order_relaxed);
+  int expected = created + runs + runtime_threads.load(std::memory_order_relaxed);
 #if defined(GORO_TSAN)
   expected += 1;  // ThreadSanitizer's own background thread
 #endif

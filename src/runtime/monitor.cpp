@@ -625,7 +625,6 @@ void install_sample_handler() {
 }
 
 void monitor_main(scheduler* s) {
-  mark_helper_thread();  // goroutines it readies are not plain-thread activity
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   pthread_setname_np(pthread_self(), "goro-monitor");
   monitor(*s).main_loop();

@@ -75,7 +75,6 @@ void park(parker* self, wait_reason reason) noexcept {
     park_goroutine(self->g, reason);  // returns with the permit consumed
     return;
   }
-  note_plain_thread_activity();  // a plain thread waits on goroutines: see deadlock rule
   std::uint32_t expected = parker::idle;
   if (self->state.compare_exchange_strong(expected, parker::parked, std::memory_order_acq_rel)) {
     while (self->state.load(std::memory_order_acquire) == parker::parked) {

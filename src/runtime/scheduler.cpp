@@ -519,6 +519,7 @@ goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
   {
     std::lock_guard lk(g->meta_lock);
     g->parent_id = parent ? parent->id.load(std::memory_order_relaxed) : 0;
+    g->root_id = parent ? parent->root_id : 0;
     g->created_at = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
     g->where = where;
     if (!name.empty()) {

@@ -166,15 +166,11 @@ goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
 
 int configured_max_procs() noexcept;
 
-// Deadlock detection (scheduler.cpp): goro::run marks its thread while main runs;
-// a plain thread that wakes or waits for goroutines disables the detector; helper
-// threads the runtime starts are counted so that any other thread disables it too.
+// Deadlock detection (idle.cpp): goro::run marks its thread while main runs; helper
+// threads the runtime starts are counted, so that any other thread alive in the
+// process holds the verdict (it could wake a goroutine).
 void set_run_thread(bool inside_run) noexcept;
-void note_plain_thread_activity() noexcept;
 void note_runtime_thread(int delta) noexcept;
-// Marks the calling thread as a runtime helper (goro::blocking's pool): the goroutines
-// it wakes are not "plain thread activity" for the deadlock detector.
-void mark_helper_thread() noexcept;
 void disable_deadlock_detection() noexcept;
 void resize_processors(int n);
 

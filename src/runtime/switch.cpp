@@ -132,8 +132,10 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       __tsan_destroy_fiber(prev->tsan_fiber);
       prev->tsan_fiber = nullptr;
 #endif
+      // Single writer. Released so that num_goroutine, seeing this exit, also sees
+      // the goroutine's spawn, which happened before it ran (api.cpp).
       p->exited.store(p->exited.load(std::memory_order_relaxed) + 1,
-                      std::memory_order_relaxed);  // single writer; read for counts only
+                      std::memory_order_release);
       free_goroutine(p, prev);
       return;
     case after_switch::none: break;
