@@ -180,7 +180,11 @@ std::size_t num_goroutine();
 
 // The number of processors that run goroutines at once: the last set_max_procs value
 // if any, else GORO_MAXPROCS if set to 1..1024 (other values are ignored with a line on
-// stderr), else the CPUs in the process's affinity mask. Never starts the runtime.
+// stderr), else the CPUs in the process's affinity mask limited by its cgroup's CPU
+// bandwidth limit (cgroup v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us, of its
+// cgroup and the ones above it: quota / period rounded up, at least 1), as Go 1.25's
+// default. That default follows the cgroup limit when it changes (reread about once a
+// second) until set_max_procs is called. Never starts the runtime.
 int max_procs();
 
 // Changes the number of processors (Go's runtime.GOMAXPROCS(n)); n outside 1..1024

@@ -64,6 +64,14 @@
 // leaves idle (monitor_wake), so an idle runtime costs no CPU. Reading /proc (~10 us)
 // happens only for a processor that is held with work waiting.
 //
+// ## The CPU limit
+//
+// While max_procs() follows the default (see cpu_limit.hpp: no GORO_MAXPROCS, no
+// set_max_procs, and the process's cgroup has a CPU limit file), the monitor rereads
+// the limit at most once a second (one or two small files per cgroup level, ~10 us)
+// and resizes when the default changed, as Go's sysmon does (follow_cpu_limit). It
+// never wakes for this: the deep sleep ends after deep_sleep_ns (a second) anyway.
+//
 // ## Starvation reports (GORO_STARVE_MS, default 100, 0 or off: none)
 //
 // A goroutine that holds its thread that long while others waited for its processor
@@ -114,6 +122,7 @@ constexpr int cpu_hand_off_budget = 1;                  // computing goroutines 
 constexpr std::int64_t report_gather_ns = 50'000'000;   // one starvation line per batch
 constexpr std::int64_t net_poll_ns = 10'000'000;        // nobody polled this long: poll
 constexpr std::uint8_t blocker_credits = 8;             // early hand-offs per detected block
+constexpr std::int64_t cpu_limit_check_ns = 1'000'000'000;  // reread the cgroup CPU limit
 
 // The monitor sleeps on monitor_word (futex): 0 while it sleeps, 1 once poked. A poke
 // wakes it early: a worker leaving idle while it sleeps deeply (monitor_wake), or a
@@ -228,6 +237,10 @@ class monitor {
       std::int64_t now = nanotime();
       cycle_result r = look(now);
       poll_network(now);
+      if (now >= next_cpu_limit_check_) {
+        next_cpu_limit_check_ = now + cpu_limit_check_ns;
+        follow_cpu_limit();
+      }
       if (r.acted) {
         delay = min_delay_ns;
         quiet = 0;
@@ -491,6 +504,7 @@ class monitor {
   std::uint64_t global_popped_ = 0;  // the global queue's pops, and since when unchanged
   std::int64_t global_since_ = 0;
   std::int64_t last_report_ = 0;
+  std::int64_t next_cpu_limit_check_ = 0;
   starving pending_;  // the first goroutine to report
   std::int64_t pending_since_ = 0;
   int pending_more_ = 0;  // others that reached the limit meanwhile

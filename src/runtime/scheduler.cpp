@@ -41,6 +41,11 @@
 // goro::blocking(f) is still the right tool for a call known to block: the goroutine
 // parks at once (no detection delay) and no processor changes hands.
 //
+// How many slots: set_max_procs, else GORO_MAXPROCS, else the CPUs of the affinity
+// mask limited by the cgroup's CPU bandwidth limit (cpu_limit.hpp, Go 1.25's rule).
+// In that last case the monitor rereads the limit about once a second and resizes
+// when it changes (follow_cpu_limit), until set_max_procs is called.
+//
 // ## Queues
 //
 // A runnable goroutine sits in exactly one place: a processor's runnext slot, its
@@ -117,7 +122,9 @@
 //   switch.cpp     install, switch, complete_switch (the park commit), the worker loop
 //   find_work.cpp  find_runnable: queues, timers, network, stealing, retirement
 //   idle.cpp       the idle list, waking (wakep), going idle, the deadlock detector
-//   monitor.cpp    the system monitor: hand-offs, network polls, starvation reports
+//   monitor.cpp    the system monitor: hand-offs, network polls, starvation reports,
+//                  following the cgroup CPU limit
+//   cpu_limit.cpp  the default processor count: affinity mask and cgroup CPU limit
 //
 // Lock order: procs_lock, then idle_lock, then a timer heap's lock. No lock is held
 // across a switch.
@@ -152,6 +159,7 @@
 
 #include "goro/detail/spawn.hpp"
 #include "runtime/context.hpp"
+#include "runtime/cpu_limit.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/timers.hpp"
 
@@ -178,6 +186,10 @@ std::once_flag start_once;
 // while the runtime starts is applied, never lost.
 std::mutex start_lock;
 std::atomic<int> requested_procs{0};  // set_max_procs before start
+// max_procs() follows the default as the cgroup's CPU limit changes (the monitor calls
+// follow_cpu_limit): set at start-up when neither GORO_MAXPROCS nor set_max_procs chose
+// the number and a limit file was found; cleared for good by set_max_procs.
+std::atomic<bool> follows_cpu_limit{false};
 
 void install_overflow_handler();
 
@@ -212,18 +224,14 @@ void start_processor(scheduler& s, int id, goroutine* blocker) {
 
 namespace {
 
-int default_procs() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<int>(n) : 1;
+// The CPUs of the affinity mask of the thread that first asks (else the online CPUs),
+// read once: the monitor's own mask says nothing about the program's.
+long startup_cpus() {
+  static const long cpus = available_cpus();
+  return cpus;
 }
 
-int env_procs() {
+int read_env_procs() {
   const char* v = std::getenv("GORO_MAXPROCS");
   if (v == nullptr || *v == '\0') return 0;
   char* end = nullptr;
@@ -234,6 +242,11 @@ int env_procs() {
     return 0;
   }
   return static_cast<int>(n);
+}
+
+int env_procs() {
+  static const int from_env = read_env_procs();  // warns once about a bad value
+  return from_env;
 }
 
 // GORO_DUMP_SIGNAL=SIGQUIT (or SIGUSR1, SIGUSR2, a number): that signal writes the
@@ -287,6 +300,9 @@ void start_runtime() {
   std::lock_guard early(start_lock);
   auto* s = new scheduler;  // never destroyed: detached workers reference it
   int n = requested_procs.load(std::memory_order_acquire);
+  if (n == 0 && env_procs() == 0 && own_cpu_limit_files().version != 0) {
+    follows_cpu_limit.store(true, std::memory_order_relaxed);  // published with the_scheduler
+  }
   if (n == 0) n = configured_max_procs();
   install_overflow_handler();
   install_dump_signal();
@@ -354,9 +370,10 @@ scheduler* sched_if_started() noexcept { return the_scheduler; }
 int configured_max_procs() noexcept {
   int r = requested_procs.load(std::memory_order_acquire);
   if (r > 0) return r;
-  static const int from_env = env_procs();
-  static const int from_cpus = default_procs();
-  return from_env > 0 ? from_env : from_cpus;
+  if (int from_env = env_procs(); from_env > 0) return from_env;
+  static const int from_cpus =
+      default_processors(startup_cpus(), read_cpu_limit(own_cpu_limit_files()));
+  return from_cpus;
 }
 
 namespace {
@@ -454,17 +471,11 @@ bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread) noexcep
   return true;
 }
 
-void resize_processors(int n) {
-  {
-    std::lock_guard early(start_lock);
-    if (the_scheduler == nullptr) {
-      requested_procs.store(n, std::memory_order_release);
-      return;
-    }
-  }
-  scheduler& s = *the_scheduler;
-  std::lock_guard lk(s.procs_lock);
-  requested_procs.store(n, std::memory_order_release);
+namespace {
+
+// Makes n the number of slots. Past the thread limit, set_max_procs is a fatal error;
+// following the CPU limit stops at the slots it could fill. Called with procs_lock held.
+void resize_locked(scheduler& s, int n, bool following) {
   int created = s.created.load(std::memory_order_acquire);
   int active = 0;
   for (int i = 0; i < created; ++i) {
@@ -474,13 +485,16 @@ void resize_processors(int n) {
   }
   s.nprocs.store(n, std::memory_order_seq_cst);
   for (; active < n; ++active) {
-    if (!activate_one_locked(s, /*must_be_free=*/false)) {
-      std::fprintf(stderr,
-                   "fatal error: goro: set_max_procs(%d) needs more worker threads than "
-                   "GORO_MAX_THREADS=%d allows\n",
-                   n, max_threads());
-      std::abort();
+    if (activate_one_locked(s, /*must_be_free=*/false)) continue;
+    if (following) {
+      s.nprocs.store(active, std::memory_order_seq_cst);
+      return;
     }
+    std::fprintf(stderr,
+                 "fatal error: goro: set_max_procs(%d) needs more worker threads than "
+                 "GORO_MAX_THREADS=%d allows\n",
+                 n, max_threads());
+    std::abort();
   }
   // Shrinking: the highest ids give up their slots.
   for (int i = created - 1; i >= 0 && active > n; --i) {
@@ -489,6 +503,38 @@ void resize_processors(int n) {
     retire_locked(s, p);
     --active;
   }
+}
+
+}  // namespace
+
+void resize_processors(int n) {
+  {
+    std::lock_guard early(start_lock);
+    if (the_scheduler == nullptr) {
+      requested_procs.store(n, std::memory_order_release);  // start-up will not follow
+      return;
+    }
+  }
+  scheduler& s = *the_scheduler;
+  std::lock_guard lk(s.procs_lock);
+  // Under procs_lock: a follow_cpu_limit that comes after sees it cleared, one that came
+  // before is overridden here. (Start-up set it, if at all, before the_scheduler.)
+  follows_cpu_limit.store(false, std::memory_order_relaxed);
+  requested_procs.store(n, std::memory_order_release);
+  resize_locked(s, n, /*following=*/false);
+}
+
+void follow_cpu_limit() {
+  // Relaxed: a hint; the decision is taken again under procs_lock, which orders it.
+  if (!follows_cpu_limit.load(std::memory_order_relaxed)) return;
+  int n = default_processors(startup_cpus(), read_cpu_limit(own_cpu_limit_files()));
+  scheduler& s = *the_scheduler;
+  std::lock_guard lk(s.procs_lock);
+  if (!follows_cpu_limit.load(std::memory_order_relaxed) ||
+      n == s.nprocs.load(std::memory_order_acquire)) {
+    return;
+  }
+  resize_locked(s, n, /*following=*/true);
 }
 
 goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,

@@ -199,6 +199,10 @@ bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread = true) 
 void start_processor(scheduler& s, int id, goroutine* blocker = nullptr);
 // The worker thread limit (GORO_MAX_THREADS, default 10,000).
 int max_threads() noexcept;
+// Called by the monitor about once a second. While max_procs() follows the default
+// (neither GORO_MAXPROCS nor set_max_procs chose it, and the process's cgroup has a
+// CPU limit file), rereads the cgroup's limit and resizes when the default changed.
+void follow_cpu_limit();
 // The earliest timer over every heap; nanotime-based, timer_heap::no_deadline if none.
 std::int64_t earliest_timer(scheduler& s);
 // Go's wakep: wakes an idle processor to spin if none is spinning.

@@ -13,6 +13,8 @@
 //     ones in the warm lists (harden_stacks); returned stacks are hardened when their
 //     pages go back. All within the budget; a guard page, once made, stays.
 //   - A pool's lists are guarded by that pool's lock; the pool table by its lock.
+//   - dirty_bytes is the sum of the sizes of the stacks in every dirty list, except
+//     for a batch the scavenger has taken out but not yet subtracted (never below it).
 //   - guarded_stacks only grows; no more than guard_budget stacks get a guard page.
 #include "runtime/stack.hpp"
 
@@ -43,15 +45,20 @@ namespace {
 constexpr std::size_t slab_target_bytes = 4 << 20;       // ~4 MiB of stacks per mmap
 constexpr std::size_t warm_pool_limit_bytes = 32 << 20;  // beyond this, pages go back
 
-// Dirty stacks are returned by idle workers, and by the scavenger thread once this
-// many have piled up (a program that never goes idle). Never by the releasing worker:
-// a madvise of thousands of stacks in the middle of a burst of exits stalls it.
-constexpr std::size_t scavenger_threshold = 4096;
+// Dirty stacks are returned by idle workers, and in the background by the scavenger
+// thread once their bytes pass dirty_limit_bytes, busy or not (Go's background
+// scavenger). Never by the releasing worker: a madvise of thousands of stacks in the
+// middle of a burst of exits stalls it. Bytes, not stacks: one released 256 MiB stack
+// may hold more committed memory than thousands of default ones. A stack is counted at
+// its full size (how much of it was touched is not known without a system call), so
+// once a burst of releases is over, dirty stacks keep at most that much resident.
+constexpr std::size_t dirty_limit_bytes = 64 << 20;
 constexpr auto scavenger_delay = std::chrono::milliseconds(50);
 
 std::atomic<std::uint32_t> scavenger_signal{0};  // futex word: 1 = work requested
-// Stacks in dirty lists, all pools. Relaxed: a hint for the scavenger's timing only.
-std::atomic<std::size_t> dirty_count{0};
+// Bytes of the stacks in dirty lists, all pools. Relaxed: the scavenger's trigger and
+// timing only; each list itself is under its pool's lock.
+std::atomic<std::size_t> dirty_bytes{0};
 std::once_flag scavenger_started;
 
 void scavenger_main() {
@@ -60,11 +67,11 @@ void scavenger_main() {
       futex_wait(&scavenger_signal, 0);
     }
     // Let the burst that produced the dirty stacks finish (and reuse some) first:
-    // wait until the dirty count stops growing, for at most a second.
-    std::size_t before = dirty_count.load(std::memory_order_relaxed);
+    // wait until the dirty bytes stop growing, for at most a second.
+    std::size_t before = dirty_bytes.load(std::memory_order_relaxed);
     for (int waited = 0; waited < 20; ++waited) {
       std::this_thread::sleep_for(scavenger_delay);
-      std::size_t now = dirty_count.load(std::memory_order_relaxed);
+      std::size_t now = dirty_bytes.load(std::memory_order_relaxed);
       if (now <= before) break;
       before = now;
     }
@@ -77,7 +84,10 @@ void request_scavenge() {
     note_runtime_thread(+1);
     std::thread(scavenger_main).detach();
   });
-  if (scavenger_signal.exchange(1, std::memory_order_acq_rel) == 0) {
+  // A plain load first: during a burst of releases past the limit, most find the
+  // request already made and do not write the shared line.
+  if (scavenger_signal.load(std::memory_order_relaxed) == 0 &&
+      scavenger_signal.exchange(1, std::memory_order_acq_rel) == 0) {
     futex_wake(&scavenger_signal, 1);
   }
 }
@@ -210,7 +220,7 @@ stack_slot take_from_pool(size_pool* pool) {
       if (!list->empty()) {
         stack_slot s = list->back();
         list->pop_back();
-        if (list == &pool->dirty) dirty_count.fetch_sub(1, std::memory_order_relaxed);
+        if (list == &pool->dirty) dirty_bytes.fetch_sub(pool->size, std::memory_order_relaxed);
         if (list == &pool->warm && !s.guarded) {
           pool->unguarded_warm.fetch_sub(1, std::memory_order_relaxed);
         }
@@ -248,6 +258,7 @@ void scavenge(size_pool* pool, std::vector<stack_slot>& batch) noexcept {
 
 void give_to_pool(size_pool* pool, stack_slot s) noexcept {
   std::size_t warm_limit = warm_pool_limit_bytes / pool->size;
+  std::size_t dirty;
   {
     std::lock_guard lk(pool->lock);
     if (pool->warm.size() < warm_limit) {
@@ -256,12 +267,11 @@ void give_to_pool(size_pool* pool, stack_slot s) noexcept {
       return;
     }
     pool->dirty.push_back(s);
-    dirty_count.fetch_add(1, std::memory_order_relaxed);
-    if (pool->dirty.size() < scavenger_threshold) return;
+    // Under the lock, so that a taker's subtraction never comes first.
+    dirty = dirty_bytes.fetch_add(pool->size, std::memory_order_relaxed) + pool->size;
   }
-  request_scavenge();
+  if (dirty >= dirty_limit_bytes) request_scavenge();
 }
-
 
 // LeakSanitizer scans threads' stacks, globals and the heap for pointers, but not
 // goroutine stacks: they are our own mmapped memory. A stack is registered as a root
@@ -334,7 +344,7 @@ void scavenge_stacks() noexcept {
       std::lock_guard lk(pool->lock);
       batch.swap(pool->dirty);
     }
-    dirty_count.fetch_sub(batch.size(), std::memory_order_relaxed);
+    dirty_bytes.fetch_sub(batch.size() * pool->size, std::memory_order_relaxed);
     if (!batch.empty()) scavenge(pool, batch);
   }
 }

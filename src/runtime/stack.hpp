@@ -22,11 +22,13 @@
 //     pointer must stay above it. Both are checked at every switch away. A frame
 //     that jumps over the zone and returns before the next switch is not caught.
 //   - Released stacks go to a bounded per-processor cache and a bounded global warm
-//     pool; beyond that their pages are returned to the OS (madvise DONTNEED) and the
-//     address range is kept for reuse. The returns are batched (sorted, neighbours
-//     merged) and done by workers that have been idle for a while, or by a scavenger
-//     thread once thousands have piled up — never by the worker releasing the stack,
-//     because each madvise of committed pages costs a TLB shootdown on every processor.
+//     pool (32 MiB per stack size); beyond that they are dirty: their pages are
+//     returned to the OS (madvise DONTNEED) and the address range is kept for reuse.
+//     The returns are batched (sorted, neighbours merged) and done by workers that
+//     have been idle for a while, or, busy or not, by a scavenger thread once dirty
+//     stacks add up to 64 MiB (counted in bytes: one big stack is enough) and stop
+//     growing for 50 ms — never by the worker releasing the stack, because each
+//     madvise of committed pages costs a TLB shootdown on every processor.
 #pragma once
 
 #include <cstddef>
@@ -63,7 +65,8 @@ stack_slot acquire_stack(stack_cache* cache, std::size_t size);
 void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept;
 
 // Returns the pages of released stacks beyond the warm pool to the OS. Called by
-// workers about to go idle; releases also do it in batches.
+// workers idle for a while, and by the scavenger thread once dirty stacks pass their
+// byte limit.
 void scavenge_stacks() noexcept;
 
 // Gives up to `max` unused stacks their guard page (idle workers call this).
