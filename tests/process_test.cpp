@@ -2,6 +2,8 @@
 // starts and destroyed after main, several goro::run calls, plain threads that come
 // and go, counts read while goroutines churn. Cases that end a process run in a child
 // (gtest death tests re-execute the binary; see support/test_main.cpp).
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -217,3 +219,349 @@ TEST(process_deadlock, a_deadlock_while_another_run_waits_on_a_timer_is_not_repo
 }
 
 }  // namespace
+
+// ---- lock_os_thread ------------------------------------------------------------------
+
+class locked_ : public procs_test {};
+GORO_PROCS_SUITE(locked_);
+
+pid_t tid() { return static_cast<pid_t>(gettid()); }
+
+thread_local int per_thread_value = 0;
+
+TEST_P(locked_, a_locked_goroutine_resumes_on_its_own_thread_and_shares_it_with_nobody) {
+  std::atomic<pid_t> locked_tid{0};
+  std::atomic<bool> locked_done{false};
+  std::atomic<int> intruders{0};
+  std::atomic<int> moved{0};
+  auto tick = goro::make_chan<int>();
+  goro::wait_group wg;
+  wg.go([&] {
+    goro::lock_os_thread();
+    locked_tid = tid();
+    per_thread_value = 4242;
+    for (int i = 0; i < 300; ++i) {
+      switch (i % 3) {
+        case 0: goro::sleep(std::chrono::microseconds(50)); break;
+        case 1: goro::yield(); break;
+        case 2: tick.recv(); break;
+      }
+      if (tid() != locked_tid.load() || per_thread_value != 4242) moved.fetch_add(1);
+    }
+    locked_done = true;
+    goro::unlock_os_thread();
+  });
+  // Others churn on every thread meanwhile, writing their own thread's variable.
+  for (int w = 0; w < 4; ++w) {
+    wg.go([&] {
+      while (!locked_done.load()) {
+        per_thread_value = -1;
+        if (tid() == locked_tid.load()) intruders.fetch_add(1);
+        goro::yield();
+      }
+    });
+  }
+  wg.go([&] {
+    for (int i = 0; i < 100; ++i) tick.send(i);
+  });
+  wg.wait();
+  EXPECT_EQ(moved.load(), 0) << "the locked goroutine resumed elsewhere or lost its thread_local";
+  EXPECT_EQ(intruders.load(), 0) << "another goroutine ran on the locked thread";
+}
+
+TEST_P(locked_, a_parked_locked_goroutine_does_not_hold_a_processor) {
+  // Every slot's goroutines still run while a locked goroutine waits (at 1 processor
+  // the locked one would otherwise take the only slot with it).
+  auto wake = goro::make_chan<int>();
+  auto locked_ready = goro::make_chan<int>();
+  goro::wait_group wg;
+  wg.go([&] {
+    goro::lock_os_thread();
+    locked_ready.send(1);
+    wake.recv();
+    goro::unlock_os_thread();
+  });
+  locked_ready.recv();
+  std::atomic<int> finished{0};
+  for (int i = 0; i < 200; ++i) {
+    wg.go([&] {
+      goro::sleep(std::chrono::microseconds(100));
+      finished.fetch_add(1);
+    });
+  }
+  EXPECT_TRUE(eventually([&] { return finished.load() == 200; }));
+  wake.send(1);
+  wg.wait();
+}
+
+TEST_P(locked_, a_computing_locked_goroutine_leaves_the_slots_to_the_others) {
+  std::atomic<bool> stop{false};
+  auto locked_ready = goro::make_chan<int>();
+  goro::wait_group wg;
+  wg.go([&] {
+    goro::lock_os_thread();
+    locked_ready.send(1);
+    while (!stop.load()) {
+    }  // no scheduling point at all
+    goro::unlock_os_thread();
+  });
+  locked_ready.recv();
+  auto start = steady::now();
+  auto done = goro::make_chan<int>();
+  goro::go([&] {
+    for (int i = 0; i < 100; ++i) goro::yield();
+    done.send(1);
+  });
+  done.recv();
+  EXPECT_LT(ms_since(start), 500.0);  // no 10 ms hand-off per round: it never held a slot
+  stop = true;
+  wg.wait();
+}
+
+TEST_P(locked_, locks_nest_and_only_the_last_unlock_frees_the_goroutine) {
+  std::atomic<int> moved{0};
+  goro::wait_group wg;
+  wg.go([&] {
+    goro::lock_os_thread();
+    goro::lock_os_thread();
+    pid_t mine = tid();
+    goro::unlock_os_thread();  // still locked once
+    for (int i = 0; i < 100; ++i) {
+      goro::sleep(std::chrono::microseconds(20));
+      if (tid() != mine) moved.fetch_add(1);
+    }
+    goro::unlock_os_thread();
+    goro::unlock_os_thread();  // unmatched: nothing
+    goro::sleep(std::chrono::microseconds(20));
+  });
+  wg.wait();
+  EXPECT_EQ(moved.load(), 0);
+}
+
+TEST_P(locked_, a_goroutine_that_exits_locked_takes_its_thread_with_it) {
+  std::atomic<pid_t> gone{0};
+  goro::wait_group wg;
+  wg.go([&] {
+    goro::lock_os_thread();
+    gone = tid();
+  });
+  wg.wait();
+  std::string task = "/proc/self/task/" + std::to_string(gone.load());
+  EXPECT_TRUE(eventually([&] { return access(task.c_str(), F_OK) != 0; }))
+      << "thread " << gone.load() << " still exists";
+  // The rest of the runtime carries on.
+  auto ch = goro::make_chan<int>(1);
+  goro::go([ch] { ch.send(7); });
+  EXPECT_EQ(ch.recv().value_or(0), 7);
+}
+
+TEST_P(locked_, a_locked_goroutines_timers_fire_on_time_while_every_slot_computes) {
+  std::atomic<bool> stop{false};
+  goro::wait_group busy;
+  for (int i = 0; i < GetParam(); ++i) {
+    busy.go([&] {
+      while (!stop.load()) {
+      }
+    });
+  }
+  auto late_ms = goro::make_chan<double>(1);
+  goro::go([&] {
+    goro::lock_os_thread();
+    auto t0 = steady::now();
+    goro::sleep(20ms);
+    late_ms.send(ms_since(t0) - 20.0);
+    goro::unlock_os_thread();
+  });
+  double late = late_ms.recv().value_or(1e9);
+  stop = true;
+  busy.wait();
+  EXPECT_LT(late, 200.0);
+}
+
+[[gnu::noinline]] int errno_after_failed_close_in_blocking() {
+  int rc = goro::blocking([] { return ::close(-1); });
+  return rc < 0 ? errno : 0;
+}
+
+TEST_P(locked_, errno_survives_parks_when_locked_and_comes_back_from_blocking) {
+  std::atomic<int> wrong{0};
+  goro::wait_group wg;
+  for (int w = 0; w < 4; ++w) {
+    wg.go([&] {
+      goro::lock_os_thread();
+      for (int i = 0; i < 100; ++i) {
+        errno = 0;
+        goro::sleep(std::chrono::microseconds(20));
+        if (::close(-1) < 0 && errno != EBADF) wrong.fetch_add(1);
+        if (errno_after_failed_close_in_blocking() != EBADF) wrong.fetch_add(1);
+      }
+      goro::unlock_os_thread();
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(errno_after_failed_close_in_blocking(), EBADF);  // on a plain thread too
+}
+
+TEST(locked_plain, lock_os_thread_on_a_plain_thread_does_nothing) {
+  goro::lock_os_thread();
+  goro::unlock_os_thread();
+  goro::unlock_os_thread();
+  SUCCEED();
+}
+
+// ---- fork ------------------------------------------------------------------------------
+
+// Waits up to `limit` for the child; kills it and returns -1 if it is still there.
+int wait_child(pid_t pid, std::chrono::milliseconds limit = 5000ms) {
+  auto until = steady::now() + limit;
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (steady::now() > until) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
+// Reads what the child wrote to stderr (redirected to a pipe) after it ended.
+std::string drain(int fd) {
+  std::string out;
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+class fork_ : public procs_test {};
+GORO_PROCS_SUITE(fork_);
+
+TEST_P(fork_, children_forked_from_goroutines_while_others_churn_exit_and_never_hang) {
+  std::atomic<bool> stop{false};
+  goro::wait_group churn;
+  for (int i = 0; i < 4; ++i) {
+    churn.go([&] {
+      while (!stop.load()) {
+        goro::wait_group wg;
+        for (int j = 0; j < 8; ++j) wg.go([] { goro::sleep(std::chrono::microseconds(10)); });
+        wg.wait();
+      }
+    });
+  }
+  int hung = 0, wrong = 0;
+  goro::wait_group forks;
+  forks.go([&] {
+    for (int i = 0; i < 60; ++i) {
+      pid_t pid = fork();
+      if (pid == 0) _exit(7);
+      int status = goro::blocking([&] { return wait_child(pid); });
+      if (status == -1) {
+        ++hung;
+      } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 7) {
+        ++wrong;
+      }
+    }
+  });
+  forks.wait();
+  stop = true;
+  churn.wait();
+  EXPECT_EQ(hung, 0);
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST_P(fork_, a_child_that_goes_on_scheduling_ends_with_a_clear_fatal_error) {
+  for (int how = 0; how < 3; ++how) {
+    int err[2];
+    ASSERT_EQ(pipe(err), 0);
+    auto result = goro::make_chan<int>(1);
+    goro::go([&] {
+      pid_t pid = fork();
+      if (pid == 0) {
+        dup2(err[1], 2);
+        if (how == 0) goro::sleep(1ms);                 // parks
+        if (how == 1) goro::go([] {});                  // starts a goroutine, then returns
+        if (how == 2) return;                           // the goroutine just returns
+        _exit(0);
+      }
+      result.send(goro::blocking([&] { return wait_child(pid); }));
+    });
+    int status = result.recv().value_or(-1);
+    close(err[1]);
+    std::string text = drain(err[0]);
+    close(err[0]);
+    ASSERT_NE(status, -1) << "the child hung (case " << how << ")";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << "case " << how;
+    EXPECT_NE(text.find("in a child of fork()"), std::string::npos) << "case " << how << ": " << text;
+  }
+}
+
+TEST_P(fork_, a_child_closing_an_inherited_socket_leaves_the_parents_poller_alone) {
+  auto [ln, lerr] = goro::net::listen("tcp", "127.0.0.1:0");
+  ASSERT_FALSE(lerr) << lerr.message();
+  auto [client, cerr] = goro::net::dial("tcp", ln.addr());
+  ASSERT_FALSE(cerr) << cerr.message();
+  auto [server, aerr] = ln.accept();
+  ASSERT_FALSE(aerr) << aerr.message();
+  auto got = goro::make_chan<std::string>(1);
+  goro::go([&, server = server] () mutable {
+    char buf[16];
+    server.set_read_deadline(std::chrono::steady_clock::now() + 3s);
+    auto [n, err] = server.read(std::span<char>(buf));
+    got.send(err ? "error: " + err.message() : std::string(buf, n));
+  });
+  goro::sleep(20ms);  // the reader is parked on the poller
+  auto exited = goro::make_chan<int>(1);
+  goro::go([&] {
+    pid_t pid = fork();
+    if (pid == 0) {
+      server.close();  // the child's copy only
+      ln.close();
+      _exit(0);
+    }
+    exited.send(goro::blocking([&] { return wait_child(pid); }));
+  });
+  EXPECT_EQ(exited.recv().value_or(-1), 0);
+  auto [n, werr] = client.write("hello");
+  ASSERT_FALSE(werr) << werr.message();
+  EXPECT_EQ(got.recv().value_or(""), "hello");
+  client.close();
+  server.close();
+  ln.close();
+}
+
+TEST_P(fork_, posix_spawn_and_system_keep_working_from_goroutines) {
+  auto status = goro::make_chan<int>(1);
+  goro::go([&] { status.send(goro::blocking([] { return std::system("exit 3"); })); });
+  int st = status.recv().value_or(-1);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+}
+
+void fork_before_start_then_use_goro_in_both() {
+  pid_t pid = fork();
+  auto ch = goro::make_chan<int>();
+  int sum = 0;
+  int rc = goro::run([&] {
+    goro::go([ch] {
+      for (int i = 1; i <= 10; ++i) ch.send(i);
+      ch.close();
+    });
+    while (auto v = ch.recv()) sum += *v;
+  });
+  if (pid == 0) _exit(rc == 0 && sum == 55 ? 5 : 6);
+  int status = wait_child(pid);
+  std::fprintf(stderr, "parent %d child %d\n", sum,
+               status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  std::exit(0);
+}
+
+TEST(fork_death, a_process_forked_before_the_runtime_starts_uses_goro_in_both) {
+  EXPECT_EXIT(fork_before_start_then_use_goro_in_both(), ::testing::ExitedWithCode(0),
+              "parent 55 child 5");
+}

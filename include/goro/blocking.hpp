@@ -17,6 +17,9 @@
 //   runs f inline (the thread may block anyway).
 // Thread-safety: callable from any goroutine or thread, concurrently.
 // Panics: none of its own; an exception thrown by f is rethrown to the caller.
+// errno: as f left it, set on the thread the caller resumed on. Read it in a function
+//   that has not used errno before the call (see README, "Goroutines move between
+//   threads"), or lock the goroutine to its thread (lock_os_thread).
 //
 // Example:
 //   std::string text = goro::blocking([&] { return read_whole_file(path); });
@@ -38,6 +41,7 @@ namespace detail {
 struct blocking_job {
   void (*run)(blocking_job*) = nullptr;  // called once on a helper thread
   void* waiter = nullptr;                // the caller's parker
+  int saved_errno = 0;                   // errno when run returned
   std::atomic<bool> done{false};
   blocking_job* next = nullptr;  // in the pool's queue
 };
@@ -45,6 +49,7 @@ struct blocking_job {
 // Runs job->run on a helper thread and parks the calling goroutine until it returns;
 // from a plain thread, runs it inline.
 void run_blocking(blocking_job* job);
+void set_errno(int value) noexcept;  // on the calling thread, whichever it is now
 
 template <class R>
 struct blocking_result {
@@ -96,6 +101,7 @@ std::invoke_result_t<F&> blocking(F&& f) {
     }
   };
   detail::run_blocking(&j);
+  detail::set_errno(j.saved_errno);
   if (j.error) std::rethrow_exception(j.error);
   return j.result.take();
 }

@@ -173,9 +173,25 @@ int run(F&& main_fn, std::source_location where = std::source_location::current(
 // when nothing else could run there. On a plain thread: std::this_thread::yield().
 void yield();
 
+// Wires the calling goroutine to the OS thread it runs on (Go's runtime.LockOSThread):
+// until as many unlock_os_thread calls, it always resumes on this thread after a
+// park, and no other goroutine runs on the thread meanwhile; so errno, thread_local
+// variables and thread-bound state (an OpenGL context, thread-keyed C libraries) stay
+// its own across scheduling points. Other goroutines keep running on max_procs()
+// other threads: the processor's slot goes to another thread at once (a new one if no
+// spare exists; GORO_MAX_THREADS bounds them, a fatal error past it). The locked
+// goroutine runs beside those slots, like one in foreign code. Calls nest (a count).
+// A goroutine that exits while locked takes its thread with it: the thread ends, as in
+// Go, since it may hold state the goroutine changed. On a plain thread: nothing.
+void lock_os_thread();
+// Undoes one lock_os_thread; at the last one the goroutine may run on any thread again
+// (it moves at this call). Without a matching lock_os_thread: nothing (as Go).
+void unlock_os_thread();
+
 // The number of goroutines that exist now (running, runnable or waiting, including
 // ones not started yet and the main goroutine of run). 0 before the runtime starts. A
-// snapshot: goroutines starting or exiting meanwhile may or may not be counted.
+// snapshot, but never below the number that existed throughout the call: goroutines
+// starting or exiting meanwhile may or may not be counted.
 std::size_t num_goroutine();
 
 // The number of processors that run goroutines at once: the last set_max_procs value

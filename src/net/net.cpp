@@ -47,6 +47,7 @@
 #include "context/sentinel.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/parking.hpp"
+#include "runtime/scheduler.hpp"
 
 namespace goro {
 
@@ -91,6 +92,14 @@ struct net_socket {
       if (s & 1) return false;
     } while (!state.compare_exchange_weak(s, (s | 1) + 2, std::memory_order_acq_rel,
                                           std::memory_order_relaxed));
+    if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] {
+      // A child of fork() closing an inherited socket: the calls in progress are the
+      // parent's (their copies never run here) and the poller's state is the parent's
+      // too. Close the child's descriptor and nothing else (scheduler.cpp, "fork").
+      ::close(fd);
+      closed.store(true, std::memory_order_seq_cst);
+      return true;
+    }
     parker* self = wait ? current_parker() : nullptr;
     closer.store(self, std::memory_order_seq_cst);
     poll_evict(pd);

@@ -230,6 +230,20 @@ int run_main(task* main_fn, const std::source_location& where) {
 
 void yield() { detail::yield_current(); }
 
+void lock_os_thread() {
+  detail::processor* p = detail::current_processor();
+  detail::goroutine* g = p ? p->current : nullptr;
+  if (g == nullptr) return;  // a plain thread is always its own
+  detail::lock_thread(p, g);
+}
+
+void unlock_os_thread() {
+  detail::processor* p = detail::current_processor();
+  detail::goroutine* g = p ? p->current : nullptr;
+  if (g == nullptr) return;
+  detail::unlock_thread(p, g);
+}
+
 std::size_t num_goroutine() {
   detail::scheduler* s = detail::sched_if_started();
   if (s == nullptr) return 0;

@@ -13,6 +13,7 @@
 //     touched by its helper only until done is stored (its owner may then return).
 #include <pthread.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -67,6 +68,7 @@ void helper_main(blocking_pool* bp) {
     --bp->queued;
     lk.unlock();
     job->run(job);
+    job->saved_errno = errno;  // the caller gets it on whichever thread it resumes
     auto* waiter = static_cast<parker*>(job->waiter);
     job->done.store(true, std::memory_order_release);  // job may vanish after this
     unpark(waiter);
@@ -99,6 +101,7 @@ void run_blocking(blocking_job* job) {
   goroutine* g = current_goroutine();
   if (g == nullptr) {
     job->run(job);  // a plain thread may block itself
+    job->saved_errno = errno;
     return;
   }
   blocking_pool& bp = pool();
@@ -138,9 +141,17 @@ void run_blocking(blocking_job* job) {
   if (run_inline) {
     bp.pending.fetch_sub(1, std::memory_order_acq_rel);
     job->run(job);
+    job->saved_errno = errno;
     return;
   }
   while (!job->done.load(std::memory_order_acquire)) park(self, wait_reason::syscall);
+}
+
+// Not inline: the errno location is computed here, on the thread the caller resumed on,
+// never one the caller's compiler kept from before it parked.
+[[gnu::noinline]] void set_errno(int value) noexcept {
+  asm volatile("" ::: "memory");
+  errno = value;
 }
 
 }  // namespace goro::detail

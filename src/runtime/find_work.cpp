@@ -185,8 +185,39 @@ goroutine* take_assigned(processor* p) {
   return g;
 }
 
+// p's thread belongs to a locked goroutine (lock_os_thread), now not running: p holds
+// no slot and runs nothing else. Hands anything queued here to the others, then sleeps
+// until its goroutine is made runnable (hand_to_locked_thread), firing its own timers
+// on time meanwhile (the goroutine's sleeps are usually among them). Returns null if
+// the goroutine exited: the thread ends.
+goroutine* wait_for_locked(scheduler& s, processor* p) {
+  stop_spinning(s, p);
+  p->handed_off.store(false, std::memory_order_seq_cst);
+  if (!p->runq.empty()) {
+    p->runq.drain_to(s.global);
+    wakep(s);
+  }
+  for (;;) {
+    if (p->defunct.load(std::memory_order_acquire)) return nullptr;
+    p->wake_word.store(0, std::memory_order_seq_cst);
+    if (goroutine* g = p->locked_ready.exchange(nullptr, std::memory_order_seq_cst)) return g;
+    std::int64_t now = 0;
+    run_heap(p->timers, now);
+    std::int64_t next = p->timers.next_deadline();
+    if (p->locked_ready.load(std::memory_order_seq_cst) != nullptr) continue;
+    if (next == timer_heap::no_deadline) {
+      futex_wait(&p->wake_word, 0);
+    } else {
+      std::int64_t wait = next - nanotime();
+      if (wait > 0) futex_wait(&p->wake_word, 0, wait);
+    }
+  }
+}
+
 goroutine* find_runnable(scheduler& s, processor* p) {
+  check_not_forked("a goroutine switched out (it returned, parked or yielded)");
   if (p->dispatched != nullptr) end_dispatched_run(p);
+  if (p->locked_g.load(std::memory_order_relaxed) != nullptr) return wait_for_locked(s, p);
   for (;;) {
     // Handed a known blocker (see retire); a processor given a slot meanwhile runs it
     // all the same.

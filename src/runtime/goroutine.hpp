@@ -46,6 +46,11 @@ struct goroutine {
   std::uint32_t stack_size = 0;     // requested usable size, bytes
   std::atomic<g_state> state{g_state::free};
   bool is_main = false;  // the main goroutine of goro::run
+  // lock_os_thread: the nesting count and the processor whose thread it is wired to.
+  // Written by the goroutine itself; read by its wakers after it parked (the parker's
+  // handshake orders them).
+  std::uint32_t lock_count = 0;
+  processor* locked_to = nullptr;
   // Set by the system monitor when this goroutine held its thread in the kernel and
   // its processor was handed off; each later run spends one, handing the processor's
   // slot on before it starts (monitor.cpp, "Goroutines that block again"). Reset

@@ -45,6 +45,12 @@ void note_runtime_thread(int delta) noexcept {
   runtime_threads.fetch_add(delta, std::memory_order_relaxed);
 }
 
+void hand_to_locked_thread(processor* own, goroutine* g) noexcept {
+  own->locked_ready.store(g, std::memory_order_seq_cst);
+  own->wake_word.store(1, std::memory_order_seq_cst);
+  futex_wake(&own->wake_word, 1);
+}
+
 void disable_deadlock_detection() noexcept {
   detection_off.store(true, std::memory_order_relaxed);
 }
@@ -121,6 +127,13 @@ void wake_idle_processor(scheduler& s) noexcept {
 }
 
 void make_runnable(goroutine* g, bool next) noexcept {
+  // In a child of fork() every goroutine is a copy of the parent's that cannot run:
+  // waking one (closing an inherited conn wakes its readers) leaves it as it is.
+  if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] return;
+  if (processor* own = g->locked_to) {
+    hand_to_locked_thread(own, g);
+    return;
+  }
   scheduler& s = *the_scheduler;
   processor* p = current_processor();
 

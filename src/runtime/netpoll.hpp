@@ -92,6 +92,8 @@ void backend_init();
 // Registers fd for edge-triggered read and write readiness, reporting events for pd.
 bool backend_register(int fd, poll_desc* pd, std::error_code& ec);
 void backend_deregister(int fd) noexcept;
+// In the child of a fork: replaces the inherited poller by an empty one of its own.
+void backend_after_fork_child() noexcept;
 // Waits up to timeout_ns (< 0: indefinitely, 0: not at all) and calls
 // ready(pd, readable, writable) for each descriptor with an event. A backend_break
 // ends the wait early; only a waiter with drain_break consumes it, so a quick

@@ -6,6 +6,7 @@
 //   - The eventfd's event carries a null pointer; every other event a poll_desc*.
 //   - break_pending is true from the first backend_break until a wait drains the
 //     eventfd, so a burst of wake-ups costs one write.
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -78,6 +79,29 @@ void backend_init() {
   ev.events = EPOLLIN;
   ev.data.ptr = nullptr;
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev) != 0) fatal("epoll_ctl");
+}
+
+// In a child of fork(): the epoll instance and the eventfd are the parent's (shared
+// open files). A child that deregistered a socket there, or waited there, would take
+// it from the parent. Puts fresh, empty ones under the same descriptor numbers, so any
+// later call in the child touches only its own.
+void backend_after_fork_child() noexcept {
+  if (epfd < 0) return;
+  int fresh_ep = epoll_create1(EPOLL_CLOEXEC);
+  int fresh_break = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fresh_ep < 0 || fresh_break < 0) {
+    close(epfd);  // at worst the child has no poller; it never shares the parent's
+    epfd = -1;
+    return;
+  }
+  dup3(fresh_ep, epfd, O_CLOEXEC);
+  dup3(fresh_break, breakfd, O_CLOEXEC);
+  close(fresh_ep);
+  close(fresh_break);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev);
 }
 
 bool backend_register(int fd, poll_desc* pd, std::error_code& ec) {

@@ -71,6 +71,7 @@ void park(parker* self, wait_reason reason) noexcept {
   // re-check of the condition. The RMW reads the latest value, so it synchronizes
   // with the waker's RMW (see unpark).
   if (self->state.exchange(parker::idle, std::memory_order_acq_rel) == parker::notified) return;
+  check_not_forked("a wait");
   if (self->g != nullptr) {
     park_goroutine(self->g, reason);  // returns with the permit consumed
     return;

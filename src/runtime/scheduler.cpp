@@ -158,6 +158,7 @@
 #include <thread>
 
 #include "goro/detail/spawn.hpp"
+#include "goro/panic.hpp"
 #include "runtime/context.hpp"
 #include "runtime/cpu_limit.hpp"
 #include "runtime/netpoll.hpp"
@@ -192,6 +193,7 @@ std::atomic<int> requested_procs{0};  // set_max_procs before start
 std::atomic<bool> follows_cpu_limit{false};
 
 void install_overflow_handler();
+void on_fork_child();
 
 }  // namespace
 
@@ -306,6 +308,7 @@ void start_runtime() {
   if (n == 0) n = configured_max_procs();
   install_overflow_handler();
   install_dump_signal();
+  pthread_atfork(nullptr, nullptr, on_fork_child);
   if (n > max_threads()) {
     std::fprintf(stderr,
                  "fatal error: goro: %d processors need more worker threads than "
@@ -362,8 +365,51 @@ void install_overflow_handler() {
 
 scheduler& sched() {
   std::call_once(start_once, start_runtime);
+  check_not_forked("goro used");
   return *the_scheduler;
 }
+
+// ---- fork ---------------------------------------------------------------------------
+//
+// Go has no fork without exec; goro follows it. A child of fork() has one thread, the
+// caller's: every other worker, the monitor and the helpers are gone, and locks they
+// held stay held. Rebuilding a runtime there would mean tearing down the parent's
+// goroutines from under the caller, which may itself be one of them. So the child
+// keeps running whatever it runs until it would schedule, and then stops with a clear
+// fatal error (exit status 2), never a hang. Waking one of the parent's goroutines
+// (closing an inherited conn wakes its readers) does nothing: the copies never run. exec and _exit are what a child does;
+// posix_spawn and system() (a vfork-style clone) never run these handlers. The poller
+// is the exception that must change at once: its epoll instance is shared with the
+// parent, so the child gets empty ones of its own (backend_after_fork_child) before
+// a close of an inherited socket could deregister the parent's.
+
+std::atomic<bool> forked_child{false};
+
+void fatal_in_forked_child(const char* what) noexcept {
+  // No stdio, no locks: another thread of the parent may have held them at the fork.
+  static const char tail[] =
+      " in a child of fork(): the parent's goroutines and worker threads do not exist "
+      "here. A child of a process running goro may only exec or _exit (posix_spawn and "
+      "system() are fine); to use goro in both, fork before the runtime starts.\n";
+  static const char head[] = "fatal error: goro: ";
+  ssize_t ignored = ::write(2, head, sizeof head - 1);
+  ignored = ::write(2, what, std::strlen(what));
+  ignored = ::write(2, tail, sizeof tail - 1);
+  (void)ignored;
+  ::_exit(2);
+}
+
+namespace {
+
+void on_fork_child() {
+  forked_child.store(true, std::memory_order_relaxed);
+  // A goroutine that called fork goes on in the child; its processor must not switch
+  // straight to a queued goroutine (pick_local) but reach find_runnable's check.
+  if (processor* p = tls_processor) p->retired.store(true, std::memory_order_relaxed);
+  backend_after_fork_child();
+}
+
+}  // namespace
 
 scheduler* sched_if_started() noexcept { return the_scheduler; }
 
@@ -389,7 +435,8 @@ bool activate_one_locked(scheduler& s, bool must_be_free) {
   for (int i = 0; i < created; ++i) {
     processor* q = s.procs[i].load(std::memory_order_acquire);
     if (!q->retired.load(std::memory_order_seq_cst) ||
-        q->handed_off.load(std::memory_order_seq_cst)) {
+        q->handed_off.load(std::memory_order_seq_cst) ||
+        q->locked_g.load(std::memory_order_seq_cst) != nullptr) {
       continue;
     }
     bool spare = q->spare.load(std::memory_order_seq_cst);
@@ -452,6 +499,7 @@ bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread) noexcep
     bool expected = true;
     if (q == p || !q->retired.load(std::memory_order_seq_cst) ||
         q->handed_off.load(std::memory_order_seq_cst) ||
+        q->locked_g.load(std::memory_order_seq_cst) != nullptr ||
         !q->spare.compare_exchange_strong(expected, false, std::memory_order_seq_cst)) {
       continue;
     }
@@ -506,6 +554,46 @@ void resize_locked(scheduler& s, int n, bool following) {
 }
 
 }  // namespace
+
+void lock_thread(processor* p, goroutine* g) {
+  if (g->lock_count == UINT32_MAX) throw goro::panic_error("goro::lock_os_thread: nested too deeply");
+  if (g->lock_count++ > 0) return;
+  scheduler& s = *the_scheduler;
+  {
+    std::lock_guard lk(s.procs_lock);
+    g->locked_to = p;
+    p->locked_g.store(g, std::memory_order_seq_cst);
+    if (!p->retired.load(std::memory_order_seq_cst)) {
+      // The slot goes to another thread now: this one is the goroutine's alone.
+      p->retired.store(true, std::memory_order_seq_cst);
+      if (!activate_one_locked(s, /*must_be_free=*/false)) {
+        std::fprintf(stderr,
+                     "fatal error: goro: lock_os_thread needs another worker thread and "
+                     "GORO_MAX_THREADS=%d allows no more\n",
+                     max_threads());
+        std::abort();
+      }
+    }
+  }
+  // What waited here is the others' to run.
+  if (!p->runq.empty()) {
+    p->runq.drain_to(s.global);
+    wakep(s);
+  }
+}
+
+void unlock_thread(processor* p, goroutine* g) {
+  if (g->lock_count == 0 || --g->lock_count > 0) return;
+  scheduler& s = *the_scheduler;
+  {
+    std::lock_guard lk(s.procs_lock);
+    g->locked_to = nullptr;
+    p->locked_g.store(nullptr, std::memory_order_seq_cst);
+  }
+  // p holds no slot: at this scheduling point g moves to a processor that does, and p
+  // becomes a spare (retire in find_work.cpp).
+  yield_current();
+}
 
 void resize_processors(int n) {
   {

@@ -80,6 +80,14 @@ struct processor {
   // voluntary context switches when that run started, to see whether it blocked.
   goroutine* dispatched = nullptr;
   long dispatched_switches = 0;
+  // The goroutine wired to this processor's thread by lock_os_thread (null: none).
+  // Set and cleared by that goroutine, under procs_lock; a processor with one holds
+  // no slot and runs nothing else, so neither activation nor dispatch may pick it.
+  std::atomic<goroutine*> locked_g{nullptr};
+  // The locked goroutine, made runnable: handed straight to this worker (never queued).
+  std::atomic<goroutine*> locked_ready{nullptr};
+  // Its locked goroutine exited: the worker thread ends with it (Go's rule).
+  std::atomic<bool> defunct{false};
   std::atomic<int> tid{0};  // the worker's kernel thread id (for /proc)
   // Written by the system monitor only: the tick it last saw and when it first saw it,
   // so `now - tick_since` is how long the running goroutine has held the thread.
@@ -173,6 +181,20 @@ void set_run_thread(bool inside_run) noexcept;
 void note_runtime_thread(int delta) noexcept;
 void disable_deadlock_detection() noexcept;
 void resize_processors(int n);
+
+// fork(): set in the child of a process whose runtime had started. The parent's
+// worker threads do not exist there, so anything that would schedule (start, park or
+// wake a goroutine, wait in a goro primitive) ends the child with a fatal error
+// instead of hanging (scheduler.cpp, "fork").
+extern std::atomic<bool> forked_child;
+[[noreturn]] void fatal_in_forked_child(const char* what) noexcept;
+inline void check_not_forked(const char* what) noexcept {
+  if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] fatal_in_forked_child(what);
+}
+// lock_os_thread / unlock_os_thread for the goroutine g running on p (see "Locked
+// goroutines" in scheduler.cpp's essay).
+void lock_thread(processor* p, goroutine* g);
+void unlock_thread(processor* p, goroutine* g);
 
 // --- the system monitor's interface (monitor.cpp) ---
 // Starts the monitor thread (once, with the runtime).

@@ -39,6 +39,9 @@ void idle(scheduler& s, processor* p);
 bool remove_idle_locked(scheduler& s, processor* p);
 // Wakes p, already off the idle list, as a spinning processor.
 void wake_processor(processor* p);
+// Makes g, locked to `own`'s thread (lock_os_thread), run there: hands it to that
+// worker directly and wakes it. g is runnable.
+void hand_to_locked_thread(processor* own, goroutine* g) noexcept;
 
 inline void wakep(scheduler& s) noexcept { wake_idle_processor(s); }
 

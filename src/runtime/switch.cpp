@@ -108,6 +108,10 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
   switch (action) {
     case after_switch::yield:
       set_state(prev, g_state::running, g_state::runnable);
+      if (prev->locked_to != nullptr) {
+        p->locked_ready.store(prev, std::memory_order_relaxed);  // p is its own thread
+        return;
+      }
       p->runq.push(prev, false, s.global);
       return;
     case after_switch::park: {
@@ -121,6 +125,10 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       // park()) and run it next.
       prev->park.state.exchange(parker::idle, std::memory_order_acq_rel);
       set_state(prev, g_state::waiting, g_state::runnable);
+      if (prev->locked_to != nullptr) {
+        p->locked_ready.store(prev, std::memory_order_relaxed);
+        return;
+      }
       p->runq.push(prev, true, s.global);
       return;
     }
@@ -201,6 +209,13 @@ void goroutine_entry(void* arg) {
   }
   g->body = nullptr;
   processor* p = current_processor();
+  if (g->locked_to != nullptr) {
+    // Exiting while locked: the thread may hold state the goroutine changed (Go's
+    // rule), so it is not reused. Its worker ends once the goroutine is freed.
+    g->locked_to = nullptr;
+    g->lock_count = 0;
+    p->defunct.store(true, std::memory_order_release);
+  }
   switch_out(p, g, after_switch::exit, pick_local(p));
   __builtin_trap();  // an exited goroutine is never resumed
 }
@@ -263,6 +278,7 @@ void worker_main(scheduler* s, processor* p) {
   for (;;) {
     complete_switch(p);
     goroutine* g = find_runnable(*s, p);
+    if (g == nullptr) return;  // its locked goroutine exited (wait_for_locked)
     if (g->blocker_credit.load(std::memory_order_relaxed) != 0 &&
         !p->retired.load(std::memory_order_relaxed) && dispatch_blocker(p, g)) {
       continue;  // a spare thread runs it
