@@ -1,11 +1,13 @@
 // fault_test — crashes say where they happened: a fatal signal in a goroutine names the
 // signal, the address and the goroutine (id, name, creation site, frames) and the
-// process still dies by that signal. Each case runs in a fresh process (death tests).
+// process still dies by that signal; an exception escaping a goroutine is reported with
+// the frames that threw it. Each case runs in a fresh process (death tests).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <regex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -58,6 +60,7 @@ class ecma_regex : public ::testing::MatcherInterface<const std::string&> {
 int* volatile null_target = nullptr;
 volatile int dividend = 1;
 volatile int zero_divisor = 0;
+volatile int config_version = 1;
 
 [[gnu::noinline]] void write_through_null() { *null_target = 7; }
 
@@ -142,6 +145,98 @@ TEST(fault, a_handler_installed_before_the_runtime_started_still_gets_the_fault)
         std::this_thread::sleep_for(10s);
       },
       ::testing::ExitedWithCode(42), "the program's own handler ran\n");
+}
+
+// ---- where an escaping exception was thrown ---------------------------------------------
+
+constexpr int throw_line = __LINE__ + 3;  // the throw below
+[[gnu::noinline]] void parse_config(int version) {
+  if (version != 2) {
+    throw std::runtime_error("unsupported config version " + std::to_string(version));
+  }
+}
+
+std::string thrown_at_parse_config() {
+  return "  thrown at:\n[^\n]*parse_config\\(int\\)[^\n]*\n\t[^\n]*fault_test.cpp:" +
+         std::to_string(throw_line) + "\n";
+}
+
+TEST(panic_site, an_exception_escaping_a_goroutine_names_the_function_that_threw_it) {
+  EXPECT_DEATH(
+      {
+        goro::spawn_options opts;
+        opts.name = "loader";
+        goro::go(opts, [] { parse_config(config_version); });
+        std::this_thread::sleep_for(10s);
+      },
+      "panic: unsupported config version 1 \\[std::runtime_error\\]\n\n"
+      "goroutine [0-9]+ \\[running\\]:\n  name: loader\n" +
+          thrown_at_parse_config() + "(.|\n)*created by [^\n]*\n\t[^\n]*fault_test.cpp:[0-9]+");
+}
+
+[[gnu::noinline]] void load_with_cleanup() {
+  try {
+    parse_config(config_version);
+  } catch (...) {
+    std::fprintf(stderr, "cleaning up\n");
+    throw;
+  }
+}
+
+TEST(panic_site, a_rethrown_exception_keeps_the_site_of_its_first_throw) {
+  EXPECT_DEATH(
+      {
+        goro::go([] { load_with_cleanup(); });
+        std::this_thread::sleep_for(10s);
+      },
+      "cleaning up\npanic: [^\n]*\n\ngoroutine [0-9]+ \\[running\\]:\n" + thrown_at_parse_config() +
+          "[^\n]*load_with_cleanup\\(\\)\n");
+}
+
+struct parks_when_destroyed {
+  ~parks_when_destroyed() { goro::sleep(5ms); }
+};
+
+[[gnu::noinline]] void load_with_a_parking_guard() {
+  parks_when_destroyed guard;
+  parse_config(config_version);
+}
+
+TEST(panic_site, the_site_survives_a_park_during_unwinding_while_others_throw) {
+  // While the loader is parked in a destructor, another goroutine on the same thread
+  // throws and catches: the loader's record is its own, not the thread's.
+  EXPECT_DEATH(
+      {
+        goro::set_max_procs(1);
+        goro::go([] {
+          for (;;) {
+            try {
+              throw std::logic_error("noise");
+            } catch (const std::logic_error&) {
+            }
+            goro::yield();
+          }
+        });
+        goro::go([] { load_with_a_parking_guard(); });
+        std::this_thread::sleep_for(10s);
+      },
+      "panic: unsupported config version 1[^\n]*\n\ngoroutine [0-9]+ \\[running\\]:\n" +
+          thrown_at_parse_config() + "[^\n]*load_with_a_parking_guard\\(\\)\n");
+}
+
+[[gnu::noinline]] void send_on_closed(goro::chan<int> ch) { ch.send(1); }
+
+TEST(panic_site, a_panic_thrown_by_goro_shows_the_callers_frames_not_goros) {
+  EXPECT_DEATH(
+      {
+        auto ch = goro::make_chan<int>(1);
+        ch.close();
+        goro::go([ch] { send_on_closed(ch); });
+        std::this_thread::sleep_for(10s);
+      },
+      "panic: send on closed channel[^\n]*\n\ngoroutine [0-9]+ \\[running\\]:\n  thrown at:\n"
+      "([^\n]*\n\t[^\n]*include/goro/[^\n]*\n)*"  // the public header's inline frames
+      "[^\n]*send_on_closed\\(goro::chan<int>\\)\n\t[^\n]*fault_test.cpp:[0-9]+\n");
 }
 
 }  // namespace
