@@ -356,7 +356,7 @@ TEST(runtime_panic, exception_escaping_a_goroutine_aborts_with_its_story) {
         std::this_thread::sleep_for(10s);
       },
       "panic: boom \\[std::runtime_error\\]\n\ngoroutine [0-9]+ \\[running\\]:\n  name: "
-      "thrower\ncreated by .*\n\t.*runtime_test.cpp:[0-9]+");
+      "thrower\n  thrown at:\n(.|\n)*created by .*\n\t.*runtime_test.cpp:[0-9]+");
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "debug/symbolize.hpp"
 #include "goro/debug.hpp"
 #include "goro/time.hpp"
+#include "runtime/frames.hpp"
 #include "runtime/goroutine.hpp"
 #include "runtime/monitor.hpp"
 #include "runtime/scheduler.hpp"
@@ -37,20 +38,9 @@ __attribute__((no_sanitize("thread"))) T racy_load(const T& field) {
   return *static_cast<const volatile T*>(&field);
 }
 
-// Walks a frame-pointer chain within [lo, hi).
-__attribute__((no_sanitize("address", "thread"))) int walk(std::uintptr_t fp, std::uintptr_t lo,
-                                                           std::uintptr_t hi, std::uintptr_t* out,
-                                                           int n) {
-  while (n < max_frames && fp >= lo && fp + 2 * sizeof(std::uintptr_t) <= hi && (fp & 7) == 0) {
-    auto* frame = reinterpret_cast<const std::uintptr_t*>(fp);
-    std::uintptr_t next = frame[0];
-    std::uintptr_t ret = frame[1];
-    if (ret == 0) break;
-    out[n++] = ret;
-    if (next <= fp) break;  // frames only go up the stack
-    fp = next;
-  }
-  return n;
+// Walks a frame-pointer chain within [lo, hi) (runtime/frames.hpp).
+int walk(std::uintptr_t fp, std::uintptr_t lo, std::uintptr_t hi, std::uintptr_t* out, int n) {
+  return walk_frame_pointers(fp, lo, hi, out, n, max_frames);
 }
 
 // The frames of a suspended stack, starting from its saved context.
@@ -169,7 +159,8 @@ bool runtime_frame(const frame_text& f) {
 
 // The frames worth showing: runtime internals at the top (the park machinery) and
 // the bottom (the goroutine's entry) are cut, as Go's traceback hides its runtime.
-std::vector<frame_text> user_frames(const std::vector<std::uintptr_t>& pcs) {
+// Without trim_top the top is kept (a fault report: the faulting frame is the point).
+std::vector<frame_text> user_frames(const std::vector<std::uintptr_t>& pcs, bool trim_top = true) {
   std::vector<frame_text> frames;
   for (auto pc : pcs) {
     auto syms = symbolize(pc);
@@ -183,7 +174,7 @@ std::vector<frame_text> user_frames(const std::vector<std::uintptr_t>& pcs) {
            f.sym.function.rfind("std::invoke", 0) == 0;
   };
   std::size_t first = 0, last = frames.size();
-  while (first < last && runtime_frame(frames[first])) ++first;
+  while (trim_top && first < last && runtime_frame(frames[first])) ++first;
   while (last > first && entry_frame(frames[last - 1])) --last;
   if (first == last) return frames;  // all runtime: show them rather than nothing
   return {frames.begin() + static_cast<std::ptrdiff_t>(first),
@@ -233,6 +224,21 @@ std::string header_status(const goroutine_view& v) {
 
 namespace {
 
+// Go's two lines per frame: the function, then its file:line (or its pc).
+void write_frame_lines(std::ostream& os, const std::vector<frame_text>& frames) {
+  for (const auto& f : frames) {
+    os << f.sym.function << "\n\t";
+    if (!f.sym.file.empty()) {
+      os << f.sym.file << ":" << f.sym.line;
+    } else {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "pc=0x%lx", static_cast<unsigned long>(f.pc));
+      os << buf;
+    }
+    os << "\n";
+  }
+}
+
 void write_one(std::ostream& os, const goroutine_view& v) {
   os << "goroutine " << v.id << " [" << header_status(v) << "]:\n";
   if (!v.name.empty()) os << "  name: " << v.name << "\n";
@@ -244,17 +250,7 @@ void write_one(std::ostream& os, const goroutine_view& v) {
   else if (v.pcs.empty() && v.state == g_state::runnable) {
     os << "\t(not started)\n";
   }
-  for (const auto& f : user_frames(v.pcs)) {
-    os << f.sym.function << "\n\t";
-    if (!f.sym.file.empty()) {
-      os << f.sym.file << ":" << f.sym.line;
-    } else {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "pc=0x%lx", static_cast<unsigned long>(f.pc));
-      os << buf;
-    }
-    os << "\n";
-  }
+  write_frame_lines(os, user_frames(v.pcs));
   os << "created by " << v.where.function_name();
   if (v.parent_id != 0) os << " in goroutine " << v.parent_id;
   os << "\n\t" << v.where.file_name() << ":" << v.where.line() << "\n\n";
@@ -314,6 +310,10 @@ void on_a_big_stack(F&& f) {
 }
 
 }  // namespace
+
+void write_frames(std::ostream& os, const std::vector<std::uintptr_t>& pcs, bool trim_top) {
+  on_a_big_stack([&] { write_frame_lines(os, user_frames(pcs, trim_top)); });
+}
 
 // Used by write_goroutines and the runtime's panic, deadlock and exit reports.
 void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id) {

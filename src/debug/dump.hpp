@@ -41,6 +41,10 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& out, bool sample_run
 std::vector<goroutine_view> collect_goroutines(bool with_stacks, bool sample_running = false);
 // Go's header words: "chan receive, 2 minutes", "running", ...
 std::string header_status(const goroutine_view& v);
+// Writes the frames of `pcs` (return addresses, innermost first) as a dump does: the
+// function, then file:line. goro's own frames at the bottom are cut, and with trim_top
+// those at the top too. Symbolizes on a plain thread when called from a goroutine.
+void write_frames(std::ostream& os, const std::vector<std::uintptr_t>& pcs, bool trim_top);
 // The level-1 or level-2 dump of every goroutine except `skip_id` (0: none).
 void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);
 

@@ -20,6 +20,7 @@
 #include "runtime/goroutine.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/scheduler.hpp"
+#include "runtime/throw_site.hpp"
 #include "runtime/timers.hpp"
 
 namespace goro {
@@ -155,18 +156,25 @@ void check_abandoned(std::uint64_t main_id) {
 
 }  // namespace
 
+// The goroutine's part is composed first and written in one call: symbolizing the
+// throw site takes a while, and other threads (the monitor) may write meanwhile.
 void report_panic(goroutine* g, std::exception_ptr e) noexcept {
   std::string what = describe_exception(e);
   goroutine_view info;
   view_of(g, false, info);
-  std::fprintf(stderr, "panic: %s\n\ngoroutine %llu [running]:\n", what.c_str(),
-               static_cast<unsigned long long>(info.id));
-  if (!info.name.empty()) std::fprintf(stderr, "  name: %s\n", info.name.c_str());
-  std::fprintf(stderr, "created by %s", info.where.function_name());
-  if (info.parent_id != 0) {
-    std::fprintf(stderr, " in goroutine %llu", static_cast<unsigned long long>(info.parent_id));
+  std::ostringstream os;
+  os << "panic: " << what << "\n\ngoroutine " << info.id << " [running]:\n";
+  if (!info.name.empty()) os << "  name: " << info.name << "\n";
+  // Its stack when it threw (the unwinding that brought the exception here is over).
+  std::uintptr_t site[throw_record::max_frames];
+  if (int n = throw_site_of(g, e, site, throw_record::max_frames); n > 0) {
+    os << "  thrown at:\n";
+    write_frames(os, std::vector<std::uintptr_t>(site, site + n), /*trim_top=*/true);
   }
-  std::fprintf(stderr, "\n\t%s:%u\n\n", info.where.file_name(), info.where.line());
+  os << "created by " << info.where.function_name();
+  if (info.parent_id != 0) os << " in goroutine " << info.parent_id;
+  os << "\n\t" << info.where.file_name() << ":" << info.where.line() << "\n\n";
+  std::fputs(os.str().c_str(), stderr);
   dump_to_stderr(info.id);
   std::fflush(stderr);
   std::abort();

@@ -25,6 +25,7 @@ namespace goro::detail {
 
 class task;
 struct processor;
+struct throw_record;
 
 // Who owns the goroutine's stack in each state:
 //   free     — nobody; the descriptor is on a free list, no stack is bound.
@@ -72,6 +73,8 @@ struct goroutine {
   std::int64_t created_at = 0;              // under meta_lock; nanotime()
   std::source_location where{};             // under meta_lock
   char* name = nullptr;                     // under meta_lock; heap copy, or null
+  // Where it last threw (throw_site.hpp); touched only by the goroutine itself.
+  throw_record* last_throw = nullptr;
 
 #if defined(GORO_TSAN)
   void* tsan_fiber = nullptr;

@@ -118,7 +118,8 @@
 // ## Where the code is
 //
 //   scheduler.cpp  this essay; start-up, processors and their slots (set_max_procs,
-//                  hand-off), goroutine creation, fatal signals
+//                  hand-off), goroutine creation
+//   fault.cpp      fatal signals: stack overflow and the fault report
 //   switch.cpp     install, switch, complete_switch (the park commit), the worker loop
 //   find_work.cpp  find_runnable: queues, timers, network, stealing, retirement
 //   idle.cpp       the idle list, waking (wakep), going idle, the deadlock detector
@@ -161,6 +162,7 @@
 #include "goro/panic.hpp"
 #include "runtime/context.hpp"
 #include "runtime/cpu_limit.hpp"
+#include "runtime/fault.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/timers.hpp"
 
@@ -175,7 +177,6 @@
 namespace goro::detail {
 
 void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);    // debug/dump.cpp
-[[noreturn]] void report_stack_overflow(goroutine* g, const char* how) noexcept;  // api.cpp
 
 constinit thread_local processor* tls_processor = nullptr;
 scheduler* the_scheduler = nullptr;
@@ -192,7 +193,6 @@ std::atomic<int> requested_procs{0};  // set_max_procs before start
 // the number and a limit file was found; cleared for good by set_max_procs.
 std::atomic<bool> follows_cpu_limit{false};
 
-void install_overflow_handler();
 void on_fork_child();
 
 }  // namespace
@@ -306,7 +306,7 @@ void start_runtime() {
     follows_cpu_limit.store(true, std::memory_order_relaxed);  // published with the_scheduler
   }
   if (n == 0) n = configured_max_procs();
-  install_overflow_handler();
+  install_fault_handlers();
   install_dump_signal();
   pthread_atfork(nullptr, nullptr, on_fork_child);
   if (n > max_threads()) {
@@ -323,40 +323,6 @@ void start_runtime() {
   the_scheduler = s;
   for (int i = 0; i < n; ++i) start_processor(*s, i);
   start_monitor(*s);
-}
-
-// ---- stack overflow reporting ---------------------------------------------------------
-
-struct sigaction previous_segv;
-struct sigaction previous_bus;
-
-void on_fault(int sig, siginfo_t* info, void* uctx) {
-  processor* p = tls_processor;
-  goroutine* g = p ? p->current : nullptr;
-  if (g && g->stack.lo && in_overflow_zone(g->stack, info->si_addr)) {
-    report_stack_overflow(g, g->stack.guarded ? "hit the guard page" : "ran below the stack");
-  }
-  // Not ours: hand over to whoever was installed before, or die the default way.
-  struct sigaction& prev = sig == SIGSEGV ? previous_segv : previous_bus;
-  if (prev.sa_flags & SA_SIGINFO) {
-    if (prev.sa_sigaction) {
-      prev.sa_sigaction(sig, info, uctx);
-      return;
-    }
-  } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
-    prev.sa_handler(sig);
-    return;
-  }
-  signal(sig, SIG_DFL);  // returning re-executes the fault, now fatal
-}
-
-void install_overflow_handler() {
-  struct sigaction sa {};
-  sa.sa_sigaction = on_fault;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGSEGV, &sa, &previous_segv);
-  sigaction(SIGBUS, &sa, &previous_bus);
 }
 
 }  // namespace
