@@ -148,11 +148,23 @@ TEST(process_count, num_goroutine_never_undercounts_while_goroutines_churn) {
       }
     });
   }
+  // Plain threads start goroutines too (counted apart from the processors' own).
+  std::vector<std::thread> spawners;
+  for (int t = 0; t < 2; ++t) {
+    spawners.emplace_back([&] {
+      while (churning.load(std::memory_order_relaxed)) {
+        goro::wait_group wg;
+        for (int i = 0; i < 32; ++i) wg.go([] {});
+        wg.wait();
+      }
+    });
+  }
   // At least the steady goroutines and the three churners exist the whole time.
   std::size_t lowest = SIZE_MAX;
   auto until = steady::now() + 300ms;
   while (steady::now() < until) lowest = std::min(lowest, goro::num_goroutine());
   churning = false;
+  for (auto& t : spawners) t.join();
   churners.wait();
   stop.close();
   steady.wait();
