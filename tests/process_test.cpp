@@ -579,3 +579,47 @@ TEST(fork_death, a_process_forked_before_the_runtime_starts_uses_goro_in_both) {
   EXPECT_EXIT(fork_before_start_then_use_goro_in_both(), ::testing::ExitedWithCode(0),
               "parent 55 child 5");
 }
+
+// ---- start-up ---------------------------------------------------------------------------
+
+// In fresh processes (start-up happens once per process): a thread calls set_max_procs
+// in a loop while main starts the runtime with 64 processors. It crashed in most runs
+// when the scheduler was published before its processors existed.
+void set_max_procs_racing_start_up() {
+  int crashed = 0, hung = 0, wrong = 0;
+  for (int round = 0; round < 20; ++round) {
+    pid_t pid = fork();  // the runtime has not started in this process
+    if (pid == 0) {
+      setenv("GORO_MAXPROCS", "64", 1);
+      std::atomic<bool> stop{false};
+      std::thread resizer([&] {
+        for (int i = 0; !stop.load(); ++i) goro::set_max_procs(1 + i % 8);
+      });
+      std::atomic<int> ran{0};
+      goro::run([&] {
+        goro::wait_group wg;
+        for (int i = 0; i < 100; ++i) wg.go([&] { ran.fetch_add(1); });
+        wg.wait();
+      });
+      stop = true;
+      resizer.join();
+      goro::set_max_procs(3);
+      _exit(ran.load() == 100 && goro::max_procs() == 3 ? 0 : 1);
+    }
+    int status = wait_child(pid, 20000ms);
+    if (status == -1) {
+      ++hung;
+    } else if (WIFSIGNALED(status)) {
+      ++crashed;
+    } else if (WEXITSTATUS(status) != 0) {
+      ++wrong;
+    }
+  }
+  std::fprintf(stderr, "crashed %d hung %d wrong %d\n", crashed, hung, wrong);
+  std::exit(0);
+}
+
+TEST(process_start, set_max_procs_racing_start_up_neither_crashes_nor_is_lost) {
+  EXPECT_EXIT(set_max_procs_racing_start_up(), ::testing::ExitedWithCode(0),
+              "crashed 0 hung 0 wrong 0");
+}

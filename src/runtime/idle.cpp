@@ -134,7 +134,7 @@ void make_runnable(goroutine* g, bool next) noexcept {
     hand_to_locked_thread(own, g);
     return;
   }
-  scheduler& s = *the_scheduler;
+  scheduler& s = *the_scheduler.load(std::memory_order_acquire);
   processor* p = current_processor();
 
   if (p != nullptr && !p->retired.load(std::memory_order_relaxed)) {
@@ -149,7 +149,7 @@ void make_runnable(goroutine* g, bool next) noexcept {
 }
 
 void timer_added(std::int64_t when) noexcept {
-  scheduler* s = the_scheduler;
+  scheduler* s = the_scheduler.load(std::memory_order_acquire);
   if (!s) return;
   processor* p = nullptr;
   {
@@ -170,7 +170,7 @@ void timer_added(std::int64_t when) noexcept {
 }
 
 void netpoll_need_poller() noexcept {
-  scheduler* s = the_scheduler;
+  scheduler* s = the_scheduler.load(std::memory_order_acquire);
   if (!s || s->poll_owner.load(std::memory_order_seq_cst) != nullptr) return;
   if (s->npidle.load(std::memory_order_seq_cst) == 0) return;  // every worker is busy
   processor* p;

@@ -179,7 +179,7 @@ namespace goro::detail {
 void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);    // debug/dump.cpp
 
 constinit thread_local processor* tls_processor = nullptr;
-scheduler* the_scheduler = nullptr;
+std::atomic<scheduler*> the_scheduler{nullptr};
 
 namespace {
 
@@ -211,7 +211,9 @@ goroutine* current_goroutine() noexcept {
 
 // ---- processors ---------------------------------------------------------------------
 
-void start_processor(scheduler& s, int id, goroutine* blocker) {
+namespace {
+
+processor* new_processor(scheduler& s, int id, goroutine* blocker) {
   auto* p = new processor;
   p->id = id;
   if (blocker != nullptr) {
@@ -220,8 +222,18 @@ void start_processor(scheduler& s, int id, goroutine* blocker) {
   }
   p->alt_stack = std::malloc(64 * 1024);
   s.procs[id].store(p, std::memory_order_release);
+  return p;
+}
+
+void launch_worker(scheduler& s, processor* p) {
   p->thread = std::thread(worker_main, &s, p);
   p->thread.detach();
+}
+
+}  // namespace
+
+void start_processor(scheduler& s, int id, goroutine* blocker) {
+  launch_worker(s, new_processor(s, id, blocker));
 }
 
 namespace {
@@ -318,10 +330,14 @@ void start_runtime() {
   }
   s->procs_capacity = std::max(max_threads(), scheduler::max_processors);
   s->procs = new std::atomic<processor*>[static_cast<std::size_t>(s->procs_capacity)]();
+  // One step under start_lock: every processor exists before the scheduler is
+  // published (a set_max_procs racing start-up waits for the lock, and anyone reading
+  // the_scheduler finds whole processors), and only then do workers start.
+  for (int i = 0; i < n; ++i) new_processor(*s, i, nullptr);
   s->nprocs.store(n, std::memory_order_release);
   s->created.store(n, std::memory_order_release);
-  the_scheduler = s;
-  for (int i = 0; i < n; ++i) start_processor(*s, i);
+  the_scheduler.store(s, std::memory_order_release);
+  for (int i = 0; i < n; ++i) launch_worker(*s, s->procs[i].load(std::memory_order_relaxed));
   start_monitor(*s);
 }
 
@@ -332,7 +348,7 @@ void start_runtime() {
 scheduler& sched() {
   std::call_once(start_once, start_runtime);
   check_not_forked("goro used");
-  return *the_scheduler;
+  return *the_scheduler.load(std::memory_order_acquire);
 }
 
 // ---- fork ---------------------------------------------------------------------------
@@ -377,7 +393,7 @@ void on_fork_child() {
 
 }  // namespace
 
-scheduler* sched_if_started() noexcept { return the_scheduler; }
+scheduler* sched_if_started() noexcept { return the_scheduler.load(std::memory_order_acquire); }
 
 int configured_max_procs() noexcept {
   int r = requested_procs.load(std::memory_order_acquire);
@@ -457,7 +473,7 @@ bool hand_off_locked(scheduler& s, processor* p) {
 bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread) noexcept {
   std::uint8_t credit = g->blocker_credit.load(std::memory_order_relaxed);
   if (credit == 0) return false;
-  scheduler& s = *the_scheduler;
+  scheduler& s = *the_scheduler.load(std::memory_order_acquire);
   std::lock_guard lk(s.procs_lock);
   int created = s.created.load(std::memory_order_acquire);
   for (int i = 0; i < created; ++i) {
@@ -524,7 +540,7 @@ void resize_locked(scheduler& s, int n, bool following) {
 void lock_thread(processor* p, goroutine* g) {
   if (g->lock_count == UINT32_MAX) throw goro::panic_error("goro::lock_os_thread: nested too deeply");
   if (g->lock_count++ > 0) return;
-  scheduler& s = *the_scheduler;
+  scheduler& s = *the_scheduler.load(std::memory_order_acquire);
   {
     std::lock_guard lk(s.procs_lock);
     g->locked_to = p;
@@ -550,7 +566,7 @@ void lock_thread(processor* p, goroutine* g) {
 
 void unlock_thread(processor* p, goroutine* g) {
   if (g->lock_count == 0 || --g->lock_count > 0) return;
-  scheduler& s = *the_scheduler;
+  scheduler& s = *the_scheduler.load(std::memory_order_acquire);
   {
     std::lock_guard lk(s.procs_lock);
     g->locked_to = nullptr;
@@ -564,12 +580,12 @@ void unlock_thread(processor* p, goroutine* g) {
 void resize_processors(int n) {
   {
     std::lock_guard early(start_lock);
-    if (the_scheduler == nullptr) {
+    if (the_scheduler.load(std::memory_order_acquire) == nullptr) {
       requested_procs.store(n, std::memory_order_release);  // start-up will not follow
       return;
     }
   }
-  scheduler& s = *the_scheduler;
+  scheduler& s = *the_scheduler.load(std::memory_order_acquire);
   std::lock_guard lk(s.procs_lock);
   // Under procs_lock: a follow_cpu_limit that comes after sees it cleared, one that came
   // before is overridden here. (Start-up set it, if at all, before the_scheduler.)
@@ -582,7 +598,7 @@ void follow_cpu_limit() {
   // Relaxed: a hint; the decision is taken again under procs_lock, which orders it.
   if (!follows_cpu_limit.load(std::memory_order_relaxed)) return;
   int n = default_processors(startup_cpus(), read_cpu_limit(own_cpu_limit_files()));
-  scheduler& s = *the_scheduler;
+  scheduler& s = *the_scheduler.load(std::memory_order_acquire);
   std::lock_guard lk(s.procs_lock);
   if (!follows_cpu_limit.load(std::memory_order_relaxed) ||
       n == s.nprocs.load(std::memory_order_acquire)) {

@@ -12,7 +12,7 @@ namespace goro::detail {
 // migration" in scheduler.cpp.
 extern constinit thread_local processor* tls_processor;
 // The scheduler, once started (never destroyed).
-extern scheduler* the_scheduler;
+extern std::atomic<scheduler*> the_scheduler;
 
 // ---- switch.cpp ----
 // A worker thread's whole life: the scheduler loop on its own stack (g0).

@@ -104,7 +104,7 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
   if (!stack_intact(prev->stack, prev->saved_sp)) {
     report_stack_overflow(prev, "the reserve zone at the bottom of the stack was written");
   }
-  scheduler& s = *the_scheduler;
+  scheduler& s = *the_scheduler.load(std::memory_order_acquire);
   switch (action) {
     case after_switch::yield:
       set_state(prev, g_state::running, g_state::runnable);
@@ -242,9 +242,9 @@ void yield_current() noexcept {
   }
   // A goroutine yielding in a loop while nothing else is runnable never reaches the
   // scheduler loop: let it poll for I/O now and then, so sockets still complete.
-  poll_if_stale(*the_scheduler);
+  poll_if_stale(*the_scheduler.load(std::memory_order_acquire));
   goroutine* next = pick_local(p);
-  if (next == nullptr && p->runq.empty() && the_scheduler->global.size() == 0 && !timers_due(p) &&
+  if (next == nullptr && p->runq.empty() && the_scheduler.load(std::memory_order_acquire)->global.size() == 0 && !timers_due(p) &&
       external_timers().next_deadline() == timer_heap::no_deadline &&
       !p->retired.load(std::memory_order_relaxed)) {
     return;  // nothing else could run here: carry on, as Go's Gosched would
