@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -622,4 +623,31 @@ void set_max_procs_racing_start_up() {
 TEST(process_start, set_max_procs_racing_start_up_neither_crashes_nor_is_lost) {
   EXPECT_EXIT(set_max_procs_racing_start_up(), ::testing::ExitedWithCode(0),
               "crashed 0 hung 0 wrong 0");
+}
+
+TEST_P(locked_, goroutines_exiting_locked_again_and_again_do_not_use_up_threads) {
+  // Each takes its thread with it; the processors those threads drove get new ones, so
+  // the process neither accumulates threads nor reaches GORO_MAX_THREADS.
+  auto threads_now = [] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+      (void)e;
+      ++n;
+    }
+    return n;
+  };
+  int before = threads_now();
+  for (int i = 0; i < 300; ++i) {
+    goro::wait_group wg;
+    wg.go([] {
+      goro::lock_os_thread();
+      goro::sleep(std::chrono::microseconds(10));
+    });
+    wg.wait();
+  }
+  auto ch = goro::make_chan<int>(1);
+  goro::go([ch] { ch.send(1); });
+  EXPECT_EQ(ch.recv().value_or(0), 1);
+  EXPECT_TRUE(eventually([&] { return threads_now() <= before + 4; }))
+      << "threads before " << before << ", now " << threads_now();
 }

@@ -129,6 +129,18 @@ goroutine* allocate_goroutine(processor* p) {
   return g;
 }
 
+void flush_goroutine_cache(processor* p) noexcept {
+  if (p->free_goroutines == nullptr) return;
+  goroutine* last = p->free_goroutines;
+  while (last->sched_next != nullptr) last = last->sched_next;
+  std::lock_guard lk(global_free_lock);
+  last->sched_next = global_free;
+  global_free = p->free_goroutines;
+  global_free_count += p->free_count;
+  p->free_goroutines = nullptr;
+  p->free_count = 0;
+}
+
 void free_goroutine(processor* p, goroutine* g) noexcept {
   {
     std::lock_guard lk(g->meta_lock);

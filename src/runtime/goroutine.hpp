@@ -110,6 +110,8 @@ inline void set_state(goroutine* g, g_state from, g_state to) noexcept {
 // be null on a plain thread), the global free list, or a new chunk.
 goroutine* allocate_goroutine(processor* p);
 void free_goroutine(processor* p, goroutine* g) noexcept;
+// Gives p's cached free descriptors to the global free list (p's thread ends).
+void flush_goroutine_cache(processor* p) noexcept;
 
 // Calls fn(g) for every descriptor ever allocated (live or free). Safe at any time.
 template <class F>

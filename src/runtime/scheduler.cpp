@@ -238,6 +238,32 @@ void start_processor(scheduler& s, int id, goroutine* blocker) {
 
 namespace {
 
+// A processor whose thread ended with its locked goroutine, given a new worker thread:
+// as a retired processor with `blocker` assigned, or (null) as one that takes the slot
+// being handed out. False if there is none. Called with procs_lock held.
+bool revive_locked(scheduler& s, goroutine* blocker) {
+  int created = s.created.load(std::memory_order_acquire);
+  for (int i = 0; i < created; ++i) {
+    processor* q = s.procs[i].load(std::memory_order_acquire);
+    if (!q->thread_gone.load(std::memory_order_acquire)) continue;
+    q->thread_gone.store(false, std::memory_order_relaxed);
+    q->defunct.store(false, std::memory_order_relaxed);
+    q->locked_ready.store(nullptr, std::memory_order_relaxed);
+    q->spare.store(false, std::memory_order_relaxed);
+    q->handed_off.store(false, std::memory_order_relaxed);
+    q->retired.store(blocker != nullptr, std::memory_order_seq_cst);
+    q->assigned.store(blocker, std::memory_order_relaxed);  // published by thread start
+    q->locked_g.store(nullptr, std::memory_order_seq_cst);
+    launch_worker(s, q);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+namespace {
+
 // The CPUs of the affinity mask of the thread that first asks (else the online CPUs),
 // read once: the monitor's own mask says nothing about the program's.
 long startup_cpus() {
@@ -432,6 +458,7 @@ bool activate_one_locked(scheduler& s, bool must_be_free) {
     futex_wake(&pick->wake_word, 1);
     return true;
   }
+  if (revive_locked(s, nullptr)) return true;
   if (created >= max_threads() || created >= s.procs_capacity) return false;
   start_processor(s, created);
   s.created.store(created + 1, std::memory_order_release);
@@ -491,11 +518,14 @@ bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread) noexcep
     futex_wake(&q->wake_word, 1);
     return true;
   }
-  if (!may_start_thread || created >= max_threads() || created >= s.procs_capacity) {
-    return false;
-  }
-  g->blocker_credit.store(static_cast<std::uint8_t>(credit - 1), std::memory_order_relaxed);
+  if (!may_start_thread) return false;
   // No spare asleep: a new worker thread, born retired, with g assigned.
+  if (revive_locked(s, g)) {
+    g->blocker_credit.store(static_cast<std::uint8_t>(credit - 1), std::memory_order_relaxed);
+    return true;
+  }
+  if (created >= max_threads() || created >= s.procs_capacity) return false;
+  g->blocker_credit.store(static_cast<std::uint8_t>(credit - 1), std::memory_order_relaxed);
   start_processor(s, created, g);
   s.created.store(created + 1, std::memory_order_release);
   return true;

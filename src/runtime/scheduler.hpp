@@ -86,8 +86,11 @@ struct processor {
   std::atomic<goroutine*> locked_g{nullptr};
   // The locked goroutine, made runnable: handed straight to this worker (never queued).
   std::atomic<goroutine*> locked_ready{nullptr};
-  // Its locked goroutine exited: the worker thread ends with it (Go's rule).
+  // Its locked goroutine exited: the worker thread ends with it (Go's rule). Then
+  // thread_gone (the worker's last store) lets the processor be given a new thread
+  // (revive_locked in scheduler.cpp), so such exits do not use up GORO_MAX_THREADS.
   std::atomic<bool> defunct{false};
+  std::atomic<bool> thread_gone{false};
   std::atomic<int> tid{0};  // the worker's kernel thread id (for /proc)
   // Written by the system monitor only: the tick it last saw and when it first saw it,
   // so `now - tick_since` is how long the running goroutine has held the thread.

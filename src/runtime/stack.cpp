@@ -332,6 +332,11 @@ void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept 
   give_to_pool(pool_for(size), s);
 }
 
+void flush_stack_cache(stack_cache* cache) noexcept {
+  for (int i = 0; i < cache->count; ++i) give_to_pool(default_pool(), cache->slots[i]);
+  cache->count = 0;
+}
+
 void scavenge_stacks() noexcept {
   std::vector<size_pool*> all;
   {

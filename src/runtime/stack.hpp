@@ -63,6 +63,8 @@ struct stack_cache {
 // OS refuses memory for it (a goroutine cannot start without a stack).
 stack_slot acquire_stack(stack_cache* cache, std::size_t size);
 void release_stack(stack_cache* cache, stack_slot s, std::size_t size) noexcept;
+// Gives every stack in `cache` to the shared pool (a processor whose thread ends).
+void flush_stack_cache(stack_cache* cache) noexcept;
 
 // Returns the pages of released stacks beyond the warm pool to the OS. Called by
 // workers idle for a while, and by the scavenger thread once dirty stacks pass their

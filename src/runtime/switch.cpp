@@ -278,7 +278,14 @@ void worker_main(scheduler* s, processor* p) {
   for (;;) {
     complete_switch(p);
     goroutine* g = find_runnable(*s, p);
-    if (g == nullptr) return;  // its locked goroutine exited (wait_for_locked)
+    if (g == nullptr) {
+      // Its locked goroutine exited (wait_for_locked): the thread ends, and what the
+      // processor cached goes back for the others to use.
+      flush_stack_cache(&p->stacks);
+      flush_goroutine_cache(p);
+      p->thread_gone.store(true, std::memory_order_release);
+      return;
+    }
     if (g->blocker_credit.load(std::memory_order_relaxed) != 0 &&
         !p->retired.load(std::memory_order_relaxed) && dispatch_blocker(p, g)) {
       continue;  // a spare thread runs it
