@@ -263,7 +263,8 @@ void worker_main(scheduler* s, processor* p) {
   stack_t ss{};
   ss.ss_sp = p->alt_stack;
   ss.ss_size = 64 * 1024;
-  sigaltstack(&ss, nullptr);
+  stack_t previous{};  // AddressSanitizer's, if any: it frees that one at thread exit
+  sigaltstack(&ss, &previous);
 #if defined(GORO_TSAN)
   p->tsan_sched_fiber = __tsan_get_current_fiber();
 #endif
@@ -283,6 +284,7 @@ void worker_main(scheduler* s, processor* p) {
       // processor cached goes back for the others to use.
       flush_stack_cache(&p->stacks);
       flush_goroutine_cache(p);
+      sigaltstack(&previous, nullptr);  // p->alt_stack goes to the next thread
       p->thread_gone.store(true, std::memory_order_release);
       return;
     }
