@@ -448,6 +448,9 @@ class monitor {
   // line (the dump has the rest), and lines come at most once a second.
   void note_starvation(processor* p, watch& w, goroutine* g, std::int64_t held) {
     if (starve_limit_ns_ == 0 || w.reported || held < starve_limit_ns_) return;
+    // A locked goroutine (lock_os_thread) has its thread to itself and holds no slot:
+    // nobody waits for it.
+    if (p->locked_g.load(std::memory_order_relaxed) != nullptr) return;
     bool handed = p->handed_off.load(std::memory_order_relaxed);
     std::uint32_t waiting = handed ? w.waiting : p->runq.waiting() + s_.global.size();
     if (waiting == 0) return;
