@@ -193,6 +193,49 @@ TEST(panic_site, a_rethrown_exception_keeps_the_site_of_its_first_throw) {
           "[^\n]*load_with_cleanup\\(\\)\n");
 }
 
+[[gnu::noinline]] void load_with_a_failed_fallback() {
+  try {
+    parse_config(config_version);
+  } catch (...) {
+    try {
+      throw 42;  // a fallback that fails too, handled here
+    } catch (int) {
+    }
+    throw;  // the first exception goes on
+  }
+}
+
+struct throws_and_catches_when_destroyed {
+  ~throws_and_catches_when_destroyed() {
+    try {
+      throw std::logic_error("during unwinding");
+    } catch (const std::exception&) {
+    }
+  }
+};
+
+[[gnu::noinline]] void load_with_a_throwing_cleanup() {
+  throws_and_catches_when_destroyed guard;
+  parse_config(config_version);
+}
+
+TEST(panic_site, other_exceptions_thrown_and_caught_meanwhile_do_not_hide_the_site) {
+  EXPECT_DEATH(
+      {
+        goro::go([] { load_with_a_failed_fallback(); });
+        std::this_thread::sleep_for(10s);
+      },
+      "panic: unsupported config version 1 [^\n]*\n\ngoroutine [0-9]+ \\[running\\]:\n" +
+          thrown_at_parse_config());
+  EXPECT_DEATH(
+      {
+        goro::go([] { load_with_a_throwing_cleanup(); });
+        std::this_thread::sleep_for(10s);
+      },
+      "panic: unsupported config version 1 [^\n]*\n\ngoroutine [0-9]+ \\[running\\]:\n" +
+          thrown_at_parse_config());
+}
+
 struct parks_when_destroyed {
   ~parks_when_destroyed() { goro::sleep(5ms); }
 };

@@ -651,3 +651,22 @@ TEST_P(locked_, goroutines_exiting_locked_again_and_again_do_not_use_up_threads)
   EXPECT_TRUE(eventually([&] { return threads_now() <= before + 4; }))
       << "threads before " << before << ", now " << threads_now();
 }
+
+void plain_thread_sends_after_a_locked_exit() {
+  int rc = goro::run([] {
+    goro::wait_group wg;
+    wg.go([] { goro::lock_os_thread(); });  // its thread ends with it
+    wg.wait();
+    auto ch = goro::make_chan<int>();
+    std::thread([ch] {
+      std::this_thread::sleep_for(400ms);  // longer than the detector's grace
+      ch.send(42);
+    }).detach();
+    std::fprintf(stderr, "got %d\n", ch.recv().value_or(0));
+  });
+  std::exit(rc);
+}
+
+TEST(process_deadlock, a_thread_ended_with_its_locked_goroutine_does_not_hide_a_plain_thread) {
+  EXPECT_EXIT(plain_thread_sends_after_a_locked_exit(), ::testing::ExitedWithCode(0), "got 42");
+}

@@ -223,12 +223,17 @@ bool all_asleep(scheduler& s) {
   }
   // A goroutine on any processor, retired ones included, is not asleep: it may be in
   // foreign code (a system call, a std::mutex) that ends and wakes the others.
+  // Worker threads alive: a processor whose thread ended with its locked goroutine
+  // (and has no new one yet) has none, and must not make room for a plain thread.
   int created = s.created.load(std::memory_order_acquire);
+  int workers = 0;
   for (int i = 0; i < created; ++i) {
     processor* q = s.procs[i].load(std::memory_order_acquire);
-    if (q && q->running.load(std::memory_order_relaxed) != nullptr) return false;
+    if (q == nullptr) continue;
+    if (q->running.load(std::memory_order_relaxed) != nullptr) return false;
+    if (!q->thread_gone.load(std::memory_order_acquire)) ++workers;
   }
-  int expected = created + runs + runtime_threads.load(std::memory_order_relaxed);
+  int expected = workers + runs + runtime_threads.load(std::memory_order_relaxed);
 #if defined(GORO_TSAN)
   expected += 1;  // ThreadSanitizer's own background thread
 #endif

@@ -67,11 +67,12 @@ void record_throw(const void* object, std::uintptr_t fp) noexcept {
     r = new (mem) throw_record;
     g->last_throw = r;
   }
-  r->object = object;
-  r->goroutine_id = g->id.load(std::memory_order_relaxed);
-  r->depth = walk_frame_pointers(fp, reinterpret_cast<std::uintptr_t>(g->stack.lo),
-                                 reinterpret_cast<std::uintptr_t>(g->stack.hi), r->pcs, 0,
-                                 throw_record::max_frames);
+  throw_record::entry& e = r->entries[r->next++ % throw_record::kept];
+  e.object = object;
+  e.goroutine_id = g->id.load(std::memory_order_relaxed);
+  e.depth = walk_frame_pointers(fp, reinterpret_cast<std::uintptr_t>(g->stack.lo),
+                                reinterpret_cast<std::uintptr_t>(g->stack.hi), e.pcs, 0,
+                                throw_record::max_frames);
 }
 
 }  // namespace
@@ -79,13 +80,19 @@ void record_throw(const void* object, std::uintptr_t fp) noexcept {
 int throw_site_of(goroutine* g, const std::exception_ptr& e, std::uintptr_t* out,
                   int max) noexcept {
   const throw_record* r = g->last_throw;
-  if (r == nullptr || e == nullptr || r->object != thrown_object(e) ||
-      r->goroutine_id != g->id.load(std::memory_order_relaxed)) {
-    return 0;
+  if (r == nullptr || e == nullptr) return 0;
+  const void* object = thrown_object(e);
+  std::uint64_t id = g->id.load(std::memory_order_relaxed);
+  // Newest first: an object's memory may be reused by a later exception, and the
+  // later throw is the one that made this exception.
+  for (unsigned k = 1; k <= throw_record::kept; ++k) {
+    const throw_record::entry& x = r->entries[(r->next - k) % throw_record::kept];
+    if (x.object != object || x.goroutine_id != id) continue;
+    int n = x.depth < max ? x.depth : max;
+    for (int i = 0; i < n; ++i) out[i] = x.pcs[i];
+    return n;
   }
-  int n = r->depth < max ? r->depth : max;
-  for (int i = 0; i < n; ++i) out[i] = r->pcs[i];
-  return n;
+  return 0;
 }
 
 namespace {

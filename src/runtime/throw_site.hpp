@@ -14,15 +14,23 @@ namespace goro::detail {
 
 struct goroutine;
 
-// The last throw on one goroutine. Allocated on the goroutine's first throw and kept
-// with its descriptor (descriptors are reused, never freed); written and read only by
-// the goroutine itself, so it follows the goroutine across threads.
+// The last few throws on one goroutine, most recent at `next - 1`: an exception
+// caught and thrown again with `throw;` (no __cxa_throw) may have had others thrown
+// and caught meanwhile, in its catch block or in destructors during unwinding.
+// Allocated on the goroutine's first throw and kept with its descriptor (descriptors
+// are reused, never freed); written and read only by the goroutine itself, so it
+// follows the goroutine across threads.
 struct throw_record {
   static constexpr int max_frames = 16;
-  const void* object = nullptr;  // what __cxa_throw was given
-  std::uint64_t goroutine_id = 0;  // which life of the descriptor recorded it
-  int depth = 0;
-  std::uintptr_t pcs[max_frames] = {};  // return addresses, innermost first
+  static constexpr int kept = 8;
+  struct entry {
+    const void* object = nullptr;    // what __cxa_throw was given
+    std::uint64_t goroutine_id = 0;  // which life of the descriptor recorded it
+    int depth = 0;
+    std::uintptr_t pcs[max_frames] = {};  // return addresses, innermost first
+  };
+  entry entries[kept];
+  unsigned next = 0;  // where the next throw is recorded (mod kept)
 };
 
 // Copies the frames recorded when `e` was thrown on g (at most `max`) to `out` and
