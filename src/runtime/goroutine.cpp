@@ -147,7 +147,6 @@ void free_goroutine(processor* p, goroutine* g) noexcept {
     std::free(g->name);
     g->name = nullptr;
   }
-  g->is_main = false;
   set_state(g, g_state::dead, g_state::free);
   g->sched_next = p->free_goroutines;
   p->free_goroutines = g;

@@ -45,26 +45,27 @@ struct goroutine {
   task* body = nullptr;             // what it runs; deleted on the goroutine's stack
   stack_slot stack{};               // bound on first run
   std::uint32_t stack_size = 0;     // requested usable size, bytes
-  std::atomic<g_state> state{g_state::free};
-  bool is_main = false;  // the main goroutine of goro::run
   // lock_os_thread: the nesting count and the processor whose thread it is wired to.
   // Written by the goroutine itself; read by its wakers after it parked (the parker's
   // handshake orders them).
   std::uint32_t lock_count = 0;
-  processor* locked_to = nullptr;
+  std::atomic<g_state> state{g_state::free};
   // Set by the system monitor when this goroutine held its thread in the kernel and
   // its processor was handed off; each later run spends one, handing the processor's
   // slot on before it starts (monitor.cpp, "Goroutines that block again"). Reset
   // when the descriptor is reused.
   std::atomic<std::uint8_t> blocker_credit{0};
+  // (Diagnostics, placed here to share the padding: the descriptors of a million
+  // goroutines are zeroed and touched once each, so bytes count.)
+  std::atomic<wait_reason> reason{wait_reason::none};
+  spinlock meta_lock;  // guards the fields below marked so
+  processor* locked_to = nullptr;
 
   parker park{};  // the goroutine's half of the parking protocol
 
   // --- diagnostics ---
   std::atomic<std::uint64_t> id{0};
-  std::atomic<wait_reason> reason{wait_reason::none};
   std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked
-  spinlock meta_lock;                       // guards the fields below
   std::uint64_t parent_id = 0;              // under meta_lock
   // The main goroutine of the goro::run this one descends from (0: started from a
   // plain thread). Written before the goroutine first runs, then never: its children
