@@ -38,34 +38,35 @@ enum class g_state : std::uint8_t { free, runnable, running, waiting, dead };
 
 const char* to_string(g_state s) noexcept;
 
-struct goroutine {
+// Cache-line aligned: two goroutines on different threads never share a line (with
+// descriptors packed back to back, a layout where a hot field of one shared a line
+// with another's tripled the cost of a contended goro::mutex at two processors).
+struct alignas(64) goroutine {
   // --- scheduling (owned by whoever owns the goroutine in its current state) ---
   void* saved_sp = nullptr;         // the suspended context when not running
   goroutine* sched_next = nullptr;  // link in the global run queue and the free lists
   task* body = nullptr;             // what it runs; deleted on the goroutine's stack
   stack_slot stack{};               // bound on first run
   std::uint32_t stack_size = 0;     // requested usable size, bytes
+  std::atomic<g_state> state{g_state::free};
   // lock_os_thread: the nesting count and the processor whose thread it is wired to.
   // Written by the goroutine itself; read by its wakers after it parked (the parker's
   // handshake orders them).
   std::uint32_t lock_count = 0;
-  std::atomic<g_state> state{g_state::free};
+  processor* locked_to = nullptr;
   // Set by the system monitor when this goroutine held its thread in the kernel and
   // its processor was handed off; each later run spends one, handing the processor's
   // slot on before it starts (monitor.cpp, "Goroutines that block again"). Reset
   // when the descriptor is reused.
   std::atomic<std::uint8_t> blocker_credit{0};
-  // (Diagnostics, placed here to share the padding: the descriptors of a million
-  // goroutines are zeroed and touched once each, so bytes count.)
-  std::atomic<wait_reason> reason{wait_reason::none};
-  spinlock meta_lock;  // guards the fields below marked so
-  processor* locked_to = nullptr;
 
   parker park{};  // the goroutine's half of the parking protocol
 
   // --- diagnostics ---
   std::atomic<std::uint64_t> id{0};
+  std::atomic<wait_reason> reason{wait_reason::none};
   std::atomic<std::int64_t> wait_since{0};  // nanotime() when it parked
+  spinlock meta_lock;                       // guards the fields below
   std::uint64_t parent_id = 0;              // under meta_lock
   // The main goroutine of the goro::run this one descends from (0: started from a
   // plain thread). Written before the goroutine first runs, then never: its children
