@@ -173,6 +173,29 @@ TEST(debug, dumps_are_safe_while_goroutines_churn) {
   EXPECT_GT(total, 0u);
 }
 
+[[gnu::noinline]] void blocks_forever_in_a_static_function(goro::chan<int> never) {
+  never.recv();
+  asm volatile("" ::: "memory");  // not a tail call: this frame stays on the stack
+}
+
+void leak_and_report_with_the_symbol_tables_only() {
+  setenv("GORO_SYMBOLIZER", "symtab", 1);  // as a build without libdw symbolizes
+  auto base = goro::debug::goroutine_ids();
+  auto never = goro::make_chan<int>();
+  goro::go([never] { blocks_forever_in_a_static_function(never); });
+  goro::error err = goro::debug::check_no_leaks({.baseline = base, .grace = 100ms});
+  std::fputs(err ? err.message().c_str() : "no leak found\n", stderr);
+  std::exit(err ? 0 : 1);
+}
+
+TEST(debug_symtab, a_leaked_goroutine_is_named_by_its_function_without_libdw) {
+  // A function in an anonymous namespace is in no dynamic symbol table: dladdr alone
+  // printed "program+0x..." for it.
+  EXPECT_EXIT(leak_and_report_with_the_symbol_tables_only(), ::testing::ExitedWithCode(0),
+              "found 1 leaked goroutine(.|\n)*\\(anonymous namespace\\)::blocks_forever_in_a_"
+              "static_function\\(goro::chan<int>\\)");
+}
+
 TEST(debug, leak_check_fails_with_the_dump_and_passes_when_clean) {
   auto base = goro::debug::goroutine_ids();
   EXPECT_FALSE(goro::debug::check_no_leaks({.baseline = base, .grace = 200ms}));

@@ -7,7 +7,15 @@
 
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include <cstdio>
 #include <cstdlib>
@@ -33,9 +41,25 @@ std::string demangle(const char* name) {
   return status == 0 && out ? std::string(out.get()) : std::string(name);
 }
 
+// The function symbols of one loaded module, from its ELF file's .symtab (every
+// function, static ones and lambdas included, unless the file was stripped), else its
+// .dynsym (exported ones only).
+struct elf_functions {
+  struct entry {
+    std::uintptr_t start;  // run-time address (load bias applied)
+    std::uintptr_t size;
+    std::string name;  // mangled
+  };
+  std::uintptr_t lo = 0, hi = 0;  // the module's mapped range (its PT_LOAD segments)
+  std::string path;
+  std::vector<entry> functions;  // by start
+  bool loaded = false;
+};
+
 struct symbol_table {
   std::mutex lock;
   std::unordered_map<std::uintptr_t, std::vector<symbol>> cache;  // under lock
+  std::vector<elf_functions> modules;                             // under lock
 #if defined(GORO_HAVE_LIBDW)
   Dwfl* dwfl = nullptr;  // under lock
   Dwfl_Callbacks callbacks{};
@@ -149,6 +173,138 @@ bool lookup_dwarf(symbol_table& t, std::uintptr_t addr, std::vector<symbol>& out
 }
 #endif
 
+// ---- the fallback: ELF symbol tables, read directly --------------------------------
+
+// Reads the FUNC symbols of the ELF file at `m.path` (which is mapped with `bias`).
+void load_functions(elf_functions& m, std::uintptr_t bias) {
+  m.loaded = true;
+  int fd = ::open(m.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(ElfW(Ehdr)))) {
+    ::close(fd);
+    return;
+  }
+  auto size = static_cast<std::size_t>(st.st_size);
+  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return;
+  const auto* base = static_cast<const unsigned char*>(map);
+  const auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base);
+  auto inside = [&](std::size_t off, std::size_t len) { return off <= size && len <= size - off; };
+  if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_shentsize == sizeof(ElfW(Shdr)) &&
+      inside(eh->e_shoff, std::size_t{eh->e_shnum} * sizeof(ElfW(Shdr)))) {
+    const auto* sh = reinterpret_cast<const ElfW(Shdr)*>(base + eh->e_shoff);
+    // .symtab if present, else .dynsym.
+    const ElfW(Shdr)* symtab = nullptr;
+    for (int want : {SHT_SYMTAB, SHT_DYNSYM}) {
+      for (unsigned i = 0; i < eh->e_shnum && symtab == nullptr; ++i) {
+        if (sh[i].sh_type == static_cast<ElfW(Word)>(want)) symtab = &sh[i];
+      }
+      if (symtab != nullptr) break;
+    }
+    if (symtab != nullptr && symtab->sh_link < eh->e_shnum &&
+        symtab->sh_entsize == sizeof(ElfW(Sym)) && inside(symtab->sh_offset, symtab->sh_size)) {
+      const ElfW(Shdr)& strtab = sh[symtab->sh_link];
+      if (inside(strtab.sh_offset, strtab.sh_size)) {
+        const auto* syms = reinterpret_cast<const ElfW(Sym)*>(base + symtab->sh_offset);
+        const char* strs = reinterpret_cast<const char*>(base + strtab.sh_offset);
+        std::size_t n = symtab->sh_size / sizeof(ElfW(Sym));
+        for (std::size_t i = 0; i < n; ++i) {
+          const ElfW(Sym)& s = syms[i];
+          if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_shndx == SHN_UNDEF ||
+              s.st_value == 0 || s.st_name >= strtab.sh_size) {
+            continue;
+          }
+          const char* name = strs + s.st_name;
+          std::size_t len = strnlen(name, strtab.sh_size - s.st_name);
+          m.functions.push_back({bias + s.st_value, s.st_size, std::string(name, len)});
+        }
+      }
+    }
+  }
+  munmap(map, size);
+  std::sort(m.functions.begin(), m.functions.end(),
+            [](const auto& a, const auto& b) { return a.start < b.start; });
+}
+
+struct module_report {
+  std::uintptr_t addr = 0;
+  std::uintptr_t bias = 0, lo = 0, hi = 0;
+  std::string path;
+  bool found = false;
+};
+
+int find_module(dl_phdr_info* info, std::size_t, void* arg) {
+  auto* r = static_cast<module_report*>(arg);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    std::uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (r->addr < lo || r->addr >= lo + ph.p_memsz) continue;
+    r->bias = info->dlpi_addr;
+    r->found = true;
+    // The main program has no name here; its file is /proc/self/exe.
+    r->path = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "/proc/self/exe";
+    r->lo = ~std::uintptr_t{0};
+    for (int j = 0; j < info->dlpi_phnum; ++j) {
+      const ElfW(Phdr)& q = info->dlpi_phdr[j];
+      if (q.p_type != PT_LOAD) continue;
+      r->lo = std::min<std::uintptr_t>(r->lo, info->dlpi_addr + q.p_vaddr);
+      r->hi = std::max<std::uintptr_t>(r->hi, info->dlpi_addr + q.p_vaddr + q.p_memsz);
+    }
+    return 1;
+  }
+  return 0;
+}
+
+// The function containing addr, from the symbol tables; empty if none. Called with
+// t.lock held.
+std::string lookup_elf(symbol_table& t, std::uintptr_t addr, std::string& module_offset) {
+  elf_functions* m = nullptr;
+  for (auto& known : t.modules) {
+    if (addr >= known.lo && addr < known.hi) m = &known;
+  }
+  if (m == nullptr) {
+    module_report r;
+    r.addr = addr;
+    dl_iterate_phdr(find_module, &r);
+    if (!r.found) return {};
+    t.modules.push_back(elf_functions{});
+    m = &t.modules.back();
+    m->lo = r.lo;
+    m->hi = r.hi;
+    m->path = r.path;
+    load_functions(*m, r.bias);
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "+0x%lx", static_cast<unsigned long>(addr - m->lo));
+  module_offset = m->path;
+  module_offset += buf;
+  auto it = std::upper_bound(m->functions.begin(), m->functions.end(), addr,
+                             [](std::uintptr_t a, const auto& e) { return a < e.start; });
+  if (it == m->functions.begin()) return {};
+  --it;
+  // A sized symbol must contain addr; an unsized one (hand-written assembly) is taken
+  // as reaching the next symbol.
+  if (it->size != 0 && addr >= it->start + it->size) return {};
+  return it->name;
+}
+
+// Which symbolizer: libdw where built with it, unless GORO_SYMBOLIZER=symtab asks for
+// the symbol-table one (what a build without libdw uses).
+bool use_symtab_only() {
+#if defined(GORO_HAVE_LIBDW)
+  static const bool forced = [] {
+    const char* v = std::getenv("GORO_SYMBOLIZER");
+    return v != nullptr && std::strcmp(v, "symtab") == 0;
+  }();
+  return forced;
+#else
+  return true;
+#endif
+}
+
 symbol lookup_dladdr(std::uintptr_t addr) {
   symbol out;
   Dl_info info{};
@@ -177,10 +333,20 @@ std::vector<symbol> symbolize(std::uintptr_t pc) {
   if (auto it = t.cache.find(addr); it != t.cache.end()) return it->second;
   std::vector<symbol> out;
 #if defined(GORO_HAVE_LIBDW)
-  if (!lookup_dwarf(t, addr, out)) out = {lookup_dladdr(addr)};
-#else
-  out = {lookup_dladdr(addr)};
+  if (!use_symtab_only() && lookup_dwarf(t, addr, out)) {
+    t.cache.emplace(addr, out);
+    return out;
+  }
 #endif
+  std::string module_offset;
+  std::string name = lookup_elf(t, addr, module_offset);
+  if (!name.empty()) {
+    out = {symbol{demangle(name.c_str()), {}, 0}};
+  } else if (!module_offset.empty()) {
+    out = {symbol{module_offset, {}, 0}};
+  } else {
+    out = {lookup_dladdr(addr)};
+  }
   t.cache.emplace(addr, out);
   return out;
 }
