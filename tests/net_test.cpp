@@ -697,8 +697,10 @@ TEST_P(net, blocking_runs_beside_goroutines_and_propagates_results_and_exception
         goro::sleep(1ms);
       }
     });
+    // The call waits (up to a generous 5 s) for the others to tick 10 times.
     int v = goro::blocking([&] {
-      std::this_thread::sleep_for(200ms);
+      auto until = steady::now() + 5s;
+      while (ticks.load() <= 10 && steady::now() < until) std::this_thread::sleep_for(1ms);
       return 42;
     });
     finished = true;
