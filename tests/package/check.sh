@@ -2,6 +2,8 @@
 # Installs goro from a build directory into a scratch prefix, then builds
 # examples/hello.cpp against it twice, as users outside this tree would: with
 # pkg-config (Meson, Make, Bazel) and with CMake's find_package. Runs both.
+# Then, as root with apt-get (CI), the same from the Debian package (cpack -G DEB)
+# installed with apt-get, and removes it again.
 # Usage: tests/package/check.sh <build-dir>
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -27,3 +29,23 @@ if grep -rq "$build\|/usr/lib/x86_64-linux-gnu/libdw" "$prefix/lib"*/cmake/goro/
   exit 1
 fi
 echo "-- package check: pkg-config and find_package consumers built and ran"
+
+if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
+  echo "-- Debian package check skipped (needs root and apt-get)"
+  exit 0
+fi
+(cd "$build" && cpack -G DEB >/dev/null)
+deb="$(ls "$build"/goro_*.deb | head -n1)"
+if dpkg -s goro >/dev/null 2>&1; then
+  echo "a goro package is installed already; not touching it" >&2
+  exit 1
+fi
+trap 'apt-get remove -y goro >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
+DEBIAN_FRONTEND=noninteractive apt-get install -y "$deb" >/dev/null
+# shellcheck disable=SC2046
+g++ -O2 "$root/examples/hello.cpp" -o "$scratch/hello-deb-pc" $(pkg-config --cflags --libs goro)
+"$scratch/hello-deb-pc" | grep -q "all workers done"
+cmake -S "$root/tests/package" -B "$scratch/consumer-deb" >/dev/null
+cmake --build "$scratch/consumer-deb" >/dev/null
+"$scratch/consumer-deb/hello" | grep -q "all workers done"
+echo "-- Debian package: $(basename "$deb") installed with apt-get; both consumers built and ran"
