@@ -360,8 +360,8 @@ TEST_P(monitor_, computing_goroutines_do_not_each_get_a_thread) {
 #if defined(__SANITIZE_ADDRESS__)
   // AddressSanitizer's runtime can put a computing thread to sleep in the kernel (its
   // allocator's locks, faults on shadow memory), which the monitor rightly treats as
-  // blocking: one more thread may appear than the one computing hand-off (seen 1 run
-  // in ~50 at 4 processors on 2 cores). Still far from one thread per goroutine.
+  // blocking: one more thread may appear than the one computing hand-off (seen twice
+  // in a day of CI runs, at 4 processors on 2 cores). Still far from one per goroutine.
   EXPECT_LE(most.load(), GetParam() + 2);
 #else
   EXPECT_LE(most.load(), GetParam() + 1);
