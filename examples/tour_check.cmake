@@ -5,6 +5,8 @@
 #   cmake -DTOUR=<path to tour> -DMODE=all -P tour_check.cmake    every section
 #   cmake -DTOUR=<path to tour> -DMODE=2 -P tour_check.cmake      `tour 2`: section 2 only
 #   cmake -DTOUR=<path to tour> -DMODE=usage -P tour_check.cmake  bad arguments are refused
+#
+# -DRUN=<emulator> runs the tour through it (a cross-built tour under QEMU).
 cmake_minimum_required(VERSION 3.25)
 
 if(NOT TOUR OR NOT MODE)
@@ -14,7 +16,7 @@ endif()
 # `tour 0`, `tour 9`, `tour x` and `tour 1 2` print the usage and exit non-zero.
 if(MODE STREQUAL "usage")
   foreach(args "0" "9" "x" "1;2")
-    execute_process(COMMAND "${TOUR}" ${args} OUTPUT_VARIABLE out ERROR_VARIABLE err
+    execute_process(COMMAND ${RUN} "${TOUR}" ${args} OUTPUT_VARIABLE out ERROR_VARIABLE err
                     RESULT_VARIABLE rc TIMEOUT 30)
     if(rc EQUAL 0 OR NOT err MATCHES "usage: tour")
       message(FATAL_ERROR "tour ${args}: want the usage and a non-zero exit, got exit ${rc}:\n${out}${err}")
@@ -89,7 +91,7 @@ else()
   message(FATAL_ERROR "MODE must be all, a section number or usage (got '${MODE}')")
 endif()
 
-execute_process(COMMAND "${TOUR}" ${args} OUTPUT_VARIABLE out ERROR_VARIABLE err
+execute_process(COMMAND ${RUN} "${TOUR}" ${args} OUTPUT_VARIABLE out ERROR_VARIABLE err
                 RESULT_VARIABLE rc TIMEOUT 100)
 string(STRIP "tour ${args}" command_line)
 # On failure, show everything the tour wrote (verbatim), then say what is wrong.

@@ -462,14 +462,25 @@ TEST_P(context, semaphore_cancelled_head_lets_the_queue_move) {
   auto [ctx, cancel] = goro::with_cancel(goro::background());
   std::atomic<bool> big_failed{false}, small_done{false};
   goro::wait_group wg;
+  // Each waiter is seen parked before the next one comes (not a fixed sleep: under
+  // emulation a goroutine can take longer than that to start).
+  auto parked_acquirers = [] {
+    std::string dump = goro::debug::goroutines(2);
+    std::size_t n = 0;
+    for (auto at = dump.find("[semacquire"); at != std::string::npos;
+         at = dump.find("[semacquire", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
   wg.go([&, c = ctx] { big_failed = bool(sem.acquire(c, 10)); });
-  std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(eventually([&] { return parked_acquirers() == 1; }));
   wg.go([&] {
     sem.acquire(1);  // queued behind the 10
     small_done = true;
     sem.release(1);
   });
-  std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(eventually([&] { return parked_acquirers() == 2; }));
   EXPECT_FALSE(small_done.load());
   cancel();  // the 10 leaves; the 1 fits and must go through
   wg.wait();

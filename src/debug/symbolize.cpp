@@ -291,19 +291,17 @@ std::string lookup_elf(symbol_table& t, std::uintptr_t addr, std::string& module
   return it->name;
 }
 
-// Which symbolizer: libdw where built with it, unless GORO_SYMBOLIZER=symtab asks for
-// the symbol-table one (what a build without libdw uses).
-bool use_symtab_only() {
 #if defined(GORO_HAVE_LIBDW)
+// Which symbolizer: libdw, unless GORO_SYMBOLIZER=symtab asks for the symbol-table
+// one (what a build without libdw uses).
+bool use_symtab_only() {
   static const bool forced = [] {
     const char* v = std::getenv("GORO_SYMBOLIZER");
     return v != nullptr && std::strcmp(v, "symtab") == 0;
   }();
   return forced;
-#else
-  return true;
-#endif
 }
+#endif
 
 symbol lookup_dladdr(std::uintptr_t addr) {
   symbol out;
