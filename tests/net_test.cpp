@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "support/fixture.hpp"
+#include "net/address.hpp"
+#include "runtime/scheduler.hpp"
 
 namespace {
 
@@ -616,6 +618,146 @@ TEST_P(net, bad_addresses_give_clear_errors) {
   expect_error(null.write("x").second, "null");
   listener nl;
   expect_error(nl.accept().second, "null");
+}
+
+TEST_P(net, a_nul_byte_or_a_bad_name_is_no_such_host_and_dials_nothing) {
+  // libc stops at a NUL: "127.0.0.1\0.allowed.example.com" would dial 127.0.0.1 and
+  // get past an allow-list that checks the suffix. Go refuses such names.
+  auto ln = must_listen();
+  std::string port = ln.addr().substr(ln.addr().rfind(':') + 1);
+  using namespace std::string_literals;
+  const std::string hosts[] = {"127.0.0.1\0.allowed.example.com"s, "localhost\0"s, "\0"s,
+                               "127.1"s, "local host"s, "a..b"s, "-a.example"s, "host/x"s};
+  for (const std::string& host : hosts) {
+    std::string address = host + ":" + port;
+    auto [c, err] = goro::net::dial("tcp", address);
+    ASSERT_TRUE(err) << "dialed " << goro::net::addr::printable_host(host);
+    EXPECT_NE(err.message().find(": no such host"), std::string::npos) << err.message();
+    EXPECT_EQ(err.message().find('\0'), std::string::npos) << "a NUL in the message";
+    auto [l2, lerr] = goro::net::listen("tcp", host + ":0");
+    ASSERT_TRUE(lerr) << "listened on " << goro::net::addr::printable_host(host);
+    EXPECT_NE(lerr.message().find(": no such host"), std::string::npos) << lerr.message();
+  }
+  auto [c, err] = goro::net::dial("tcp", "127.0.0.1\0.x:"s + port);
+  EXPECT_NE(err.message().find("lookup 127.0.0.1\\x00.x: no such host"), std::string::npos)
+      << err.message();
+  // Nothing reached the listener.
+  goro::wait_group wg;
+  std::atomic<bool> accepted{false};
+  wg.go([&] { accepted = !ln.accept().second; });
+  goro::sleep(50ms);
+  ln.close();
+  wg.wait();
+  EXPECT_FALSE(accepted.load()) << "a connection was made to 127.0.0.1";
+}
+
+// A resolver that answers only when told to: every call waits for `open`.
+std::atomic<bool> slow_resolver_open{false};
+std::atomic<int> slow_resolver_running{0}, slow_resolver_most{0};
+int slow_resolver(const char*, const char*, const addrinfo*, addrinfo** out) {
+  int now = slow_resolver_running.fetch_add(1) + 1;
+  for (int m = slow_resolver_most.load(); now > m && !slow_resolver_most.compare_exchange_weak(m, now);) {
+  }
+  while (!slow_resolver_open.load()) std::this_thread::sleep_for(1ms);
+  slow_resolver_running.fetch_sub(1);
+  *out = nullptr;
+  return EAI_NONAME;
+}
+
+TEST(net_lookup, abandoned_lookups_are_bounded_and_leave_the_blocking_pool_usable) {
+  // 300 dials of a name whose lookup never ends, each given up after 20 ms: at most
+  // max_concurrent_lookups() lookups hold a helper thread, and goro::blocking still
+  // gets one at once.
+  slow_resolver_open = false;
+  auto* saved = goro::net::addr::resolver_hook.exchange(&slow_resolver);
+  goro::wait_group wg;
+  std::atomic<int> timed_out{0};
+  for (int i = 0; i < 300; ++i) {
+    wg.go([&] {
+      auto [ctx, cancel] = goro::with_timeout(goro::background(), 20ms);
+      auto [c, err] = goro::net::dial(ctx, "tcp", "slow.example:80");
+      if (err.is(goro::deadline_exceeded)) timed_out.fetch_add(1);
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(timed_out.load(), 300);
+  EXPECT_LE(slow_resolver_most.load(), goro::net::addr::max_concurrent_lookups());
+  auto t0 = steady::now();
+  int v = 0;
+  goro::wait_group other;
+  other.go([&] { v = goro::blocking([] { return 7; }); });
+  other.wait();
+  EXPECT_EQ(v, 7);
+  EXPECT_LT(ms_since(t0), 2000) << "the blocking pool was starved by abandoned lookups";
+  slow_resolver_open = true;
+  EXPECT_TRUE(eventually([] { return slow_resolver_running.load() == 0; }));
+  goro::net::addr::resolver_hook.store(saved);
+}
+
+// n goroutines each blocked in goro::blocking(read(pipe)) and one goroutine writing the
+// n bytes, each write its own goro::blocking call: every call needs a thread at once.
+// True if all n reads got their byte within `limit`; on false the reads are released.
+bool readers_and_their_writer(int n, std::chrono::milliseconds limit) {
+  int fds[2];
+  if (::pipe(fds) != 0) return false;
+  std::atomic<int> got{0};
+  goro::wait_group wg;
+  for (int i = 0; i < n; ++i) {
+    wg.go([&] {
+      char c;
+      if (goro::blocking([&] { return ::read(fds[0], &c, 1); }) == 1) got.fetch_add(1);
+    });
+  }
+  wg.go([&] {
+    for (int i = 0; i < n; ++i) goro::blocking([&] { return ::write(fds[1], "x", 1); });
+  });
+  bool ok = eventually([&] { return got.load() == n; }, limit);
+  if (!ok) {
+    for (int i = 0; i < n; ++i) (void)!::write(fds[1], "y", 1);  // let the reads end
+  }
+  wg.wait();
+  ::close(fds[0]);
+  ::close(fds[1]);
+  return ok;
+}
+
+TEST(blocking_pool, blocked_calls_and_the_call_that_frees_them_each_get_a_thread) {
+  // 200 reads blocked in helpers and the writes that feed them: with a fixed pool of 64
+  // the writes queued behind the reads forever. Go gives each blocking call a thread.
+  EXPECT_TRUE(readers_and_their_writer(200, 20s)) << "blocking calls waited for each other";
+  // Idle helpers end: the burst's threads do not stay.
+  EXPECT_TRUE(eventually([] { return goro::detail::blocking_helper_threads() == 0; }, 10s))
+      << goro::detail::blocking_helper_threads() << " helper threads still alive";
+  // And come back on demand.
+  EXPECT_TRUE(readers_and_their_writer(10, 20s));
+}
+
+TEST(blocking_pool, a_pool_at_its_limit_says_so_on_stderr_and_in_dumps) {
+  EXPECT_EXIT(
+      {
+        setenv("GORO_BLOCKING_THREADS", "2", 1);
+        int fds[2];
+        if (::pipe(fds) != 0) std::exit(10);
+        goro::wait_group wg;
+        for (int i = 0; i < 4; ++i) {
+          wg.go([&] {
+            char c;
+            goro::blocking([&] { return ::read(fds[0], &c, 1); });
+          });
+        }
+        // Two reads hold both helpers; two wait in the queue, and the dump says why.
+        bool seen = eventually([] {
+          return goro::debug::goroutines(2).find("2 goro::blocking call(s) wait for a helper "
+                                                 "thread: all 2 are busy (GORO_BLOCKING_THREADS)") !=
+                 std::string::npos;
+        });
+        for (int i = 0; i < 4; ++i) (void)!::write(fds[1], "x", 1);
+        wg.wait();
+        bool gone = goro::debug::goroutines(2).find("wait for a helper") == std::string::npos;
+        std::exit(seen && gone ? 0 : 11);
+      },
+      ::testing::ExitedWithCode(0),
+      "goro: all 2 blocking helper threads are busy \\(GORO_BLOCKING_THREADS\\)");
 }
 
 TEST_P(net, names_and_ipv6) {

@@ -8,10 +8,14 @@
 // returns f's result or rethrows its exception. No processor changes hands. Use it for
 // file I/O, name resolution, and third-party libraries that block.
 //
-// The pool starts threads on demand up to a limit (GORO_BLOCKING_THREADS, default
-// 64); calls beyond it queue in FIFO order. Helper threads are never goroutines: f
-// must not itself park in goro's primitives expecting to yield a processor (it may
-// use them as any plain thread can).
+// Every call gets a thread at once, as Go gives each blocking system call its own:
+// the pool starts a helper whenever none is idle, up to GORO_MAX_THREADS (10,000 by
+// default; GORO_BLOCKING_THREADS sets a lower limit for the pool alone), and a helper
+// idle for 2 s ends. So calls that wait for each other (reads of a pipe and the writes
+// that feed them) all run. At the limit, calls queue in FIFO order; goro says so once
+// on stderr and in every goroutine dump while any wait. Helper threads are never
+// goroutines: f must not itself park in goro's primitives expecting to yield a
+// processor (it may use them as any plain thread can).
 //
 // Blocking: parks the calling goroutine until f has run; called from a plain thread,
 //   runs f inline (the thread may block anyway).

@@ -331,6 +331,7 @@ void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id) {
       for (const auto& v : all) write_one(os, v);
     }
   });
+  os << blocking_pool_report();
 }
 
 }  // namespace goro::detail

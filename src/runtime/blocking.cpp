@@ -1,10 +1,15 @@
 // blocking.cpp — the helper-thread pool behind goro::blocking.
 //
-// A FIFO queue under one mutex; helper threads are started on demand while every
-// started one is busy, up to a limit, and then live as long as the process (like Go's
-// Ms parked in the scheduler). The caller parks on its own parker; the helper marks
-// the job done (release) and unparks it. While any job is queued or running, the
-// deadlock detector stays quiet: the job may be what the sleeping goroutines wait for.
+// A FIFO queue under one mutex; a helper thread is started whenever a job arrives and
+// no started one is idle, up to the thread limit (GORO_MAX_THREADS, 10,000 by default,
+// as Go gives every blocking system call a thread of its own up to that), so calls
+// that wait for each other (a read of a pipe and the write that feeds it) never wait
+// for a thread. A helper idle for helper_idle_ns ends. At the limit jobs queue, and
+// that is reported once on stderr and in every dump while it lasts: a queued call that
+// another queued call waits for would never return. The caller parks on its own
+// parker; the helper marks the job done (release) and unparks it. While any job is
+// queued or running, the deadlock detector stays quiet: the job may be what the
+// sleeping goroutines wait for.
 //
 // Invariants (all under blocking_pool::lock unless atomic):
 //   - head/tail is the FIFO of jobs not yet taken; queued is its length.
@@ -14,10 +19,12 @@
 #include <pthread.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <thread>
 
@@ -37,16 +44,26 @@ struct blocking_pool {
   int threads = 0;               // under lock
   int idle = 0;                  // under lock: helpers waiting for work
   int queued = 0;                // under lock: jobs not yet taken
-  int limit = 64;
+  int limit = 0;
+  bool limit_from_env = false;   // GORO_BLOCKING_THREADS set it
+  bool saturated = false;        // under lock: reported on stderr, not yet drained
   std::atomic<int> pending{0};  // jobs queued or running
+  std::atomic<int> waiting{0};  // jobs queued while every helper is busy at the limit
 };
+
+// An idle helper ends after this long: bursts reuse threads, a quiet process keeps none.
+constexpr auto helper_idle = std::chrono::seconds(2);
 
 blocking_pool& pool() {
   static blocking_pool* const p = [] {
     auto* bp = new blocking_pool;  // never destroyed: helpers outlive main
+    bp->limit = max_threads();
     if (const char* env = std::getenv("GORO_BLOCKING_THREADS")) {
       int n = std::atoi(env);
-      if (n > 0) bp->limit = n;
+      if (n > 0 && n < bp->limit) {
+        bp->limit = n;
+        bp->limit_from_env = true;
+      }
     }
     return bp;
   }();
@@ -59,13 +76,24 @@ void helper_main(blocking_pool* bp) {
   for (;;) {
     while (bp->head == nullptr) {
       ++bp->idle;
-      bp->work.wait(lk);
+      bool timed_out = bp->work.wait_for(lk, helper_idle) == std::cv_status::timeout;
       --bp->idle;
+      if (timed_out && bp->head == nullptr) {
+        --bp->threads;
+        note_runtime_thread(-1);
+        return;
+      }
     }
     blocking_job* job = bp->head;
     bp->head = job->next;
     if (bp->head == nullptr) bp->tail = nullptr;
     --bp->queued;
+    if (bp->queued == 0 && bp->saturated) {
+      bp->saturated = false;
+      bp->waiting.store(0, std::memory_order_relaxed);
+    } else if (bp->saturated) {
+      bp->waiting.store(bp->queued, std::memory_order_relaxed);
+    }
     lk.unlock();
     job->run(job);
     job->saved_errno = errno;  // the caller gets it on whichever thread it resumes
@@ -95,6 +123,21 @@ void take_back_locked(blocking_pool& bp, blocking_job* job) {
 
 bool blocking_calls_pending() noexcept {
   return pool().pending.load(std::memory_order_acquire) > 0;
+}
+
+std::string blocking_pool_report() {
+  blocking_pool& bp = pool();
+  int waiting = bp.waiting.load(std::memory_order_relaxed);
+  if (waiting <= 0) return {};
+  return "goro: " + std::to_string(waiting) + " goro::blocking call(s) wait for a helper thread: all " +
+         std::to_string(bp.limit) + " are busy (" +
+         (bp.limit_from_env ? "GORO_BLOCKING_THREADS" : "GORO_MAX_THREADS") + ")\n";
+}
+
+int blocking_helper_threads() noexcept {
+  blocking_pool& bp = pool();
+  std::lock_guard lk(bp.lock);
+  return bp.threads;
 }
 
 void run_blocking(blocking_job* job) {
@@ -136,7 +179,20 @@ void run_blocking(blocking_job* job) {
         }
       }
     }
-    if (!started && !run_inline) bp.work.notify_one();
+    if (!started && !run_inline) {
+      bp.work.notify_one();
+      if (bp.queued > bp.idle && bp.threads >= bp.limit) {
+        bp.waiting.store(bp.queued - bp.idle, std::memory_order_relaxed);
+        if (!bp.saturated) {
+          bp.saturated = true;
+          std::fprintf(stderr,
+                       "goro: all %d blocking helper threads are busy (%s); goro::blocking "
+                       "calls wait in a queue, and one that a queued call must finish first "
+                       "never returns\n",
+                       bp.limit, bp.limit_from_env ? "GORO_BLOCKING_THREADS" : "GORO_MAX_THREADS");
+        }
+      }
+    }
   }
   if (run_inline) {
     bp.pending.fetch_sub(1, std::memory_order_acq_rel);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <thread>
 
 #include "runtime/goroutine.hpp"
@@ -170,6 +171,11 @@ void netpoll_need_poller() noexcept;
 
 // goro::blocking calls whose goroutine waits for a helper thread (blocking.cpp).
 bool blocking_calls_pending() noexcept;
+// A line for dumps while goro::blocking calls queue because every helper thread (up to
+// the limit) is busy; empty otherwise. (blocking.cpp)
+std::string blocking_pool_report();
+// Helper threads alive now, busy or idle.
+int blocking_helper_threads() noexcept;
 
 // Creates a goroutine for `t` (used by spawn and run).
 goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
