@@ -513,9 +513,12 @@ int collect_frames(const registers& r, goroutine* g, bool on_own_stack,
   // frame pointers, such as libc's string functions): the chain then starts at its
   // caller's frame and would skip the caller. Its return address is then the word at
   // sp; take that word when it is one, and drop it if the chain repeats it.
-  if (r.sp + sizeof(std::uintptr_t) <= hi) {
-    std::uintptr_t at_sp = *reinterpret_cast<const volatile std::uintptr_t*>(r.sp);
-    if (is_return_address(at_sp)) pcs[n++] = at_sp;
+  // Read through the kernel: the fault may be the stack pointer itself standing on
+  // memory that cannot be read, and a second fault here would end the report unsaid.
+  std::uintptr_t at_sp = 0;
+  if (r.sp + sizeof(std::uintptr_t) <= hi && read_memory(&at_sp, r.sp, sizeof at_sp) &&
+      is_return_address(at_sp)) {
+    pcs[n++] = at_sp;
   }
   int from = n;
   n = walk_frame_pointers(r.fp, lo, hi, pcs, n, max_frames);

@@ -18,6 +18,7 @@
 //   - guarded_stacks only grows; no more than guard_budget stacks get a guard page.
 #include "runtime/stack.hpp"
 
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -171,7 +172,7 @@ void harden(stack_slot& s) noexcept {
     guarded_stacks.fetch_sub(1, std::memory_order_relaxed);
     return;
   }
-  if (mprotect(s.lo - page_bytes, page_bytes, PROT_NONE) == 0) {
+  if (mprotect(s.lo - page_bytes(), page_bytes(), PROT_NONE) == 0) {
     s.guarded = true;
   } else {
     guarded_stacks.fetch_sub(1, std::memory_order_relaxed);
@@ -184,7 +185,7 @@ stack_slot carve_slab(size_pool* pool) {
   std::size_t size = pool->size;
   std::size_t count = slab_target_bytes / size;
   if (count < 1) count = 1;
-  std::size_t stride = size + page_bytes;  // a guard slot below every stack
+  std::size_t stride = size + page_bytes();  // a guard slot below every stack
   void* base = mmap(nullptr, stride * count, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) out_of_stack_memory(size);
@@ -193,7 +194,7 @@ stack_slot carve_slab(size_pool* pool) {
   rest.reserve(count - 1);
   for (std::size_t i = 0; i < count; ++i, at += stride) {
     stack_slot s{};
-    s.lo = at + page_bytes;
+    s.lo = at + page_bytes();
     s.hi = s.lo + size;
     rest.push_back(s);
   }
@@ -244,7 +245,7 @@ void scavenge(size_pool* pool, std::vector<stack_slot>& batch) noexcept {
     char* lo = batch[i].lo;
     char* hi = batch[i].hi;
     std::size_t j = i + 1;
-    while (j < batch.size() && batch[j].lo == hi + page_bytes) {
+    while (j < batch.size() && batch[j].lo == hi + page_bytes()) {
       hi = batch[j].hi;
       ++j;
     }
@@ -297,13 +298,24 @@ void note_stack_released(const stack_slot& s) noexcept {
 
 }  // namespace
 
+std::size_t page_bytes() noexcept {
+  static std::atomic<std::size_t> cached{0};
+  std::size_t p = cached.load(std::memory_order_relaxed);
+  if (p == 0) {
+    p = static_cast<std::size_t>(getauxval(AT_PAGESZ));
+    if (p == 0 || (p & (p - 1)) != 0) p = 4096;
+    cached.store(p, std::memory_order_relaxed);
+  }
+  return p;
+}
+
 std::size_t normalize_stack_size(std::size_t requested) {
   if (requested == 0) return default_stack_size;
   if (requested < min_stack_size || requested > max_stack_size) {
     throw panic_error("goro: stack_size " + std::to_string(requested) +
                       " out of range [16 KiB, 1 GiB]");
   }
-  return (requested + page_bytes - 1) & ~(page_bytes - 1);
+  return (requested + page_bytes() - 1) & ~(page_bytes() - 1);
 }
 
 stack_slot acquire_stack(stack_cache* cache, std::size_t size) {
@@ -420,7 +432,7 @@ void harden_stacks(int max) noexcept {
 bool in_overflow_zone(const stack_slot& s, const void* addr) noexcept {
   auto* a = static_cast<const char*>(addr);
   // The guard slot, and for an unhardened stack whatever an overflow ran into below.
-  const char* low = s.guarded ? s.lo - page_bytes : s.lo - 64 * 1024;
+  const char* low = s.guarded ? s.lo - page_bytes() : s.lo - 64 * 1024;
   return a >= low && a < s.lo + reserve_bytes;
 }
 

@@ -46,7 +46,11 @@ inline constexpr std::size_t default_stack_size = 64 * 1024;
 inline constexpr std::size_t min_stack_size = 16 * 1024;
 inline constexpr std::size_t max_stack_size = std::size_t{1} << 30;
 inline constexpr std::size_t reserve_bytes = 256;  // bottom zone that must stay zero
-inline constexpr std::size_t page_bytes = 4096;
+// The system's page size (4 KiB on x86-64; 4, 16 or 64 KiB on aarch64 kernels): the
+// guard slot below every stack is one page, and stacks are whole pages, so that
+// mprotect and madvise act on exactly a guard or a stack. From the auxiliary vector,
+// so it is async-signal-safe (the fault handler asks too).
+std::size_t page_bytes() noexcept;
 
 // Rounds a requested size to what the pool hands out; throws panic_error when it is
 // out of [min_stack_size, max_stack_size]. 0 means the default.
