@@ -23,6 +23,16 @@ GORO_PROCS_SUITE(runtime);
 
 long os_thread_id() { return static_cast<long>(syscall(SYS_gettid)); }
 
+// The calling thread's canary, found afresh on each call: not inlined, and the asm
+// statement keeps the compiler from treating the call as pure and reusing its result.
+// Used directly in a loop, the variable's address is computed once (Clang hoists it
+// out of the loop), and after a migration the goroutine would use the old thread's.
+thread_local int canary = 0;
+[[gnu::noinline]] int& this_threads_canary() {
+  asm volatile("" ::: "memory");
+  return canary;
+}
+
 TEST_P(runtime, go_runs_the_function_with_copied_arguments) {
   goro::wait_group wg;
   std::string text = "before";
@@ -179,6 +189,7 @@ TEST_P(runtime, invalid_stack_size_is_a_panic) {
 // Uses about `bytes` of stack, in frames the optimiser cannot elide.
 __attribute__((noinline)) int use_stack(std::size_t bytes) {
   volatile char frame[1024];
+  keep_whole(frame);
   frame[0] = static_cast<char>(bytes);
   frame[1023] = 1;
   if (bytes <= 1024) return frame[0] + frame[1023];
@@ -209,7 +220,6 @@ TEST_P(runtime, goroutines_migrate_between_threads_and_keep_their_state) {
   std::atomic<bool> consistent{true};
   goro::wait_group wg;
   auto until = steady::now() + 20s;
-  thread_local int canary = 0;  // a thread_local read through a fresh access each time
   for (int i = 0; i < 4; ++i) {
     wg.go([&, i] {
       std::uint64_t me = goro::this_goroutine::id();
@@ -218,13 +228,13 @@ TEST_P(runtime, goroutines_migrate_between_threads_and_keep_their_state) {
         while (steady::now() < busy_until) {
         }
         long before = os_thread_id();
-        canary = static_cast<int>(before);
+        this_threads_canary() = static_cast<int>(before);
         goro::sleep(200us);
         long after = os_thread_id();
         if (after != before) {
           migrations.fetch_add(1);
           // The thread_local now belongs to another thread: it was not written here.
-          if (canary == static_cast<int>(before)) consistent = false;
+          if (this_threads_canary() == static_cast<int>(before)) consistent = false;
         }
         if (goro::this_goroutine::id() != me) consistent = false;
       }
