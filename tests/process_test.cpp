@@ -240,7 +240,15 @@ GORO_PROCS_SUITE(locked_);
 
 pid_t tid() { return static_cast<pid_t>(gettid()); }
 
+// The calling thread's variable, found afresh on each call (not inlined, and not pure
+// for the compiler because of the asm statement). Used directly, the variable's address
+// may be computed once before a loop (Clang does): a goroutine that moved to another
+// thread would then write the variable of the thread it started on.
 thread_local int per_thread_value = 0;
+[[gnu::noinline]] int& this_threads_value() {
+  asm volatile("" ::: "memory");
+  return per_thread_value;
+}
 
 TEST_P(locked_, a_locked_goroutine_resumes_on_its_own_thread_and_shares_it_with_nobody) {
   std::atomic<pid_t> locked_tid{0};
@@ -252,14 +260,14 @@ TEST_P(locked_, a_locked_goroutine_resumes_on_its_own_thread_and_shares_it_with_
   wg.go([&] {
     goro::lock_os_thread();
     locked_tid = tid();
-    per_thread_value = 4242;
+    this_threads_value() = 4242;
     for (int i = 0; i < 300; ++i) {
       switch (i % 3) {
         case 0: goro::sleep(std::chrono::microseconds(50)); break;
         case 1: goro::yield(); break;
         case 2: tick.recv(); break;
       }
-      if (tid() != locked_tid.load() || per_thread_value != 4242) moved.fetch_add(1);
+      if (tid() != locked_tid.load() || this_threads_value() != 4242) moved.fetch_add(1);
     }
     locked_done = true;
     goro::unlock_os_thread();
@@ -268,7 +276,7 @@ TEST_P(locked_, a_locked_goroutine_resumes_on_its_own_thread_and_shares_it_with_
   for (int w = 0; w < 4; ++w) {
     wg.go([&] {
       while (!locked_done.load()) {
-        per_thread_value = -1;
+        this_threads_value() = -1;
         if (tid() == locked_tid.load()) intruders.fetch_add(1);
         goro::yield();
       }

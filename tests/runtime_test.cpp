@@ -189,6 +189,7 @@ TEST_P(runtime, invalid_stack_size_is_a_panic) {
 // Uses about `bytes` of stack, in frames the optimiser cannot elide.
 __attribute__((noinline)) int use_stack(std::size_t bytes) {
   volatile char frame[1024];
+  keep_whole(frame);
   frame[0] = static_cast<char>(bytes);
   frame[1023] = 1;
   if (bytes <= 1024) return frame[0] + frame[1023];

@@ -85,6 +85,7 @@ TEST(stack_overflow, guard_page_overflow_is_reported) {
 // faults in the guard page; without it, the write lands in another stack silently.
 __attribute__((noinline)) int one_big_frame() {
   volatile char frame[96 * 1024];
+  keep_whole(frame);
   frame[0] = 1;
   return frame[0];
 }
@@ -133,6 +134,7 @@ std::int64_t resident_bytes() {
 // Writes one byte in every page of 16 KiB frames down to `bytes` below the caller.
 __attribute__((noinline)) int touch_stack(std::size_t bytes) {
   volatile char frame[16 * 1024];
+  keep_whole(frame);
   for (std::size_t i = 0; i < sizeof frame; i += 1024) frame[i] = 1;
   if (bytes <= sizeof frame) return frame[0];
   return touch_stack(bytes - sizeof frame) + frame[1024];

@@ -123,6 +123,47 @@ std::string inlined_name(Dwarf_Die* die) {
   return name;
 }
 
+// The compile unit whose code holds addr (module-relative: addr - *bias). libdw finds
+// it through .debug_aranges, and finds nothing for a unit missing there: Clang emits
+// no aranges unless asked (-gdwarf-aranges), so code it built has neither file:line
+// nor inlined frames that way. Such an address is looked up in every unit's own
+// ranges instead (once per address: results are cached).
+Dwarf_Die* unit_of(Dwfl_Module* mod, Dwarf_Addr addr, Dwarf_Addr* bias) {
+  if (Dwarf_Die* cu = dwfl_module_addrdie(mod, addr, bias)) return cu;
+  Dwarf_Die* cu = nullptr;
+  while ((cu = dwfl_module_nextcu(mod, cu, bias)) != nullptr) {
+    if (dwarf_haspc(cu, addr - *bias) > 0) return cu;
+  }
+  return nullptr;
+}
+
+// The innermost function, inlined call or block under `parent` whose code holds pc,
+// looking inside namespaces. dwarf_getscopes skips a DIE that holds no code itself,
+// namespaces included; GCC puts every function's definition at the unit's top level,
+// but Clang puts a namespace's functions inside its namespace DIE, where
+// dwarf_getscopes finds nothing.
+bool innermost_scope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* out) {
+  Dwarf_Die child;
+  if (dwarf_child(parent, &child) != 0) return false;
+  do {
+    switch (dwarf_tag(&child)) {
+      case DW_TAG_namespace:
+        if (innermost_scope(&child, pc, out)) return true;
+        break;
+      case DW_TAG_subprogram:
+      case DW_TAG_inlined_subroutine:
+      case DW_TAG_lexical_block:
+        if (dwarf_haspc(&child, pc) > 0) {
+          if (!innermost_scope(&child, pc, out)) *out = child;
+          return true;
+        }
+        break;
+      default: break;
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+  return false;
+}
+
 bool lookup_dwarf(symbol_table& t, std::uintptr_t addr, std::vector<symbol>& out) {
   Dwfl* d = session(t, false);
   if (d == nullptr) return false;
@@ -133,21 +174,30 @@ bool lookup_dwarf(symbol_table& t, std::uintptr_t addr, std::vector<symbol>& out
   }
   const char* name = dwfl_module_addrname(mod, addr);
   if (name == nullptr) return false;
+  Dwarf_Addr bias = 0;
+  Dwarf_Die* cu = unit_of(mod, addr, &bias);
   std::string file;
   int line = 0;
   if (Dwfl_Line* l = dwfl_module_getsrc(mod, addr)) {
     if (const char* f = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr)) file = f;
+  } else if (Dwarf_Line* dl = cu ? dwarf_getsrc_die(cu, addr - bias) : nullptr) {
+    if (const char* f = dwarf_linesrc(dl, nullptr, nullptr)) file = f;
+    if (dwarf_lineno(dl, &line) != 0) line = 0;
   }
   // Walk the scopes around addr from the innermost out: each inlined call is a frame
   // at the current location, and moves the location to its call site. (dwarf_getscopes
   // continues an inlined call with its abstract instance's scopes, so the concrete
   // nesting comes from dwarf_getscopes_die on the innermost scope.)
-  Dwarf_Addr bias = 0;
-  Dwarf_Die* cu = dwfl_module_addrdie(mod, addr, &bias);
   Dwarf_Die* scopes = nullptr;
   Dwarf_Die* chain = nullptr;
   int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
-  int m = n > 0 ? dwarf_getscopes_die(&scopes[0], &chain) : 0;
+  int m = 0;
+  Dwarf_Die inner;
+  if (n > 0) {
+    m = dwarf_getscopes_die(&scopes[0], &chain);
+  } else if (cu != nullptr && innermost_scope(cu, addr - bias, &inner)) {
+    m = dwarf_getscopes_die(&inner, &chain);
+  }
   Dwarf_Files* files = nullptr;
   std::size_t nfiles = 0;
   if (m > 0 && dwarf_getsrcfiles(cu, &files, &nfiles) != 0) files = nullptr;

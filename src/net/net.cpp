@@ -152,6 +152,20 @@ using addr::peer_name;
 using addr::parse_target;
 using addr::resolve;
 
+// The calling thread's errno, read afresh: everything here runs on goroutines, so
+// every errno read goes through this. glibc declares __errno_location() const, so
+// a compiler may compute errno's address once in a function and use it again after
+// a call that parks, when the goroutine may run on another thread (GCC 12 and Clang
+// 16 both did in connect_one: the errno read after a failed getsockopt, past the
+// connect wait, was that of the thread that had called connect). Not inlined, and the
+// asm statement keeps the call from being treated as pure, so each call reads the
+// errno of the thread it runs on.
+[[gnu::noinline]] int last_errno() noexcept {
+  asm volatile("" ::: "memory");
+  return errno;
+}
+
+
 // ---- sockets -----------------------------------------------------------------------
 
 std::int64_t to_nanotime(time_point t) {
@@ -170,7 +184,7 @@ std::pair<std::shared_ptr<net_socket>, error> open_socket(int family, int fd_or_
   int fd = fd_or_minus1;
   if (fd < 0) {
     fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-    if (fd < 0) return {nullptr, wrap(errno_error(errno), "socket")};
+    if (fd < 0) return {nullptr, wrap(errno_error(last_errno()), "socket")};
   }
   std::error_code ec;
   detail::poll_desc* pd = detail::poll_open(fd, ec);
@@ -210,13 +224,14 @@ std::pair<std::size_t, error> do_read(net_socket* s, std::span<std::byte> buf) {
     ssize_t n = ::read(s->fd, buf.data(), buf.size());
     if (n > 0) return {static_cast<std::size_t>(n), {}};
     if (n == 0) return {0, eof};
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    int e = last_errno();
+    if (e == EINTR) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) {
       st = detail::poll_wait(s->pd, poll_mode::read);
       if (st != poll_status::ready) return {0, wait_error(st, conn_name("read", *s))};
       continue;
     }
-    return {0, wrap(errno_error(errno), conn_name("read", *s))};
+    return {0, wrap(errno_error(e), conn_name("read", *s))};
   }
 }
 
@@ -269,14 +284,15 @@ std::pair<std::size_t, error> conn::write(std::span<const std::byte> data) {
       done += static_cast<std::size_t>(n);
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (n == 0) return {done, wrap(unexpected_eof, conn_name("write", *s))};
+    int e = last_errno();
+    if (e == EINTR) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) {
       st = detail::poll_wait(s->pd, poll_mode::write);
       if (st != poll_status::ready) return {done, wait_error(st, conn_name("write", *s))};
       continue;
     }
-    if (n == 0) return {done, wrap(unexpected_eof, conn_name("write", *s))};
-    return {done, wrap(errno_error(errno), conn_name("write", *s))};
+    return {done, wrap(errno_error(e), conn_name("write", *s))};
   }
   return {done, {}};
 }
@@ -296,7 +312,7 @@ error conn::close_write() {
   socket_ref ref(s_.get());
   if (!ref) return wrap(err_closed, conn_name("close_write", *s_));
   if (::shutdown(s_->fd, SHUT_WR) != 0)
-    return wrap(errno_error(errno), conn_name("close_write", *s_));
+    return wrap(errno_error(last_errno()), conn_name("close_write", *s_));
   return {};
 }
 
@@ -348,7 +364,7 @@ std::pair<conn, error> listener::accept() {
       ns->remote = format(reinterpret_cast<sockaddr*>(&peer));
       return {conn(std::move(ns)), {}};
     }
-    int e = errno;
+    int e = last_errno();
     if (e == EINTR || e == ECONNABORTED) continue;
     if (e == EAGAIN || e == EWOULDBLOCK) {
       st = detail::poll_wait(s->pd, poll_mode::read);
@@ -399,11 +415,11 @@ std::pair<listener, error> listen(std::string_view network, std::string_view add
     }
     std::string where = op + " " + format(reinterpret_cast<const sockaddr*>(&ep.ss));
     if (::bind(s->fd, reinterpret_cast<const sockaddr*>(&ep.ss), ep.len) != 0) {
-      last = wrap(errno_error(errno), where + ": bind");
+      last = wrap(errno_error(last_errno()), where + ": bind");
       continue;  // e.g. no IPv6 on this machine: try the next address
     }
     if (::listen(s->fd, SOMAXCONN) != 0) {
-      last = wrap(errno_error(errno), where + ": listen");
+      last = wrap(errno_error(last_errno()), where + ": listen");
       continue;
     }
     s->local = local_name(s->fd);
@@ -424,11 +440,12 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
   auto [s, err] = open_socket(ep.family(), -1);
   if (err) return {nullptr, wrap(err, where)};
   int rc;
+  int e = 0;
   do {
     rc = ::connect(s->fd, reinterpret_cast<const sockaddr*>(&ep.ss), ep.len);
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0 && errno != EINPROGRESS)
-    return {nullptr, wrap(errno_error(errno), where + ": connect")};
+    if (rc != 0) e = last_errno();
+  } while (rc != 0 && e == EINTR);
+  if (rc != 0 && e != EINPROGRESS) return {nullptr, wrap(errno_error(e), where + ": connect")};
   if (rc != 0) {
     struct hook_link {
       std::mutex lock;
@@ -448,7 +465,7 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
       st = detail::poll_wait(s->pd, poll_mode::write);
       if (st != poll_status::ready) break;
       socklen_t len = sizeof so_error;
-      if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) so_error = errno;
+      if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) so_error = last_errno();
       if (so_error == EINPROGRESS || so_error == EALREADY || so_error == EINTR) continue;
       if (so_error == EISCONN) so_error = 0;
       if (so_error != 0) break;

@@ -46,6 +46,16 @@ inline std::uint64_t test_seed() {
   return seed;
 }
 
+// Keeps a local array in its function's frame at full size, for tests that use a
+// given amount of stack. Clang splits a local array whose elements are only reached at
+// constant indices into separate scalars, volatile or not, and the frame shrinks to
+// them (a `volatile char[96 * 1024]` with one byte written took 16 bytes); an array
+// whose address escapes stays one object. The empty asm statement emits no code.
+template <class T>
+inline void keep_whole(T& array) {
+  asm volatile("" : : "r"(&array) : "memory");
+}
+
 class procs_test : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
