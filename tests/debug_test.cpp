@@ -347,12 +347,12 @@ int free_port() {
 }
 
 // serve(addr), skipping the test where the library has no HTTP server.
-#define SERVE_OR_SKIP(addr)                                                          \
-  do {                                                                               \
-    goro::error serve_err = goro::debug::serve(addr);                                \
-    if (serve_err && contains(serve_err.message(), "built without"))                 \
-      GTEST_SKIP() << serve_err.message();                                           \
-    ASSERT_FALSE(serve_err) << serve_err.message();                                  \
+#define SERVE_OR_SKIP(addr)                                          \
+  do {                                                               \
+    goro::error serve_err = goro::debug::serve(addr);                \
+    if (serve_err && contains(serve_err.message(), "built without")) \
+      GTEST_SKIP() << serve_err.message();                           \
+    ASSERT_FALSE(serve_err) << serve_err.message();                  \
   } while (0)
 
 // A connected TCP socket to 127.0.0.1:port, or -1.
@@ -428,8 +428,7 @@ long rss_kib() {
 
 // getaddrinfo for the address tests: these names resolve to a documentation address
 // (192.0.2.1, never loopback); every other name goes to the system's resolver.
-int remote_resolver(const char* node, const char* service, const addrinfo* hints,
-                    addrinfo** res) {
+int remote_resolver(const char* node, const char* service, const addrinfo* hints, addrinfo** res) {
   std::string name = node != nullptr ? node : "";
   if (name != "localhost" && name != "127.attacker.example")
     return ::getaddrinfo(node, service, hints, res);
@@ -499,7 +498,8 @@ TEST(debug_server, ports_are_parsed_strictly) {
   int port = free_port();
   goro::error junk = goro::debug::serve(":" + std::to_string(port) + "junk");
   ASSERT_TRUE(junk) << "a port with trailing bytes was accepted";
-  EXPECT_EQ(junk.message(), "debug::serve: address :" + std::to_string(port) + "junk: unknown port");
+  EXPECT_EQ(junk.message(),
+            "debug::serve: address :" + std::to_string(port) + "junk: unknown port");
   int fd = connect_loopback(port);
   EXPECT_LT(fd, 0) << "something listens on " << port;
   if (fd >= 0) ::close(fd);
@@ -576,18 +576,20 @@ TEST(debug_server, a_huge_request_body_is_refused_without_buffering) {
   }
   double took = ms_since(t0);
   ::close(fd);
-  EXPECT_TRUE(closed || contains(got, " 413 ")) << "still reading the body after 3 s: "
-                                                << got.substr(0, 200);
+  EXPECT_TRUE(closed || contains(got, " 413 "))
+      << "still reading the body after 3 s: " << got.substr(0, 200);
   EXPECT_LT(took, 3000);
-  EXPECT_LT(rss_most - rss0, 50 * 1024) << "the server buffered the body (RSS grew "
-                                        << (rss_most - rss0) / 1024 << " MB)";
+  EXPECT_LT(rss_most - rss0, 50 * 1024)
+      << "the server buffered the body (RSS grew " << (rss_most - rss0) / 1024 << " MB)";
   // A chunked body too.
   fd = connect_loopback(port);
   ASSERT_GE(fd, 0);
   send_all(fd,
            "GET /debug/pprof/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-           "10000\r\n" + chunk);
-  got = read_for(fd, 3s, closed, [](const std::string& text) { return contains(text, "\r\n\r\n"); });
+           "10000\r\n" +
+               chunk);
+  got =
+      read_for(fd, 3s, closed, [](const std::string& text) { return contains(text, "\r\n\r\n"); });
   ::close(fd);
   EXPECT_TRUE(contains(got, " 413 ")) << got.substr(0, 200);
 }
@@ -598,14 +600,14 @@ void count_sigpipe(int) { sigpipes.fetch_add(1); }
 // serve leaves the process's SIGPIPE disposition alone, and the server's writes to a
 // peer that has gone raise no SIGPIPE.
 TEST(debug_server, leaves_sigpipe_alone_and_raises_none) {
-  struct sigaction mine{};
+  struct sigaction mine {};
   mine.sa_handler = count_sigpipe;
   sigemptyset(&mine.sa_mask);
-  struct sigaction before{};
+  struct sigaction before {};
   ASSERT_EQ(::sigaction(SIGPIPE, &mine, &before), 0);
   int port = free_port();
   goro::error err = goro::debug::serve("127.0.0.1:" + std::to_string(port));
-  struct sigaction now{};
+  struct sigaction now {};
   ::sigaction(SIGPIPE, nullptr, &now);
   if (err && contains(err.message(), "built without")) {
     ::sigaction(SIGPIPE, &before, nullptr);

@@ -251,6 +251,17 @@ class growing_pool final : public httplib::TaskQueue {
   std::shared_ptr<state> s_ = std::make_shared<state>();
 };
 
+bool has_body(const httplib::Request& req) {
+  return req.has_header("Transfer-Encoding") ||
+         (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+}
+
+void refuse_body(httplib::Response& res) {
+  res.status = 413;
+  res.set_header("Connection", "close");  // the body is not read
+  res.set_content("request body not accepted\n", "text/plain");
+}
+
 class debug_server final : public httplib::Server {
  public:
   debug_server() {
@@ -258,14 +269,18 @@ class debug_server final : public httplib::Server {
     set_payload_max_length(max_payload);
     set_keep_alive_max_count(max_requests);
     set_keep_alive_timeout(std::chrono::duration_cast<std::chrono::seconds>(idle_timeout).count());
-    set_logger([](const httplib::Request&, const httplib::Response& res) { last_status = res.status; });
-    // The endpoints take no body: refuse one before httplib reads it into memory.
+    set_logger(
+        [](const httplib::Request&, const httplib::Response& res) { last_status = res.status; });
+    // The endpoints take no body: refuse one before httplib reads it into memory (and
+    // before it tells a client that expects 100 Continue to send it).
+    set_expect_100_continue_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!has_body(req)) return 100;
+      refuse_body(res);
+      return 413;
+    });
     set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-      bool body = req.has_header("Transfer-Encoding") ||
-                  (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
-      if (!body) return HandlerResponse::Unhandled;
-      res.status = 413;
-      res.set_content("request body not accepted\n", "text/plain");
+      if (!has_body(req)) return HandlerResponse::Unhandled;
+      refuse_body(res);
       return HandlerResponse::Handled;
     });
     Get("/debug/pprof/goroutine", [](const httplib::Request& req, httplib::Response& res) {
@@ -369,7 +384,7 @@ int listen_on(const net::addr::endpoint& e) {
 // Constructs the server, keeping the process's SIGPIPE disposition (the constructor
 // sets it to SIG_IGN). Another thread's SIGPIPE in that instant is ignored.
 debug_server* new_server() {
-  struct sigaction saved{};
+  struct sigaction saved {};
   ::sigaction(SIGPIPE, nullptr, &saved);
   auto* server = new debug_server;
   ::sigaction(SIGPIPE, &saved, nullptr);
