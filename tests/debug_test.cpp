@@ -1,18 +1,23 @@
 // debug_test — goro/debug.hpp: dumps, wait reasons, grouping, leak checks, the
 // deadlock detector, the debug server and the dump signal.
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
+#include <fstream>
 #include <regex>
 #include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "net/address.hpp"  // resolver_hook: names that resolve where a test says
 #include "support/fixture.hpp"
 #include <goro/testing.hpp>
 #include <gtest/gtest-spi.h>
@@ -324,6 +329,310 @@ TEST(debug_server, answers_while_every_processor_spins) {
   EXPECT_TRUE(contains(body, "[running")) << body.substr(0, 500);
   EXPECT_TRUE(contains(grouped, "goroutine profile: total")) << grouped.substr(0, 300);
   EXPECT_TRUE(contains(index, "goroutine?debug=2")) << index.substr(0, 300);
+}
+
+// A loopback port that was free a moment ago.
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+// serve(addr), skipping the test where the library has no HTTP server.
+#define SERVE_OR_SKIP(addr)                                          \
+  do {                                                               \
+    goro::error serve_err = goro::debug::serve(addr);                \
+    if (serve_err && contains(serve_err.message(), "built without")) \
+      GTEST_SKIP() << serve_err.message();                           \
+    ASSERT_FALSE(serve_err) << serve_err.message();                  \
+  } while (0)
+
+// A connected TCP socket to 127.0.0.1:port, or -1.
+int connect_loopback(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Reads what the peer sends until it closes, `done(text)` holds or `limit` passes.
+// Sets `closed` when the peer closed (or reset) the connection.
+std::string read_for(int fd, std::chrono::milliseconds limit, bool& closed,
+                     const std::function<bool(const std::string&)>& done = nullptr) {
+  std::string out;
+  closed = false;
+  auto until = steady::now() + limit;
+  while (steady::now() < until) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - steady::now());
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count())));
+    if (r <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) {
+      closed = true;
+      break;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+    if (done && done(out)) break;
+  }
+  return out;
+}
+
+bool send_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// GET `path` with HTTP/1.0; the response or what came of it within `limit`.
+std::string http_get_within(int port, const std::string& path, std::chrono::milliseconds limit) {
+  int fd = connect_loopback(port);
+  if (fd < 0) return "(connect failed)";
+  std::string out;
+  bool closed = false;
+  if (send_all(fd, "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n"))
+    out = read_for(fd, limit, closed);
+  ::close(fd);
+  return out;
+}
+
+// The resident set of this process in KiB (/proc/self/status VmRSS).
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+// getaddrinfo for the address tests: these names resolve to a documentation address
+// (192.0.2.1, never loopback); every other name goes to the system's resolver.
+int remote_resolver(const char* node, const char* service, const addrinfo* hints, addrinfo** res) {
+  std::string name = node != nullptr ? node : "";
+  if (name != "localhost" && name != "127.attacker.example")
+    return ::getaddrinfo(node, service, hints, res);
+  addrinfo numeric = *hints;
+  numeric.ai_flags |= AI_NUMERICHOST;
+  numeric.ai_family = AF_INET;
+  return ::getaddrinfo("192.0.2.1", service, &numeric, res);
+}
+
+// The loopback check is made on the addresses a host resolves to, not on its spelling:
+// a name starting with "127." or "localhost" itself is refused when it resolves
+// elsewhere, and inet_aton's shorthand ("127.1") is not an address.
+TEST(debug_server, the_loopback_check_is_made_on_resolved_addresses) {
+  int port = free_port();
+  std::string p = std::to_string(port);
+  goro::error probe = goro::debug::serve("0.0.0.0:" + p);
+  if (probe && contains(probe.message(), "built without")) GTEST_SKIP() << probe.message();
+  EXPECT_TRUE(probe) << "0.0.0.0 must be refused";
+  EXPECT_TRUE(goro::debug::serve("127.1:" + p)) << "127.1 is not an IP address";
+  EXPECT_TRUE(goro::debug::serve("[::ffff:10.0.0.1]:" + p));
+  auto* saved = goro::net::addr::resolver_hook.exchange(&remote_resolver);
+  goro::error spoofed = goro::debug::serve("127.attacker.example:" + p);
+  goro::error renamed = goro::debug::serve("localhost:" + p);
+  goro::net::addr::resolver_hook.store(saved);
+  ASSERT_TRUE(spoofed) << "127.attacker.example resolving to 192.0.2.1 was accepted";
+  EXPECT_TRUE(contains(spoofed.message(), "192.0.2.1 is not a loopback address"))
+      << spoofed.message();
+  ASSERT_TRUE(renamed) << "localhost resolving to 192.0.2.1 was accepted";
+  EXPECT_TRUE(contains(renamed.message(), "not a loopback address")) << renamed.message();
+  goro::error nul = goro::debug::serve(std::string("127.0.0.1\0.attacker.example:", 28) + p);
+  ASSERT_TRUE(nul);
+  EXPECT_TRUE(contains(nul.message(), "no such host")) << nul.message();
+  // Loopback spelled in its other ways is served.
+  EXPECT_FALSE(goro::debug::serve("localhost:" + p));  // the system's resolver
+  std::string ok = http_get_within(port, "/debug/pprof/", 10s);
+  EXPECT_TRUE(contains(ok, "200 OK")) << ok.substr(0, 200);
+  int port2 = free_port();
+  EXPECT_FALSE(goro::debug::serve(":" + std::to_string(port2)));  // empty host: 127.0.0.1
+  ok = http_get_within(port2, "/debug/pprof/", 10s);
+  EXPECT_TRUE(contains(ok, "200 OK")) << ok.substr(0, 200);
+  int port3 = free_port();
+  EXPECT_FALSE(goro::debug::serve("[::ffff:127.0.0.1]:" + std::to_string(port3)));
+  ok = http_get_within(port3, "/debug/pprof/", 10s);
+  EXPECT_TRUE(contains(ok, "200 OK")) << ok.substr(0, 200);
+  int v6 = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 any6{};
+  any6.sin6_family = AF_INET6;
+  any6.sin6_addr = in6addr_loopback;
+  bool have_v6 = v6 >= 0 && ::bind(v6, reinterpret_cast<sockaddr*>(&any6), sizeof any6) == 0;
+  if (v6 >= 0) ::close(v6);
+  if (have_v6) {
+    goro::error err = goro::debug::serve("[::1]:" + std::to_string(free_port()));
+    EXPECT_FALSE(err) << err.message();
+  }
+}
+
+// Ports are parsed as Go parses them: out of range is "invalid port", trailing bytes
+// "unknown port"; nothing listens on a port the caller did not name.
+TEST(debug_server, ports_are_parsed_strictly) {
+  goro::error probe = goro::debug::serve("127.0.0.1:71596");
+  if (probe && contains(probe.message(), "built without")) GTEST_SKIP() << probe.message();
+  ASSERT_TRUE(probe) << "port 71596 was accepted";
+  EXPECT_EQ(probe.message(), "debug::serve: address 127.0.0.1:71596: invalid port");
+  goro::error too_big = goro::debug::serve(":65536");
+  ASSERT_TRUE(too_big);
+  EXPECT_EQ(too_big.message(), "debug::serve: address :65536: invalid port");
+  int port = free_port();
+  goro::error junk = goro::debug::serve(":" + std::to_string(port) + "junk");
+  ASSERT_TRUE(junk) << "a port with trailing bytes was accepted";
+  EXPECT_EQ(junk.message(),
+            "debug::serve: address :" + std::to_string(port) + "junk: unknown port");
+  int fd = connect_loopback(port);
+  EXPECT_LT(fd, 0) << "something listens on " << port;
+  if (fd >= 0) ::close(fd);
+  goro::error none = goro::debug::serve("127.0.0.1");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none.message(), "debug::serve: address 127.0.0.1: missing port in address");
+  goro::error zero = goro::debug::serve("127.0.0.1:0");
+  ASSERT_TRUE(zero) << "port 0 (a port nobody could learn) was accepted";
+  EXPECT_TRUE(contains(zero.message(), "port 0")) << zero.message();
+}
+
+// Slow clients (a byte every 200 ms, never finishing their headers) do not occupy every
+// worker: a well-behaved request is answered at once, and the slow ones are cut off.
+TEST(debug_server, slow_clients_do_not_starve_a_well_behaved_one) {
+  int port = free_port();
+  SERVE_OR_SKIP("127.0.0.1:" + std::to_string(port));
+  const std::string line = "GET /debug/pprof/goroutine HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+  std::vector<int> slow;
+  for (int i = 0; i < 32; ++i) {
+    int fd = connect_loopback(port);
+    ASSERT_GE(fd, 0);
+    slow.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::thread trickler([&] {
+    for (std::size_t i = 0; !stop.load(); ++i) {
+      char c = i < line.size() ? line[i] : 'a';
+      for (int fd : slow) ::send(fd, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      std::this_thread::sleep_for(200ms);
+    }
+  });
+  std::this_thread::sleep_for(1s);  // every slow connection accepted and being read
+  auto t0 = steady::now();
+  std::string answer = http_get_within(port, "/debug/pprof/goroutine?debug=1", 3s);
+  double took = ms_since(t0);
+  EXPECT_TRUE(contains(answer, " 200 OK")) << "no answer within 3 s while 32 clients trickle";
+  EXPECT_LT(took, 3000);
+  // The server ends a request whose headers take too long (5 s): each slow connection
+  // is closed (after a 408 or without an answer) well within 20 s.
+  bool all_closed = true;
+  auto until = steady::now() + 20s;
+  for (int fd : slow) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - steady::now());
+    bool closed = false;
+    read_for(fd, std::max(left, std::chrono::milliseconds(1)), closed);
+    all_closed = all_closed && closed;
+  }
+  stop = true;
+  trickler.join();
+  for (int fd : slow) ::close(fd);
+  EXPECT_TRUE(all_closed) << "a client trickling its headers was never cut off";
+}
+
+// A request body is refused, not read into memory: the endpoints take none.
+TEST(debug_server, a_huge_request_body_is_refused_without_buffering) {
+  int port = free_port();
+  SERVE_OR_SKIP("127.0.0.1:" + std::to_string(port));
+  long rss0 = rss_kib();
+  int fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd,
+                       "GET /debug/pprof/goroutine HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Length: 536870912\r\n\r\n"));
+  std::string chunk(64 * 1024, 'x');
+  std::string got;
+  bool closed = false;
+  long rss_most = rss0;
+  auto t0 = steady::now();
+  while (ms_since(t0) < 3000 && !closed && !contains(got, " 413 ")) {
+    ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN && errno != EINTR) closed = true;  // reset or shut
+    got += read_for(fd, 1ms, closed);
+    rss_most = std::max(rss_most, rss_kib());
+  }
+  double took = ms_since(t0);
+  ::close(fd);
+  EXPECT_TRUE(closed || contains(got, " 413 "))
+      << "still reading the body after 3 s: " << got.substr(0, 200);
+  EXPECT_LT(took, 3000);
+  EXPECT_LT(rss_most - rss0, 50 * 1024)
+      << "the server buffered the body (RSS grew " << (rss_most - rss0) / 1024 << " MB)";
+  // A chunked body too.
+  fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
+  send_all(fd,
+           "GET /debug/pprof/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "10000\r\n" +
+               chunk);
+  got =
+      read_for(fd, 3s, closed, [](const std::string& text) { return contains(text, "\r\n\r\n"); });
+  ::close(fd);
+  EXPECT_TRUE(contains(got, " 413 ")) << got.substr(0, 200);
+}
+
+std::atomic<int> sigpipes{0};
+void count_sigpipe(int) { sigpipes.fetch_add(1); }
+
+// serve leaves the process's SIGPIPE disposition alone, and the server's writes to a
+// peer that has gone raise no SIGPIPE.
+TEST(debug_server, leaves_sigpipe_alone_and_raises_none) {
+  struct sigaction mine {};
+  mine.sa_handler = count_sigpipe;
+  sigemptyset(&mine.sa_mask);
+  struct sigaction before {};
+  ASSERT_EQ(::sigaction(SIGPIPE, &mine, &before), 0);
+  int port = free_port();
+  goro::error err = goro::debug::serve("127.0.0.1:" + std::to_string(port));
+  struct sigaction now {};
+  ::sigaction(SIGPIPE, nullptr, &now);
+  if (err && contains(err.message(), "built without")) {
+    ::sigaction(SIGPIPE, &before, nullptr);
+    GTEST_SKIP() << err.message();
+  }
+  ASSERT_FALSE(err) << err.message();
+  EXPECT_EQ(now.sa_handler, &count_sigpipe) << "serve changed the SIGPIPE disposition";
+  // Peers that ask for a large dump and close at once: the server's first write is
+  // answered with a reset, and its next one fails with EPIPE.
+  goro::wait_group sleepers;
+  auto release = goro::make_chan<int>();
+  for (int i = 0; i < 300; ++i) sleepers.go([release] { release.recv(); });
+  for (int i = 0; i < 30; ++i) {
+    int fd = connect_loopback(port);
+    ASSERT_GE(fd, 0);
+    send_all(fd, "GET /debug/pprof/goroutine?debug=2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    ::close(fd);
+  }
+  std::this_thread::sleep_for(500ms);
+  std::string ok = http_get_within(port, "/debug/pprof/", 10s);  // still serving
+  release.close();
+  sleepers.wait();
+  EXPECT_TRUE(contains(ok, "200 OK")) << ok.substr(0, 200);
+  EXPECT_EQ(sigpipes.load(), 0) << "the server raised SIGPIPE";
+  ::sigaction(SIGPIPE, &before, nullptr);
 }
 
 TEST(debug_signal, dump_signal_writes_the_dump_and_continues) {

@@ -20,7 +20,8 @@
 // Blocking: a dump takes no lock that goroutines wait on and does not park; called
 //   from a goroutine it symbolizes on a helper thread and blocks its own thread (and
 //   processor) until that is done. check_no_leaks waits up to the grace period,
-//   sleeping (parking a goroutine) between checks. serve returns once bound.
+//   sleeping (parking a goroutine) between checks. serve returns once bound (after
+//   looking the host up, if it is a name).
 // Thread-safety: callable at any moment from any goroutine or thread, while goroutines
 //   start, run and exit.
 // Panics: none.
@@ -71,9 +72,33 @@ error check_no_leaks(const leak_options& options = {});
 // Serves /debug/pprof/goroutine?debug=1|2 (debug=2 gives level 2, anything else level
 // 1) and an index at /debug/pprof/ over HTTP on its own threads, which answer even when
 // every processor is busy; the server runs until the process exits, and each call
-// starts another. `addr` is "host:port"; an empty host means 127.0.0.1. Loopback hosts
-// only (127.x.x.x, localhost, ::1) unless allow_remote. Returns an error for a bad
-// address, one that cannot be bound, or a library built without the HTTP server
+// starts another.
+//
+// Address: "host:port", parsed as goro::net::listen parses it (Go's errors: "missing
+// port in address", "invalid port" for one out of range, "unknown port" for one that is
+// not a number). Port 0 is refused: the port the system would choose is not reported.
+// An empty host means 127.0.0.1. The host is resolved (a name through the system's
+// resolver; IP literals strictly, so "127.1" is not one) and, unless allow_remote,
+// every address it resolves to must be loopback (127.0.0.0/8, ::1 or ::ffff:127.x.y.z),
+// whatever its spelling: "localhost" is served only while it resolves to loopback. The
+// socket is bound to the resolved address (the first IPv4 one if there are several).
+//
+// Limits, so that slow or hostile clients cannot take the server from others: a
+// request's line and headers must arrive within 5 s in all, its response be taken
+// within 10 s; a connection waits 2 s for its next request and serves at most 5; a
+// request with a body (Content-Length other than 0, or Transfer-Encoding) is answered
+// 413 and its connection closed without the body being read. Connections are served by
+// up to 64 threads, started as connections arrive and ended after 10 s without work;
+// beyond 64 at once, connections wait for a thread. A request late with its headers
+// gets a 400 or no answer, and its connection is closed.
+//
+// Signals: the process's SIGPIPE disposition is left as it was (cpp-httplib would set
+// it to SIG_IGN); the server's writes raise no SIGPIPE.
+//
+// Errors, each starting "debug::serve": a bad address ("debug::serve: address
+// 127.0.0.1:71596: invalid port"), a failed lookup ("lookup x: no such host"), a
+// non-loopback address without allow_remote, one that cannot be bound ("listen tcp
+// 127.0.0.1:6060: Address already in use"), or a library built without the HTTP server
 // (GORO_DEBUG_SERVER=OFF). A running server turns off deadlock detection (its threads
 // could act on goroutines).
 error serve(const std::string& addr = "127.0.0.1:6060", bool allow_remote = false);
