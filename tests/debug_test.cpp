@@ -259,6 +259,19 @@ TEST(debug_deadlock, all_goroutines_asleep_is_fatal_with_exit_code_2) {
               "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 \\[chan receive");
 }
 
+TEST(debug_deadlock, is_found_once_a_plain_thread_alive_at_the_time_has_ended) {
+  // When the goroutines fall asleep a plain thread still runs (it might send), so the
+  // detector holds its verdict; the thread ends later without touching goro, which
+  // wakes nobody. The verdict must still come (it was never looked at again).
+  EXPECT_EXIT(goro::run([] {
+                std::thread([] { std::this_thread::sleep_for(300ms); }).detach();
+                auto ch = goro::make_chan<int>();
+                ch.recv();  // nobody will ever send
+              }),
+              ::testing::ExitedWithCode(2),
+              "fatal error: all goroutines are asleep - deadlock!");
+}
+
 TEST(debug_deadlock, no_false_deadlock_while_a_timer_or_a_thread_can_wake) {
   EXPECT_EXIT(
       {

@@ -164,12 +164,13 @@ void run_blocking(blocking_job* job) {
     ++bp.queued;
     bool started = false;
     if (bp.queued > bp.idle && bp.threads < bp.limit) {
+      note_runtime_thread(1);  // before it exists: the deadlock detector counts threads
       try {
         std::thread(helper_main, &bp).detach();
         ++bp.threads;
-        note_runtime_thread(1);
         started = true;
       } catch (const std::system_error&) {
+        note_runtime_thread(-1);
         // The system refused a thread. The busy helpers will get to the job; with
         // none at all, take it back and run it here (this processor blocks, but the
         // call completes).

@@ -8,6 +8,7 @@
 //     the idle list and changes under it too (seq_cst, read without the lock).
 //   - A processor taken off the idle list by a waker is counted in nmspinning by that
 //     waker; one that leaves by itself (timeout, work found) is not.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,8 @@ namespace {
 constexpr std::int64_t scavenge_delay_ns = 10'000'000;   // idle this long: return stack memory
 constexpr std::int64_t timer_spin_ns = 20'000;           // spin, not sleep, for a closer timer
 constexpr std::int64_t deadlock_grace_ns = 100'000'000;  // all asleep this long: deadlock
+constexpr std::int64_t recheck_first_ns = 10'000'000;    // asleep but for other threads:
+constexpr std::int64_t recheck_max_ns = 1'000'000'000;   //   look again, backing off
 
 // ---- deadlock detection state (see all_asleep) ----
 std::atomic<int> runs_active{0};  // goro::run calls in progress, each with a parked thread
@@ -212,14 +215,20 @@ int process_threads() {
   return std::atoi(p);
 }
 
-bool all_asleep(scheduler& s) {
+// What the detector sees: some goroutine can still run (busy); every goroutine is
+// asleep but a thread goro does not know may act (other_threads: it may be a plain
+// thread about to send, or one of goro's own starting or ending — the count is read
+// again later); or nothing can ever wake them (asleep).
+enum class verdict { busy, other_threads, asleep };
+
+verdict all_asleep(scheduler& s) {
   int runs = runs_active.load(std::memory_order_acquire);
-  if (runs <= 0 || detection_off.load(std::memory_order_relaxed)) return false;
+  if (runs <= 0 || detection_off.load(std::memory_order_relaxed)) return verdict::busy;
   if (s.npidle.load(std::memory_order_seq_cst) != s.nprocs.load(std::memory_order_acquire) ||
       s.nmspinning.load(std::memory_order_seq_cst) != 0 || s.global.size() != 0 ||
       any_local_work(s) || earliest_timer(s) != timer_heap::no_deadline || netpoll_waiting() ||
       blocking_calls_pending()) {
-    return false;
+    return verdict::busy;
   }
   // A goroutine on any processor, retired ones included, is not asleep: it may be in
   // foreign code (a system call, a std::mutex) that ends and wakes the others.
@@ -230,7 +239,7 @@ bool all_asleep(scheduler& s) {
   for (int i = 0; i < created; ++i) {
     processor* q = s.procs[i].load(std::memory_order_acquire);
     if (q == nullptr) continue;
-    if (q->running.load(std::memory_order_relaxed) != nullptr) return false;
+    if (q->running.load(std::memory_order_relaxed) != nullptr) return verdict::busy;
     if (!q->thread_gone.load(std::memory_order_acquire)) ++workers;
   }
   int expected = workers + runs + runtime_threads.load(std::memory_order_relaxed);
@@ -238,7 +247,7 @@ bool all_asleep(scheduler& s) {
   expected += 1;  // ThreadSanitizer's own background thread
 #endif
   int threads = process_threads();
-  return threads > 0 && threads <= expected;
+  return threads > 0 && threads <= expected ? verdict::asleep : verdict::other_threads;
 }
 
 std::uint64_t total_ticks(scheduler& s) {
@@ -315,6 +324,7 @@ void idle(scheduler& s, processor* p) {
     std::int64_t idle_since = nanotime();
     std::int64_t deadlock_check_at = -1;
     std::uint64_t ticks_then = 0;
+    std::int64_t recheck_ns = 0;
     while (p->wake_word.load(std::memory_order_acquire) == 0) {
       std::int64_t now = nanotime();
       std::int64_t timeout = -1;
@@ -327,7 +337,17 @@ void idle(scheduler& s, processor* p) {
           continue;
         }
       }
-      if (deadline < 0 && all_asleep(s)) {
+      verdict v = deadline < 0 ? all_asleep(s) : verdict::busy;
+      if (v == verdict::other_threads) {
+        // Asleep but for a thread count: look again, less and less often (10 ms up to
+        // 1 s), since a thread starting or ending changes it without waking anyone.
+        if (recheck_ns == 0) recheck_ns = recheck_first_ns;
+        if (timeout < 0 || recheck_ns < timeout) timeout = recheck_ns;
+        recheck_ns = std::min(recheck_ns * 2, recheck_max_ns);
+      } else {
+        recheck_ns = 0;
+      }
+      if (v == verdict::asleep) {
         // Everything is parked and nothing can wake it: confirm it stays so (no
         // goroutine ran meanwhile), then report, as Go's checkdead.
         if (deadlock_check_at < 0) {
