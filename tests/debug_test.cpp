@@ -314,14 +314,29 @@ std::string http_get(int port, const std::string& path) {
   return out;
 }
 
+// A loopback port that was free a moment ago.
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
 TEST(debug_server, answers_while_every_processor_spins) {
   goro::set_max_procs(2);
-  int port = 20000 + static_cast<int>(::getpid() % 20000);
+  int port = free_port();
   goro::error err = goro::debug::serve("127.0.0.1:" + std::to_string(port));
   // serve() is optional (cpp-httplib); CI installs it, so this runs there.
   if (err && contains(err.message(), "built without")) GTEST_SKIP() << err.message();
   ASSERT_FALSE(err) << err.message();
-  EXPECT_TRUE(goro::debug::serve("0.0.0.0:" + std::to_string(port + 1)))
+  EXPECT_TRUE(goro::debug::serve("0.0.0.0:" + std::to_string(free_port())))
       << "non-loopback must be refused";
   std::atomic<bool> stop{false};
   goro::wait_group spinners;
@@ -344,20 +359,6 @@ TEST(debug_server, answers_while_every_processor_spins) {
   EXPECT_TRUE(contains(index, "goroutine?debug=2")) << index.substr(0, 300);
 }
 
-// A loopback port that was free a moment ago.
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
 
 // serve(addr), skipping the test where the library has no HTTP server.
 #define SERVE_OR_SKIP(addr)                                          \
