@@ -2,7 +2,9 @@
 // dial errors and cancellation, close waking blocked calls, resets, many connections,
 // bad addresses. All traffic is on loopback; every wait is bounded.
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -20,6 +22,7 @@
 
 #include "support/fixture.hpp"
 #include "net/address.hpp"
+#include "net/dial.hpp"
 #include "runtime/scheduler.hpp"
 
 namespace {
@@ -883,6 +886,345 @@ TEST_P(net, a_blocking_call_shows_syscall_in_dumps) {
       eventually([] { return goro::debug::goroutines(2).find("[syscall]") != std::string::npos; }));
   release = true;
   wg.wait();
+}
+
+// ---- how dial tries the addresses (Go's dialSerial / dialParallel) ------------------
+
+// A loopback listener of `family` whose accept queue is full, so a connect to it hangs
+// in SYN retries; on `port` (0: any). ok is false if it could not be made.
+struct black_hole {
+  int lfd = -1;
+  std::vector<int> fillers;
+  std::uint16_t port = 0;
+  bool ok = false;
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  black_hole(int family, std::uint16_t want_port) {
+    lfd = ::socket(family, SOCK_STREAM, 0);
+    if (lfd < 0) return;
+    if (family == AF_INET6) {
+      int one = 1;
+      setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      in6->sin6_family = AF_INET6;
+      in6->sin6_addr = in6addr_loopback;
+      in6->sin6_port = htons(want_port);
+      len = sizeof(sockaddr_in6);
+    } else {
+      auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+      in->sin_family = AF_INET;
+      in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      in->sin_port = htons(want_port);
+      len = sizeof(sockaddr_in);
+    }
+    if (::bind(lfd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return;
+    if (::listen(lfd, 0) != 0) return;
+    getsockname(lfd, reinterpret_cast<sockaddr*>(&ss), &len);
+    port = ntohs(family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                    : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    for (int i = 0; i < 8; ++i) {
+      int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+      fillers.push_back(fd);
+    }
+    std::this_thread::sleep_for(50ms);
+    ok = true;
+  }
+  // True if a connect to it is still pending after 300 ms.
+  bool stalls() const {
+    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0) {
+      ::close(fd);
+      return false;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    int n = ::poll(&p, 1, 300);
+    ::close(fd);
+    return n == 0;
+  }
+  goro::net::addr::endpoint endpoint() const {
+    goro::net::addr::endpoint e;
+    e.ss = ss;
+    e.len = len;
+    return e;
+  }
+  ~black_hole() {
+    for (int fd : fillers) ::close(fd);
+    if (lfd >= 0) ::close(lfd);
+  }
+};
+
+// "dual.test" resolves to ::1, then 127.0.0.1 (no name in /etc/hosts need do so).
+int dual_resolver(const char* host, const char* service, const addrinfo* hints,
+                  addrinfo** out) {
+  if (std::strcmp(host, "dual.test") != 0) return ::getaddrinfo(host, service, hints, out);
+  addrinfo h{};
+  h.ai_socktype = SOCK_STREAM;
+  h.ai_flags = AI_NUMERICHOST;
+  addrinfo* v6 = nullptr;
+  addrinfo* v4 = nullptr;
+  h.ai_family = AF_INET6;
+  if (::getaddrinfo("::1", nullptr, &h, &v6) != 0) return EAI_NONAME;
+  h.ai_family = AF_INET;
+  if (::getaddrinfo("127.0.0.1", nullptr, &h, &v4) != 0) {
+    freeaddrinfo(v6);
+    return EAI_NONAME;
+  }
+  addrinfo* tail = v6;
+  while (tail->ai_next != nullptr) tail = tail->ai_next;
+  tail->ai_next = v4;
+  *out = v6;
+  return 0;
+}
+
+struct dual_resolver_installed {
+  goro::net::addr::getaddrinfo_fn* saved;
+  dual_resolver_installed() : saved(goro::net::addr::resolver_hook.exchange(&dual_resolver)) {}
+  ~dual_resolver_installed() { goro::net::addr::resolver_hook.store(saved); }
+};
+
+bool ipv6_loopback() {
+  int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_addr = in6addr_loopback;
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&in6), sizeof in6) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// Run once each (they wait for real timeouts), with the leak check of procs_test.
+class net_dial : public procs_test {};
+INSTANTIATE_TEST_SUITE_P(procs, net_dial, ::testing::Values(2),
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           return "p" + std::to_string(i.param);
+                         });
+
+TEST(net_dial_unit, partial_deadline_shares_the_time_left_with_a_two_second_minimum) {
+  using goro::net::dialing::partial_deadline;
+  auto t = goro::time_point(std::chrono::hours(1));
+  EXPECT_EQ(partial_deadline(t, t + 10s, 2), t + 5s);
+  EXPECT_EQ(partial_deadline(t, t + 30s, 3), t + 10s);
+  EXPECT_EQ(partial_deadline(t, t + 5s, 1), t + 5s);
+  EXPECT_EQ(partial_deadline(t, t + 3s, 2), t + 2s);   // 1.5 s is below the minimum
+  EXPECT_EQ(partial_deadline(t, t + 6s, 4), t + 2s);
+  EXPECT_EQ(partial_deadline(t, t + 1s, 3), t + 1s);   // less than 2 s left: all of it
+  EXPECT_EQ(partial_deadline(t, t + 1500ms, 1), t + 1500ms);
+  EXPECT_FALSE(partial_deadline(t, t, 1));
+  EXPECT_FALSE(partial_deadline(t, t - 1s, 2));
+  EXPECT_EQ(goro::net::dialing::fallback_delay, 300ms);
+}
+
+TEST_P(net_dial, serial_gives_each_address_its_share_of_the_deadline) {
+  // Two IPv4 addresses, the first a black hole, with 3 s in all: the first gets
+  // max(3 s / 2, 2 s) = 2 s, then the second connects.
+  black_hole hole(AF_INET, 0);
+  ASSERT_TRUE(hole.ok);
+  if (!hole.stalls()) GTEST_SKIP() << "a full accept queue does not stall connects here";
+  auto ln = must_listen("127.0.0.1:0");
+  goro::net::addr::endpoint good;
+  {
+    std::string why;
+    auto hp = goro::net::addr::split_host_port(ln.addr(), why);
+    ASSERT_TRUE(hp) << why;
+    auto [eps, err] = goro::net::addr::resolve(nullptr, false, AF_INET, *hp);
+    ASSERT_FALSE(err) << err;
+    good = eps.at(0);
+  }
+  in_goroutine([&] {
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 3s);
+    auto t0 = steady::now();
+    auto [c, err] = goro::net::dialing::dial_endpoints(ctx, "tcp", {hole.endpoint(), good});
+    double ms = ms_since(t0);
+    cancel();
+    ASSERT_FALSE(err) << err << " after " << ms << " ms";
+    EXPECT_EQ(c.remote_addr(), ln.addr());
+    EXPECT_GE(ms, 1900.0);
+    EXPECT_LT(ms, 2900.0);
+    std::printf("serial: connected to the second address after %.0f ms\n", ms);
+    c.close();
+  });
+  ln.close();
+}
+
+TEST_P(net_dial, serial_reports_the_first_error) {
+  black_hole hole(AF_INET, 0);
+  ASSERT_TRUE(hole.ok);
+  if (!hole.stalls()) GTEST_SKIP() << "a full accept queue does not stall connects here";
+  auto ln = must_listen("127.0.0.1:0");
+  std::string refused = ln.addr();
+  ln.close();
+  std::string why;
+  auto hp = goro::net::addr::split_host_port(refused, why);
+  auto [eps, rerr] = goro::net::addr::resolve(nullptr, false, AF_INET, *hp);
+  ASSERT_FALSE(rerr) << rerr;
+  in_goroutine([&] {
+    // Refused first, then a black hole until the deadline: the refusal is reported.
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 300ms);
+    auto [c, err] = goro::net::dialing::dial_endpoints(ctx, "tcp", {eps.at(0), hole.endpoint()});
+    cancel();
+    EXPECT_FALSE(c);
+    EXPECT_TRUE(err.is(std::errc::connection_refused)) << err;
+    EXPECT_NE(err.message().find("dial tcp " + refused + ": connect"), std::string::npos) << err;
+  });
+}
+
+// A black hole on [::1]:P and `ln` listening on 127.0.0.1:P (a port free on both).
+bool hole_and_listener_on_one_port(std::unique_ptr<black_hole>& hole, listener& ln) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    hole = std::make_unique<black_hole>(AF_INET6, 0);
+    if (!hole->ok) return false;
+    auto [l, err] = goro::net::listen("tcp4", "127.0.0.1:" + std::to_string(hole->port));
+    if (!err) {
+      ln = l;
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_P(net_dial, happy_eyeballs_falls_back_to_ipv4_after_300ms) {
+  if (!ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback";
+  std::unique_ptr<black_hole> hole;
+  listener ln;
+  ASSERT_TRUE(hole_and_listener_on_one_port(hole, ln));
+  if (!hole->stalls()) GTEST_SKIP() << "a full accept queue does not stall connects here";
+  std::string port = std::to_string(hole->port);
+  dual_resolver_installed resolver;
+  int fds_before = open_descriptors();
+  in_goroutine([&] {
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 3s);
+    auto t0 = steady::now();
+    auto [c, err] = goro::net::dial(ctx, "tcp", "dual.test:" + port);
+    double ms = ms_since(t0);
+    cancel();
+    ASSERT_FALSE(err) << err << " after " << ms << " ms";
+    EXPECT_EQ(c.remote_addr(), "127.0.0.1:" + port);
+    EXPECT_GE(ms, 250.0);   // the IPv4 attempt waited for the fallback delay
+    EXPECT_LT(ms, 1500.0);  // and did not wait for the IPv6 attempt's deadline
+    std::printf("happy eyeballs: connected over IPv4 after %.0f ms\n", ms);
+    auto [s, aerr] = ln.accept();
+    ASSERT_FALSE(aerr) << aerr;
+    s.close();
+    c.close();
+  });
+  // The cancelled IPv6 attempt's socket is closed too.
+  EXPECT_TRUE(eventually([&] { return open_descriptors() == fds_before; }))
+      << open_descriptors() << " descriptors open, " << fds_before << " before";
+  ln.close();
+}
+
+TEST_P(net_dial, happy_eyeballs_starts_the_fallback_at_once_when_the_primary_fails) {
+  if (!ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback";
+  // Nothing on [::1]:P (refused at once), 127.0.0.1:P listening.
+  listener ln;
+  std::uint16_t port = 0;
+  for (int attempt = 0; attempt < 20 && !ln; ++attempt) {
+    auto l = must_listen("127.0.0.1:0");
+    port = static_cast<std::uint16_t>(std::stoi(l.addr().substr(l.addr().rfind(':') + 1)));
+    black_hole probe(AF_INET6, port);  // free on IPv6 too?
+    if (probe.ok) ln = l;
+    else l.close();
+  }
+  ASSERT_TRUE(ln);
+  dual_resolver_installed resolver;
+  in_goroutine([&] {
+    auto t0 = steady::now();
+    auto [c, err] = goro::net::dial("tcp", "dual.test:" + std::to_string(port));
+    double ms = ms_since(t0);
+    ASSERT_FALSE(err) << err;
+    EXPECT_EQ(c.remote_addr(), ln.addr());
+    EXPECT_LT(ms, 250.0);
+    c.close();
+  });
+  ln.close();
+
+  // Neither family listening: the primary's (IPv6) error.
+  in_goroutine([&] {
+    auto [c, err] = goro::net::dial("tcp", "dual.test:" + std::to_string(port));
+    EXPECT_FALSE(c);
+    EXPECT_TRUE(err.is(std::errc::connection_refused)) << err;
+    EXPECT_NE(err.message().find("dial tcp [::1]:" + std::to_string(port) + ": connect"),
+              std::string::npos)
+        << err;
+  });
+}
+
+TEST_P(net_dial, cancelling_a_happy_eyeballs_dial_ends_both_attempts) {
+  if (!ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback";
+  black_hole hole6(AF_INET6, 0);
+  ASSERT_TRUE(hole6.ok);
+  black_hole hole4(AF_INET, hole6.port);
+  if (!hole4.ok) GTEST_SKIP() << "port " << hole6.port << " is taken on IPv4";
+  if (!hole6.stalls() || !hole4.stalls()) GTEST_SKIP() << "a full accept queue does not stall";
+  dual_resolver_installed resolver;
+  int fds_before = open_descriptors();
+  in_goroutine([&] {
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 600ms);
+    auto t0 = steady::now();
+    auto [c, err] = goro::net::dial(ctx, "tcp", "dual.test:" + std::to_string(hole6.port));
+    double ms = ms_since(t0);
+    cancel();
+    EXPECT_FALSE(c);
+    EXPECT_TRUE(err.is(goro::deadline_exceeded)) << err;
+    EXPECT_NE(err.message().find("[::1]"), std::string::npos) << err;  // the primary's
+    EXPECT_LT(ms, 1500.0);
+  });
+  EXPECT_TRUE(eventually([&] { return open_descriptors() == fds_before; }));
+}
+
+// ---- IPv6 zones -------------------------------------------------------------------
+
+TEST_P(net, ipv6_zones_are_parsed_dialed_and_printed) {
+  unsigned lo = if_nametoindex("lo");
+  if (lo != 0 && ipv6_loopback()) {
+    auto ln = must_listen("[::1]:0");
+    std::string port = ln.addr().substr(ln.addr().rfind(':') + 1);
+    in_goroutine([&] {
+      auto [c, err] = goro::net::dial("tcp", "[::1%lo]:" + port);
+      ASSERT_FALSE(err) << err;
+      auto [s, aerr] = ln.accept();
+      ASSERT_FALSE(aerr) << aerr;
+      s.close();
+      c.close();
+      auto [c2, err2] = goro::net::dial("tcp", "[::1%" + std::to_string(lo) + "]:" + port);
+      ASSERT_FALSE(err2) << err2;
+      auto [s2, aerr2] = ln.accept();
+      ASSERT_FALSE(aerr2) << aerr2;
+      s2.close();
+      c2.close();
+    });
+    ln.close();
+  }
+
+  // The zone becomes sin6_scope_id (a name or a number) and is printed back.
+  if (lo != 0) {
+    goro::net::addr::host_port hp{"fe80::1%lo", 80};
+    auto [eps, err] = goro::net::addr::resolve(nullptr, false, AF_UNSPEC, hp);
+    ASSERT_FALSE(err) << err;
+    ASSERT_EQ(eps.size(), 1u);
+    EXPECT_EQ(reinterpret_cast<const sockaddr_in6*>(&eps[0].ss)->sin6_scope_id, lo);
+    EXPECT_EQ(goro::net::addr::format(eps[0]), "[fe80::1%lo]:80");
+  }
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  inet_pton(AF_INET6, "fe80::1", &in6.sin6_addr);
+  in6.sin6_port = htons(443);
+  in6.sin6_scope_id = 987654;  // no such interface: printed as the number
+  EXPECT_EQ(goro::net::addr::format(reinterpret_cast<sockaddr*>(&in6)), "[fe80::1%987654]:443");
+  in6.sin6_scope_id = 0;
+  EXPECT_EQ(goro::net::addr::format(reinterpret_cast<sockaddr*>(&in6)), "[fe80::1]:443");
+  EXPECT_EQ(goro::net::addr::zone_index("987654"), 987654u);
+  EXPECT_FALSE(goro::net::addr::zone_index(""));
+
+  auto [c, err] = goro::net::dial("tcp", "[fe80::1%nosuchif0]:80");
+  EXPECT_FALSE(c);
+  ASSERT_TRUE(err);
+  EXPECT_NE(err.message().find("unknown zone nosuchif0"), std::string::npos) << err;
+  auto [c2, err2] = goro::net::dial("tcp", "[fe80::1%]:80");
+  ASSERT_TRUE(err2);
+  EXPECT_NE(err2.message().find("no such host"), std::string::npos) << err2;
 }
 
 }  // namespace

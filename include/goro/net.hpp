@@ -10,9 +10,12 @@
 //   auto [n, rerr] = c.read(std::span<std::byte>(buf));   // rerr.is(goro::eof) at end
 //
 // Networks: "tcp" (IPv4 and IPv6), "tcp4", "tcp6". Addresses: "host:port",
-// "[ipv6]:port", ":port" (every local address when listening; the local system
-// when dialing). Host names are resolved with getaddrinfo on goro::blocking's helper
-// threads. Ports are numeric, 0-65535 (0 when listening picks a free one).
+// "[ipv6]:port", "[ipv6%zone]:port", ":port" (every local address when listening;
+// the local system when dialing). Host names are resolved with getaddrinfo on
+// goro::blocking's helper threads. Ports are numeric, 0-65535 (0 when listening picks
+// a free one). A zone ("[fe80::1%eth0]:80", "[fe80::1%2]:80") is an interface name or
+// index and sets the scope id; a name that no interface has is an error. Addresses
+// are printed with their zone ("[fe80::1%eth0]:80"; the index if no interface has it).
 //
 // Errors are goro::error values in Go's words ("dial tcp 127.0.0.1:1: connect:
 // Connection refused"); system errors carry their std::error_code, so
@@ -57,6 +60,7 @@ namespace goro {
 
 namespace detail {
 struct net_socket;
+struct net_access;
 }
 
 namespace net {
@@ -111,7 +115,7 @@ class conn {
 
  private:
   friend class listener;
-  friend std::pair<conn, error> dial(const context&, std::string_view, std::string_view);
+  friend struct detail::net_access;
   explicit conn(std::shared_ptr<detail::net_socket> s) : s_(std::move(s)) {}
   std::shared_ptr<detail::net_socket> s_;
 };
@@ -141,10 +145,19 @@ class listener {
 // Listens on `address` ("127.0.0.1:0", ":8080", "[::1]:0", "localhost:9000").
 std::pair<listener, error> listen(std::string_view network, std::string_view address);
 
-// Connects to `address`, trying each resolved address in turn. ctx bounds the whole
-// dial: its cancellation or deadline aborts a resolution or connect in progress, and
-// the error then wraps ctx.err() (err.is(goro::canceled), or
-// err.is(goro::deadline_exceeded) for a deadline, whichever timer noticed it first).
+// Connects to `address` (Go's net.Dial). The resolved addresses are tried in order,
+// one at a time; when ctx has a deadline, each address gets an equal share of the
+// time left, but at least 2 s (or all that is left, if less). For "tcp", when the
+// addresses include both IPv4 and IPv6, those of the first address's family are tried
+// as above and those of the other family start 300 ms later, or at once if the first
+// family has failed ("happy eyeballs", RFC 6555); the first connection made is
+// returned and the other attempt is cancelled (a connection it makes is closed).
+// When every address fails the error is the first one (of the first family), e.g.
+// "dial tcp 127.0.0.1:1: connect: Connection refused".
+// ctx bounds the whole dial: its cancellation or deadline aborts a resolution or
+// connect in progress, and the error then wraps ctx.err() (err.is(goro::canceled), or
+// err.is(goro::deadline_exceeded) for a deadline, whichever timer noticed it first);
+// an address whose own share of the time ran out gives a deadline error too.
 std::pair<conn, error> dial(const context& ctx, std::string_view network, std::string_view address);
 // dial(background(), network, address).
 std::pair<conn, error> dial(std::string_view network, std::string_view address);

@@ -2,6 +2,7 @@
 #include "net/address.hpp"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 
@@ -22,6 +23,29 @@ namespace goro::net::addr {
 error errno_error(int e) { return error::from(std::error_code(e, std::system_category())); }
 
 
+std::string zone_name(std::uint32_t scope_id) {
+  char name[IF_NAMESIZE] = {};
+  if (if_indextoname(scope_id, name) != nullptr) return name;
+  return std::to_string(scope_id);
+}
+
+namespace {
+std::string zone_suffix(std::uint32_t scope_id) {
+  return scope_id == 0 ? std::string() : "%" + zone_name(scope_id);
+}
+}  // namespace
+
+std::optional<std::uint32_t> zone_index(std::string_view zone) {
+  if (zone.empty()) return std::nullopt;
+  std::uint32_t n = 0;
+  auto [end, ec] = std::from_chars(zone.data(), zone.data() + zone.size(), n);
+  if (ec == std::errc() && end == zone.data() + zone.size()) return n;
+  if (zone.size() >= IF_NAMESIZE || zone.find('\0') != std::string_view::npos) return std::nullopt;
+  unsigned index = if_nametoindex(std::string(zone).c_str());
+  if (index == 0) return std::nullopt;
+  return index;
+}
+
 std::string format(const sockaddr* sa) {
   char host[INET6_ADDRSTRLEN] = "?";
   unsigned port = 0;
@@ -35,7 +59,7 @@ std::string format(const sockaddr* sa) {
     auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
     port = ntohs(in6->sin6_port);
-    return "[" + std::string(host) + "]:" + std::to_string(port);
+    return "[" + std::string(host) + zone_suffix(in6->sin6_scope_id) + "]:" + std::to_string(port);
   }
   return "?";
 }
@@ -166,8 +190,9 @@ error lookup_error(const std::string& shown_host, const resolved& r) {
 // An IP address literal ("127.0.0.1", "::1", "fe80::1%eth0"), parsed strictly as Go's
 // net.ParseIP does: dotted-quad decimal only, never inet_aton's "127.1" or "0x7f.1".
 // nullopt if `host` is not one; endpoints empty if it is, but of the wrong family.
+// An IPv6 literal with a zone that names no interface sets `bad_zone` (and is nullopt).
 std::optional<std::vector<endpoint>> address_literal(const std::string& host, int family,
-                                                     std::uint16_t port) {
+                                                     std::uint16_t port, bool& bad_zone) {
   in_addr v4{};
   if (host.find(':') == std::string::npos) {
     if (inet_pton(AF_INET, host.c_str(), &v4) != 1) return std::nullopt;
@@ -177,16 +202,29 @@ std::optional<std::vector<endpoint>> address_literal(const std::string& host, in
     in.sin_addr = v4;
     return std::vector<endpoint>{make_endpoint(reinterpret_cast<sockaddr*>(&in), sizeof in, port)};
   }
-  addrinfo hints{};
-  hints.ai_family = AF_INET6;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICHOST;
-  addrinfo* list = nullptr;
-  if (getaddrinfo(host.c_str(), nullptr, &hints, &list) != 0) return std::nullopt;
-  std::vector<endpoint> out;
-  if (family != AF_INET) out.push_back(make_endpoint(list->ai_addr, list->ai_addrlen, port));
-  freeaddrinfo(list);
-  return out;
+  // "fe80::1%eth0": the zone is an interface name or number (sin6_scope_id).
+  std::string ip = host;
+  std::string_view zone;
+  bool zoned = false;
+  if (auto pct = host.find('%'); pct != std::string::npos) {
+    ip = host.substr(0, pct);
+    zone = std::string_view(host).substr(pct + 1);
+    zoned = true;
+    if (zone.empty()) return std::nullopt;
+  }
+  sockaddr_in6 in6{};
+  if (inet_pton(AF_INET6, ip.c_str(), &in6.sin6_addr) != 1) return std::nullopt;
+  in6.sin6_family = AF_INET6;
+  if (zoned) {
+    auto index = zone_index(zone);
+    if (!index) {
+      bad_zone = true;
+      return std::nullopt;
+    }
+    in6.sin6_scope_id = *index;
+  }
+  if (family == AF_INET) return std::vector<endpoint>{};
+  return std::vector<endpoint>{make_endpoint(reinterpret_cast<sockaddr*>(&in6), sizeof in6, port)};
 }
 
 // Go's isDomainName: what its resolver accepts as a name (RFC 1035 labels of letters,
@@ -266,7 +304,14 @@ std::pair<std::vector<endpoint>, error> resolve(const context* ctx, bool listeni
   }
   const std::string shown = printable_host(hp.host);
   if (hp.host.find('\0') == std::string::npos) {
-    if (auto literal = address_literal(hp.host, family, hp.port)) {
+    bool bad_zone = false;
+    auto literal = address_literal(hp.host, family, hp.port, bad_zone);
+    if (bad_zone) {
+      std::string zone = hp.host.substr(hp.host.find('%') + 1);
+      return {{}, make_error("address " + shown + ": unknown zone " + printable_host(zone) +
+                                 " (no network interface of that name)")};
+    }
+    if (literal) {
       // An address literal of the other family ("tcp4" with "[::1]").
       if (literal->empty()) return {{}, make_error("address " + shown + ": no suitable address")};
       return {std::move(*literal), {}};

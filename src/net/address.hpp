@@ -28,8 +28,14 @@ struct endpoint {
   int family() const { return ss.ss_family; }
 };
 
-// "127.0.0.1:80", "[::1]:80".
+// "127.0.0.1:80", "[::1]:80", "[fe80::1%eth0]:80" (a nonzero sin6_scope_id is printed
+// as its interface name, or as the number if no interface has it).
 std::string format(const sockaddr* sa);
+// The interface name of an IPv6 scope id, or its number if no interface has it.
+std::string zone_name(std::uint32_t scope_id);
+// The scope id for an IPv6 zone: a number, or the name of an interface; nullopt for
+// an empty zone or a name no interface has.
+std::optional<std::uint32_t> zone_index(std::string_view zone);
 inline std::string format(const endpoint& e) { return format(reinterpret_cast<const sockaddr*>(&e.ss)); }
 
 // The local and the peer address of a socket, formatted; empty if unknown.

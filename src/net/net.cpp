@@ -37,6 +37,8 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <tuple>
+#include <variant>
 #include <vector>
 
 #include "goro/blocking.hpp"
@@ -45,7 +47,9 @@
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"
 #include "context/sentinel.hpp"
+#include "goro/time.hpp"
 #include "net/address.hpp"
+#include "net/dial.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/scheduler.hpp"
@@ -116,6 +120,11 @@ struct net_socket {
     closed.store(true, std::memory_order_seq_cst);
     if (parker* c = closer.load(std::memory_order_seq_cst)) unpark(c);
   }
+};
+
+// Makes a conn from a socket (conn's constructor is private).
+struct net_access {
+  static net::conn make(std::shared_ptr<net_socket> s) { return net::conn(std::move(s)); }
 };
 
 // Holds a reference for the duration of a call.
@@ -494,6 +503,135 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
 
 }  // namespace
 
+namespace dialing {
+
+std::optional<time_point> partial_deadline(time_point now, time_point deadline,
+                                           std::size_t remaining) {
+  if (deadline <= now) return std::nullopt;
+  auto left = deadline - now;
+  auto share = left / static_cast<std::int64_t>(remaining == 0 ? 1 : remaining);
+  if (share < min_attempt_time) share = std::min<time_point::duration>(left, min_attempt_time);
+  return now + share;
+}
+
+namespace {
+
+using sock_ptr = std::shared_ptr<net_socket>;
+
+// Go's dialSerial: each address in turn, each within its partial deadline. Returns the
+// first connection, or the first error (the context's if it ended between attempts).
+std::pair<sock_ptr, error> dial_serial(const context& ctx, const std::vector<endpoint>& eps,
+                                       const std::string& op) {
+  error first;
+  for (std::size_t i = 0; i < eps.size(); ++i) {
+    if (error e = ctx.err()) return {nullptr, wrap(e, op + " " + format(eps[i]))};
+    context attempt = ctx;
+    cancel_func cancel;
+    if (auto d = ctx.deadline()) {
+      auto pd = partial_deadline(std::chrono::steady_clock::now(), *d, eps.size() - i);
+      if (!pd) {
+        if (!first) first = wrap(deadline_exceeded, op + " " + format(eps[i]) + ": i/o timeout");
+        break;
+      }
+      if (*pd < *d) std::tie(attempt, cancel) = with_deadline(ctx, *pd);
+    }
+    auto [s, err] = connect_one(attempt, eps[i], op);
+    cancel();
+    if (!err) return {std::move(s), {}};
+    if (!first) first = err;
+  }
+  if (!first) first = make_error(op + ": missing address");
+  return {nullptr, first};
+}
+
+struct dial_result {
+  sock_ptr s;
+  error err;
+  bool primary = false;
+};
+
+// Go's dialParallel: the primaries serially now, the fallbacks serially after
+// fallback_delay or as soon as the primaries fail; the first connection wins, the
+// other attempt is cancelled and a connection it still makes is closed. Both fail:
+// the primaries' error.
+std::pair<sock_ptr, error> dial_parallel(const context& ctx, std::vector<endpoint> primaries,
+                                         std::vector<endpoint> fallbacks, const std::string& op) {
+  if (fallbacks.empty()) return dial_serial(ctx, primaries, op);
+  auto results = make_chan<dial_result>();         // unbuffered: a racer hands over or
+  auto returned = make_chan<std::monostate>();     // sees this closed, and closes its conn
+  auto start = [&](const context& c, std::vector<endpoint> eps, bool primary) {
+    go([results, returned, c, eps = std::move(eps), primary, op] {
+      auto [s, err] = dial_serial(c, eps, op);
+      sock_ptr keep = s;
+      int won = select(case_send(results, dial_result{std::move(s), std::move(err), primary}),
+                       case_recv(returned));
+      if (won == 1 && keep) keep->shut(false);  // the other attempt won: close this one
+    });
+  };
+  auto [pctx, pcancel] = with_cancel(ctx);
+  context fctx;
+  cancel_func fcancel;
+  start(pctx, std::move(primaries), true);
+  recv_chan<time_point> timer = after(fallback_delay);
+  bool fallback_started = false, primary_done = false, fallback_done = false;
+  error primary_err;
+  std::pair<sock_ptr, error> out;
+  auto start_fallback = [&] {
+    std::tie(fctx, fcancel) = with_cancel(ctx);
+    start(fctx, std::move(fallbacks), false);
+    fallback_started = true;
+    timer = recv_chan<time_point>();  // nil: never ready
+  };
+  for (;;) {
+    std::optional<dial_result> got;
+    if (select(case_recv(timer), case_recv(results, got)) == 0) {
+      start_fallback();
+      continue;
+    }
+    if (!got->err) {
+      out = {std::move(got->s), {}};
+      break;
+    }
+    if (got->primary) {
+      primary_done = true;
+      primary_err = got->err;
+    } else {
+      fallback_done = true;
+    }
+    if (primary_done && fallback_done) {
+      out = {nullptr, primary_err};
+      break;
+    }
+    if (got->primary && !fallback_started) start_fallback();
+  }
+  returned.close();
+  pcancel();
+  fcancel();
+  return out;
+}
+
+}  // namespace
+
+std::pair<conn, error> dial_endpoints(const context& ctx, std::string_view network,
+                                      const std::vector<endpoint>& eps) {
+  std::string op = "dial " + std::string(network);
+  if (error e = ctx.err()) return {conn(), wrap(e, op)};
+  std::vector<endpoint> primaries, fallbacks;
+  for (const endpoint& ep : eps) {
+    // Only "tcp" races the families (tcp4 and tcp6 have one), as Go does.
+    if (network == "tcp" && !primaries.empty() && ep.family() != primaries.front().family()) {
+      fallbacks.push_back(ep);
+    } else {
+      primaries.push_back(ep);
+    }
+  }
+  auto [s, err] = dial_parallel(ctx, std::move(primaries), std::move(fallbacks), op);
+  if (err) return {conn(), err};
+  return {detail::net_access::make(std::move(s)), {}};
+}
+
+}  // namespace dialing
+
 std::pair<conn, error> dial(const context& ctx, std::string_view network,
                             std::string_view address) {
   std::string op = "dial " + std::string(network);
@@ -505,14 +643,7 @@ std::pair<conn, error> dial(const context& ctx, std::string_view network,
   if (error e = ctx.err()) return {conn(), wrap(e, op)};
   auto [eps, rerr] = resolve(&ctx, false, family, hp);
   if (rerr) return {conn(), wrap(rerr, op)};
-  error first;
-  for (const endpoint& ep : eps) {
-    auto [s, err] = connect_one(ctx, ep, op);
-    if (!err) return {conn(std::move(s)), {}};
-    if (!first) first = err;
-    if (ctx.err()) break;
-  }
-  return {conn(), first};
+  return dialing::dial_endpoints(ctx, network, eps);
 }
 
 std::pair<conn, error> dial(std::string_view network, std::string_view address) {
