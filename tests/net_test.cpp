@@ -1092,6 +1092,7 @@ TEST_P(net_dial, happy_eyeballs_falls_back_to_ipv4_after_300ms) {
   if (!hole->stalls()) GTEST_SKIP() << "a full accept queue does not stall connects here";
   std::string port = std::to_string(hole->port);
   dual_resolver_installed resolver;
+  must_listen().close();  // the poller's own descriptors exist from here on
   int fds_before = open_descriptors();
   in_goroutine([&] {
     auto [ctx, cancel] = goro::with_timeout(goro::background(), 3s);
@@ -1159,6 +1160,7 @@ TEST_P(net_dial, cancelling_a_happy_eyeballs_dial_ends_both_attempts) {
   if (!hole4.ok) GTEST_SKIP() << "port " << hole6.port << " is taken on IPv4";
   if (!hole6.stalls() || !hole4.stalls()) GTEST_SKIP() << "a full accept queue does not stall";
   dual_resolver_installed resolver;
+  must_listen().close();  // the poller's own descriptors exist from here on
   int fds_before = open_descriptors();
   in_goroutine([&] {
     auto [ctx, cancel] = goro::with_timeout(goro::background(), 600ms);
