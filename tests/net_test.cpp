@@ -630,7 +630,8 @@ TEST_P(net, a_nul_byte_or_a_bad_name_is_no_such_host_and_dials_nothing) {
   std::string port = ln.addr().substr(ln.addr().rfind(':') + 1);
   using namespace std::string_literals;
   const std::string hosts[] = {"127.0.0.1\0.allowed.example.com"s, "localhost\0"s, "\0"s,
-                               "127.1"s, "local host"s, "a..b"s, "-a.example"s, "host/x"s};
+                               "127.1"s, "0x7f.1"s, "0177.0.0.1"s, "2130706433"s,
+                               "0x7f000001"s, "local host"s, "a..b"s, "-a.example"s, "host/x"s};
   for (const std::string& host : hosts) {
     std::string address = host + ":" + port;
     auto [c, err] = goro::net::dial("tcp", address);

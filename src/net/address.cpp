@@ -317,7 +317,13 @@ std::pair<std::vector<endpoint>, error> resolve(const context* ctx, bool listeni
       return {std::move(*literal), {}};
     }
   }
-  if (!is_domain_name(hp.host)) return {{}, make_error("lookup " + shown + ": no such host")};
+  // libc's resolver reads inet_aton's forms ("0x7f.1", "0177.0.0.1", "2130706433") as
+  // addresses before any lookup; Go's takes them for names that do not exist. So does
+  // goro: an allow-list matching the spelling must not be passed by an odd one.
+  in_addr odd_v4{};
+  if (!is_domain_name(hp.host) || inet_aton(hp.host.c_str(), &odd_v4) != 0) {
+    return {{}, make_error("lookup " + shown + ": no such host")};
+  }
   // A name: resolve it off the processors (getaddrinfo may block on the network), in a
   // goroutine of its own that the caller abandons if ctx ends first.
   auto result = make_chan<resolved>(1);
