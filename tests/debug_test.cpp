@@ -567,6 +567,61 @@ TEST(debug_server, slow_clients_do_not_starve_a_well_behaved_one) {
   EXPECT_TRUE(all_closed) << "a client trickling its headers was never cut off";
 }
 
+// A request line or headers without end are cut off at 64 KiB, not buffered: httplib
+// grows its line buffer until a newline and takes any number of headers (one client
+// sending for 5 s grew the server past a gigabyte).
+TEST(debug_server, endless_request_lines_and_headers_are_cut_off) {
+  int port = free_port();
+  SERVE_OR_SKIP("127.0.0.1:" + std::to_string(port));
+  long rss0 = rss_kib();
+  for (const std::string& start :
+       {std::string("GET /"), std::string("GET / HTTP/1.1\r\nHost: x\r\n")}) {
+    int fd = connect_loopback(port);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, start));
+    // A long path, or one header line after another.
+    std::string more = start.size() < 10 ? std::string(64 * 1024, 'a')
+                                         : "X-Pad: " + std::string(8000, 'a') + "\r\n";
+    bool closed = false;
+    std::size_t sent = 0;
+    long rss_most = rss0;
+    auto t0 = steady::now();
+    while (ms_since(t0) < 4000 && !closed && sent < (64u << 20)) {
+      ssize_t n = ::send(fd, more.data(), more.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) sent += static_cast<std::size_t>(n);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) closed = true;  // reset or shut
+      read_for(fd, 1ms, closed);
+      rss_most = std::max(rss_most, rss_kib());
+    }
+    ::close(fd);
+    EXPECT_TRUE(closed) << "still reading after " << sent / 1024 << " KiB";
+    EXPECT_LT(sent, 16u << 20) << "the server took " << (sent >> 20) << " MiB of one request";
+    EXPECT_LT(rss_most - rss0, 50 * 1024) << "RSS grew " << (rss_most - rss0) / 1024 << " MB";
+  }
+}
+
+// Connections that wait for a worker are not given extra time: a request's header
+// deadline counts from when it was accepted. 200 silent connections (64 workers) once
+// kept a well-behaved client waiting 15 s.
+TEST(debug_server, silent_connections_queued_for_a_worker_do_not_stall_others) {
+  int port = free_port();
+  SERVE_OR_SKIP("127.0.0.1:" + std::to_string(port));
+  std::vector<int> silent;
+  for (int i = 0; i < 200; ++i) {
+    int fd = connect_loopback(port);
+    ASSERT_GE(fd, 0);
+    silent.push_back(fd);
+  }
+  std::this_thread::sleep_for(200ms);
+  auto t0 = steady::now();
+  std::string answer = http_get_within(port, "/debug/pprof/", 12s);
+  double took = ms_since(t0);
+  for (int fd : silent) ::close(fd);
+  EXPECT_TRUE(contains(answer, " 200 OK")) << "no answer within 12 s";
+  // The silent ones' 5 s runs out for all of them at once; then the queue drains.
+  EXPECT_LT(took, 9000) << "answered after " << took << " ms";
+}
+
 // A request body is refused, not read into memory: the endpoints take none.
 TEST(debug_server, a_huge_request_body_is_refused_without_buffering) {
   int port = free_port();

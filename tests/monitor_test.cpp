@@ -540,6 +540,29 @@ TEST(monitor_death, exceeding_goro_max_threads_is_a_fatal_error_naming_the_stuck
       "system call read");
 }
 
+TEST(monitor_death, a_worker_thread_the_system_refuses_is_a_fatal_error_that_says_so) {
+  // As Go's "failed to create new OS thread": a hand-off that cannot get a thread
+  // ends the program with a sentence (it ended by an escaping std::system_error).
+  // RLIMIT_NPROC binds only a user other than root, so the child becomes nobody.
+  if (geteuid() != 0) GTEST_SKIP() << "needs root, to run the child as another user";
+  EXPECT_EXIT(
+      {
+        if (setgid(65534) != 0 || setuid(65534) != 0) std::exit(3);
+        goro::set_max_procs(1);
+        goro::wait_group started;
+        started.go([] {});
+        started.wait();  // the runtime and its threads exist
+        rlimit r{};
+        r.rlim_cur = r.rlim_max = 1;  // no new thread for this user
+        if (setrlimit(RLIMIT_NPROC, &r) != 0) std::exit(4);
+        start_stuck_readers(3);
+        goro::sleep(10s);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2),
+      "runtime: failed to create new OS thread(.|\n)*fatal error: goro: newosproc");
+}
+
 TEST(monitor_death, no_deadlock_is_reported_while_a_goroutine_is_in_foreign_code) {
   EXPECT_EXIT(
       {

@@ -611,6 +611,17 @@ TEST_P(net, bad_addresses_give_clear_errors) {
   expect_error(goro::net::dial("tcp", "127.0.0.1:70000").second, "invalid port");
   expect_error(goro::net::listen("tcp", "127.0.0.1:70000").second, "invalid port");
   expect_error(goro::net::dial("tcp", "127.0.0.1:http").second, "unknown port");
+  expect_error(goro::net::dial("tcp", "127.0.0.1:-1").second, "invalid port");  // as Go
+  expect_error(goro::net::dial("tcp", "127.0.0.1:+").second, "unknown port");
+  expect_error(goro::net::listen("tcp", "127.0.0.1:+70000").second, "invalid port");
+  // Go's parsePort takes a sign: "+0" is port 0.
+  EXPECT_FALSE(goro::net::listen("tcp", "127.0.0.1:+0").second);
+  // A 254-byte name needs the root's trailing dot (Go's isDomainName).
+  std::string long_name;
+  while (long_name.size() < 254) long_name += std::string(std::min<std::size_t>(63, 253 - long_name.size()), 'a') + ".";
+  long_name.resize(254);
+  if (long_name.back() == '.') long_name.back() = 'a';
+  expect_error(goro::net::dial("tcp", long_name + ":80").second, "no such host");
   expect_error(goro::net::dial("tcp", "[::1:80").second, "missing ']'");
   expect_error(goro::net::dial("tcp", "::1:80").second, "too many colons");
   expect_error(goro::net::dial("udp", "127.0.0.1:80").second, "unknown network udp");

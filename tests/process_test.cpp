@@ -2,6 +2,7 @@
 // starts and destroyed after main, several goro::run calls, plain threads that come
 // and go, counts read while goroutines churn. Cases that end a process run in a child
 // (gtest death tests re-execute the binary; see support/test_main.cpp).
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
@@ -521,6 +522,40 @@ TEST_P(fork_, a_child_that_goes_on_scheduling_ends_with_a_clear_fatal_error) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << "case " << how;
     EXPECT_NE(text.find("in a child of fork()"), std::string::npos) << "case " << how << ": " << text;
   }
+}
+
+TEST_P(fork_, goro_blocking_in_a_child_is_the_fatal_error_even_while_the_parent_uses_it) {
+  // Goroutines keep the blocking pool's lock busy; a child forked meanwhile may inherit
+  // it held by a thread it does not have. Its goro::blocking must end it with the
+  // fatal error, not wait on that lock forever (11 hangs in 20 forks before).
+  std::atomic<bool> stop{false};
+  goro::wait_group busy;
+  for (int i = 0; i < 8; ++i) {
+    busy.go([&] {
+      while (!stop.load()) goro::blocking([] { return 0; });
+    });
+  }
+  int hung = 0, fatal = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto result = goro::make_chan<int>(1);
+    goro::go([&] {
+      pid_t pid = fork();
+      if (pid == 0) {
+        int devnull = ::open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        goro::blocking([] { return 0; });
+        _exit(0);
+      }
+      result.send(goro::blocking([&] { return wait_child(pid); }));
+    });
+    int status = result.recv().value_or(-1);
+    if (status == -1) ++hung;
+    if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 2) ++fatal;
+  }
+  stop = true;
+  busy.wait();
+  EXPECT_EQ(hung, 0) << "children hung in goro::blocking";
+  EXPECT_EQ(fatal, 20);
 }
 
 TEST_P(fork_, a_child_closing_an_inherited_socket_leaves_the_parents_poller_alone) {

@@ -72,6 +72,10 @@ constexpr std::size_t max_workers = 64;
 constexpr auto worker_idle = 10s;
 constexpr std::size_t max_payload = 64 * 1024;  // httplib's own limit, behind the 413
 constexpr auto linger_limit = 500ms;            // draining a refused request's body
+// A request's line and headers, at most: httplib grows its line buffer until it sees a
+// newline and has no limit on the number of headers, so without this one client could
+// make it buffer whatever it sends within header_timeout (a gigabyte was seen).
+constexpr std::size_t max_request_bytes = 64 * 1024;
 
 const char* index_page =
     "<html><head><title>/debug/pprof/</title></head><body>\n"
@@ -112,11 +116,16 @@ void ip_and_port(const sockaddr_storage& ss, std::string& ip, int& port) {
 // time). Reads give up at the request's deadline, writes at the response's.
 class conn_stream final : public httplib::Stream {
  public:
-  explicit conn_stream(int fd) : fd_(fd) {}
+  // `accepted`: when the listener took the connection. The first request's deadline
+  // counts from then, so time spent waiting for a worker is not added to it (200 idle
+  // connections queued behind 64 workers stalled everyone for 15 s).
+  conn_stream(int fd, clock::time_point accepted)
+      : fd_(fd), read_deadline_(accepted + header_timeout) {}
 
-  void begin_request() {
-    read_deadline_ = clock::now() + header_timeout;
+  void begin_request(bool first) {
+    if (!first) read_deadline_ = clock::now() + header_timeout;
     write_deadline_.reset();
+    read_budget_ = max_request_bytes;
   }
   bool timed_out() const { return timed_out_; }
   // Waits for the next request's first byte; false if none comes within `limit`.
@@ -130,6 +139,11 @@ class conn_stream final : public httplib::Stream {
   bool is_writable() const override { return wait_ready(fd_, POLLOUT, write_deadline()); }
 
   ssize_t read(char* ptr, size_t size) override {
+    if (read_budget_ == 0) {
+      timed_out_ = true;  // too big: treated as a dead connection, closed unanswered
+      return -1;
+    }
+    size = std::min(size, read_budget_);
     if (off_ == len_) {
       ssize_t n = receive();
       if (n <= 0) return n;
@@ -139,6 +153,7 @@ class conn_stream final : public httplib::Stream {
     std::size_t n = std::min(size, len_ - off_);
     std::memcpy(ptr, buf_ + off_, n);
     off_ += n;
+    read_budget_ -= n;
     return static_cast<ssize_t>(n);
   }
 
@@ -188,13 +203,16 @@ class conn_stream final : public httplib::Stream {
   int fd_;
   char buf_[4096];
   std::size_t off_ = 0, len_ = 0;
-  clock::time_point read_deadline_ = clock::now() + header_timeout;
+  clock::time_point read_deadline_;
+  std::size_t read_budget_ = max_request_bytes;
   std::optional<clock::time_point> write_deadline_;
   bool timed_out_ = false;
 };
 
 // The status of the last response this thread wrote (set by the server's logger).
 thread_local int last_status = 0;
+// When the listener handed this thread's current connection to the pool.
+thread_local clock::time_point accepted_at;
 
 // Starts a thread when a connection arrives and none is idle, up to max_workers
 // (then connections wait their turn); a thread with no work for worker_idle ends.
@@ -202,7 +220,10 @@ class growing_pool final : public httplib::TaskQueue {
  public:
   void enqueue(std::function<void()> fn) override {
     std::lock_guard lock(s_->mu);
-    s_->jobs.push_back(std::move(fn));
+    s_->jobs.push_back([fn = std::move(fn), at = clock::now()] {
+      accepted_at = at;
+      fn();
+    });
     if (s_->jobs.size() > s_->idle && s_->threads < max_workers) {
       try {
         std::thread([s = s_] { work(s); }).detach();
@@ -298,12 +319,12 @@ class debug_server final : public httplib::Server {
  private:
   bool process_and_close_socket(socket_t sock) override {
     ::fcntl(sock, F_SETFD, FD_CLOEXEC);
-    conn_stream strm(sock);
+    conn_stream strm(sock, accepted_at);
     bool ok = false;
     bool refused = false;
     for (int count = max_requests; count > 0; --count) {
       if (count != max_requests && !strm.wait_for_request(idle_timeout)) break;
-      strm.begin_request();
+      strm.begin_request(count == max_requests);
       last_status = 0;
       bool closed = false;
       ok = process_request(strm, count == 1, closed, nullptr);

@@ -121,13 +121,16 @@ std::optional<host_port> split_host_port(std::string_view address, std::string& 
   host_port hp;
   hp.host = std::string(host);
   if (port.empty()) return hp;  // port 0
+  // Go's parsePort: an optional sign, then digits ("+80" is 80, "-1" out of range).
+  bool negative = port.front() == '-';
+  if (port.front() == '+' || negative) port.remove_prefix(1);
   unsigned value = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec == std::errc::invalid_argument || end != port.data() + port.size()) {
+  if (port.empty() || ec == std::errc::invalid_argument || end != port.data() + port.size()) {
     why = "unknown port";
     return std::nullopt;
   }
-  if (ec == std::errc::result_out_of_range || value > 65535) {
+  if (negative || ec == std::errc::result_out_of_range || value > 65535) {
     why = "invalid port";
     return std::nullopt;
   }
@@ -233,7 +236,8 @@ std::optional<std::vector<endpoint>> address_literal(const std::string& host, in
 // would stop at the NUL and resolve what comes before it.
 bool is_domain_name(std::string_view s) {
   if (s == ".") return true;
-  if (s.empty() || s.size() > 254) return false;
+  // 254 bytes only with the root's trailing dot (253 without).
+  if (s.empty() || s.size() > 254 || (s.size() == 254 && s.back() != '.')) return false;
   char last = '.';
   bool non_numeric = false;
   std::size_t label = 0;

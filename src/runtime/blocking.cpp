@@ -47,6 +47,7 @@ struct blocking_pool {
   int limit = 0;
   bool limit_from_env = false;   // GORO_BLOCKING_THREADS set it
   bool saturated = false;        // under lock: reported on stderr, not yet drained
+  bool refused_reported = false; // under lock: a refused thread was reported
   std::atomic<int> pending{0};  // jobs queued or running
   std::atomic<int> waiting{0};  // jobs queued while every helper is busy at the limit
 };
@@ -107,16 +108,17 @@ void helper_main(blocking_pool* bp) {
   }
 }
 
-// Unlinks `job` from the queue. Called with bp.lock held.
-void take_back_locked(blocking_pool& bp, blocking_job* job) {
+// Unlinks `job` from the queue; false if a helper has taken it. Called with bp.lock held.
+bool take_back_locked(blocking_pool& bp, blocking_job* job) {
   blocking_job* prev = nullptr;
   for (blocking_job* at = bp.head; at; prev = at, at = at->next) {
     if (at != job) continue;
     (prev ? prev->next : bp.head) = job->next;
     if (bp.tail == job) bp.tail = prev;
     --bp.queued;
-    return;
+    return true;
   }
+  return false;
 }
 
 }  // namespace
@@ -147,12 +149,16 @@ void run_blocking(blocking_job* job) {
     job->saved_errno = errno;
     return;
   }
+  // In a child of fork() the pool's lock may be held by a parent thread that does not
+  // exist here: fail as every scheduling call does there, before taking it.
+  check_not_forked("goro::blocking");
   blocking_pool& bp = pool();
   parker* self = current_parker();
   job->waiter = self;
   job->next = nullptr;
   bp.pending.fetch_add(1, std::memory_order_acq_rel);
   bool run_inline = false;
+  bool start_helper = false;
   {
     std::lock_guard lk(bp.lock);
     if (bp.tail) {
@@ -162,25 +168,10 @@ void run_blocking(blocking_job* job) {
     }
     bp.tail = job;
     ++bp.queued;
-    bool started = false;
     if (bp.queued > bp.idle && bp.threads < bp.limit) {
-      note_runtime_thread(1);  // before it exists: the deadlock detector counts threads
-      try {
-        std::thread(helper_main, &bp).detach();
-        ++bp.threads;
-        started = true;
-      } catch (const std::system_error&) {
-        note_runtime_thread(-1);
-        // The system refused a thread. The busy helpers will get to the job; with
-        // none at all, take it back and run it here (this processor blocks, but the
-        // call completes).
-        if (bp.threads == 0) {
-          take_back_locked(bp, job);
-          run_inline = true;
-        }
-      }
-    }
-    if (!started && !run_inline) {
+      ++bp.threads;  // counted now, started below without the lock held
+      start_helper = true;
+    } else {
       bp.work.notify_one();
       if (bp.queued > bp.idle && bp.threads >= bp.limit) {
         bp.waiting.store(bp.queued - bp.idle, std::memory_order_relaxed);
@@ -192,6 +183,33 @@ void run_blocking(blocking_job* job) {
                        "never returns\n",
                        bp.limit, bp.limit_from_env ? "GORO_BLOCKING_THREADS" : "GORO_MAX_THREADS");
         }
+      }
+    }
+  }
+  if (start_helper) {
+    // Thread creation takes tens of microseconds and the kernel's mm lock: not under
+    // the pool's lock, where every other caller would wait for it.
+    note_runtime_thread(1);  // before it exists: the deadlock detector counts threads
+    try {
+      std::thread(helper_main, &bp).detach();
+    } catch (const std::system_error& e) {
+      note_runtime_thread(-1);
+      // The system refused a thread. The running helpers will get to the job; with
+      // none at all, take it back and run it here (this processor blocks, but the
+      // call completes).
+      std::lock_guard lk(bp.lock);
+      --bp.threads;
+      if (!bp.refused_reported) {
+        bp.refused_reported = true;
+        std::fprintf(stderr,
+                     "goro: the system refused a goro::blocking helper thread (%s) with %d "
+                     "running; calls wait for those\n",
+                     e.code().message().c_str(), bp.threads);
+      }
+      if (bp.threads == 0 && take_back_locked(bp, job)) {
+        run_inline = true;
+      } else {
+        bp.work.notify_one();
       }
     }
   }

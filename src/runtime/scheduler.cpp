@@ -156,6 +156,7 @@
 #include <vector>
 #include <chrono>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "goro/detail/spawn.hpp"
@@ -225,8 +226,25 @@ processor* new_processor(scheduler& s, int id, goroutine* blocker) {
   return p;
 }
 
+// The system refused a thread: as Go's newosproc, a fatal error that says so (an
+// escaping std::system_error would end the process with no word from goro).
+[[noreturn]] void thread_refused(scheduler& s, const std::system_error& e) {
+  std::fprintf(stderr,
+               "runtime: failed to create new OS thread (have %d worker threads already; "
+               "errno=%d: %s)\nfatal error: goro: newosproc: the system refused a worker thread "
+               "(check ulimit -u, the cgroup's pids.max, and memory)\n",
+               s.created.load(std::memory_order_relaxed), e.code().value(),
+               e.code().message().c_str());
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
 void launch_worker(scheduler& s, processor* p) {
-  p->thread = std::thread(worker_main, &s, p);
+  try {
+    p->thread = std::thread(worker_main, &s, p);
+  } catch (const std::system_error& e) {
+    thread_refused(s, e);
+  }
   p->thread.detach();
 }
 

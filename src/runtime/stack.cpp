@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <system_error>
 #include <thread>
 #include <atomic>
 #include <cstdio>
@@ -83,7 +84,11 @@ void scavenger_main() {
 void request_scavenge() {
   std::call_once(scavenger_started, [] {
     note_runtime_thread(+1);
-    std::thread(scavenger_main).detach();
+    try {
+      std::thread(scavenger_main).detach();
+    } catch (const std::system_error&) {
+      note_runtime_thread(-1);  // no thread: idle workers still scavenge
+    }
   });
   // A plain load first: during a burst of releases past the limit, most find the
   // request already made and do not write the shared line.
