@@ -357,12 +357,14 @@ TEST_P(monitor_, computing_goroutines_do_not_each_get_a_thread) {
     });
   }
   wg.wait();
-  // One computing hand-off beyond max_procs, plus one: the kernel can put a computing
-  // thread to sleep for a moment (a page fault on a fresh stack page under memory
-  // pressure; under AddressSanitizer its allocator's locks and shadow memory), which
-  // the monitor rightly treats as blocking. Seen on a loaded 2-core machine about once
-  // in 20 runs at 4 processors. Still far from one thread per goroutine (12).
-  EXPECT_LE(most.load(), GetParam() + 2);
+  // One computing hand-off beyond max_procs is the design; more appear when the kernel
+  // puts computing threads to sleep for a moment (page faults on fresh stack pages
+  // under memory pressure; under AddressSanitizer its allocator's locks), which the
+  // monitor rightly treats as blocking. On an overloaded 2-core machine 7 were seen at
+  // 4 processors. The bound says what the test is about: not one thread per goroutine
+  // (12), and not more than twice max_procs and two.
+  EXPECT_LE(most.load(), 2 * GetParam() + 2);
+  EXPECT_LT(most.load(), 12);
 }
 
 TEST_P(monitor_, goroutines_that_block_again_and_again_are_never_lost) {
