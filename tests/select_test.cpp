@@ -39,12 +39,12 @@ TEST_P(select_, default_never_blocks) {
 TEST_P(select_, blocks_until_a_case_is_ready) {
   auto a = goro::make_chan<int>(), b = goro::make_chan<int>();
   goro::wait_group wg;
+  auto t0 = steady::now();  // before the sender starts its 20 ms
   wg.go([&] {
     goro::sleep(20ms);
     b.send(8);
   });
   std::optional<int> va, vb;
-  auto t0 = steady::now();
   EXPECT_EQ(goro::select(goro::case_recv(a, va), goro::case_recv(b, vb)), 1);
   EXPECT_GE(ms_since(t0), 15.0);
   EXPECT_EQ(vb, 8);
