@@ -140,7 +140,7 @@ std::pair<context, cancel_func> with_timeout(const context& parent,
                                              std::chrono::duration<Rep, Period> timeout) {
   // to_ns maps a zero or negative timeout to 0: the context is done at once.
   return with_deadline(
-      parent, std::chrono::steady_clock::now() + std::chrono::nanoseconds(detail::to_ns(timeout)));
+      parent, goro::now() + std::chrono::nanoseconds(detail::to_ns(timeout)));
 }
 // A child carrying key -> value (Go's WithValue): value is converted to T and stored
 // immutable, looked up with ctx.value(key). Cancellation and deadline are the parent's.

@@ -13,6 +13,7 @@
 #include "goro/panic.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"
+#include "goro/synctest.hpp"
 #include "goro/semaphore.hpp"
 #include "goro/sync.hpp"
 #include "goro/time.hpp"

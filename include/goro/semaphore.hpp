@@ -57,6 +57,8 @@ class semaphore {
   const std::int64_t size_;
   std::int64_t used_ = 0;      // under waiters_.locked
   detail::wait_list waiters_;  // FIFO of parked acquirers
+  // The synctest bubble it was made in: waiting on it is a durable block there.
+  detail::bubble* const bubble_ = detail::current_bubble();
 };
 
 }  // namespace goro

@@ -36,6 +36,10 @@ namespace goro {
 
 using time_point = std::chrono::steady_clock::time_point;
 
+// The current time: steady_clock::now(), or inside a synctest bubble the bubble's fake
+// time (goro/synctest.hpp). Never blocks.
+time_point now() noexcept;
+
 namespace detail {
 void sleep_ns(std::int64_t ns);
 
@@ -57,6 +61,8 @@ recv_chan<time_point> timer_channel(const timer_impl& t);
 // goes, the timer stops and leaves its heap (after, tick).
 recv_chan<time_point> timer_start_channel(std::int64_t delay_ns, std::int64_t period_ns);
 bool timer_stop(timer_impl& t);
+// timer_stop for destructors and move assignment: never throws (no bubble check).
+void timer_drop(timer_impl& t) noexcept;
 bool timer_reset(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns,
                  std::int64_t period_ns);
 // Timer arms not yet released, in a heap or firing, process-wide (tests).
@@ -103,12 +109,12 @@ class timer {
   // Stops the timer; copies of c() receive nothing more. Move assignment stops the
   // timer being replaced.
   ~timer() {
-    if (impl_) detail::timer_stop(*impl_);
+    if (impl_) detail::timer_drop(*impl_);
   }
   timer(timer&&) noexcept = default;
   timer& operator=(timer&& other) noexcept {
     if (this != &other) {
-      if (impl_) detail::timer_stop(*impl_);
+      if (impl_) detail::timer_drop(*impl_);
       impl_ = std::move(other.impl_);
     }
     return *this;
@@ -148,12 +154,12 @@ class ticker {
   // Stops the ticks; copies of c() receive nothing more. Move assignment stops the
   // ticker being replaced.
   ~ticker() {
-    if (impl_) detail::timer_stop(*impl_);
+    if (impl_) detail::timer_drop(*impl_);
   }
   ticker(ticker&&) noexcept = default;
   ticker& operator=(ticker&& other) noexcept {
     if (this != &other) {
-      if (impl_) detail::timer_stop(*impl_);
+      if (impl_) detail::timer_drop(*impl_);
       impl_ = std::move(other.impl_);
     }
     return *this;

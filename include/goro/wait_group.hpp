@@ -85,6 +85,8 @@ class wait_group {
   // High 32 bits: the counter (signed); low 32 bits: the number of waiters.
   std::atomic<std::uint64_t> state_{0};
   detail::wait_list waiters_;
+  // The synctest bubble it was made in: waiting on it is a durable block there.
+  detail::bubble* const bubble_ = detail::current_bubble();
 };
 
 }  // namespace goro

@@ -9,6 +9,7 @@
 
 #include "goro/detail/chan_core.hpp"
 #include "goro/panic.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/sys.hpp"
 
@@ -82,6 +83,7 @@ void channel_core::send_to_receiver(chan_waiter* w, void* src) noexcept {
 }
 
 bool channel_core::send(void* src, bool block) {
+  if (owner != nullptr) [[unlikely]] check_bubble(owner, "send on a synctest channel");
   lock.lock();
   if (closed) {
     lock.unlock();
@@ -108,12 +110,15 @@ bool channel_core::send(void* src, bool block) {
   self.elem = src;
   sendq.push_back(&self);
   lock.unlock();
-  while (!self.done.load(std::memory_order_acquire)) park(self.who, wait_reason::chan_send);
+  while (!self.done.load(std::memory_order_acquire)) {
+    park_durable(self.who, wait_reason::chan_send, owner);
+  }
   if (!self.success) panic_send_on_closed();  // closed while we waited
   return true;
 }
 
 channel_core::recv_status channel_core::recv(void* dst, bool block) {
+  if (owner != nullptr) [[unlikely]] check_bubble(owner, "receive on a synctest channel");
   lock.lock();
   if (chan_waiter* w = sendq.pop_claimed()) {
     recv_from_sender(w, dst);
@@ -140,7 +145,9 @@ channel_core::recv_status channel_core::recv(void* dst, bool block) {
   self.elem = dst;
   recvq.push_back(&self);
   lock.unlock();
-  while (!self.done.load(std::memory_order_acquire)) park(self.who, wait_reason::chan_receive);
+  while (!self.done.load(std::memory_order_acquire)) {
+    park_durable(self.who, wait_reason::chan_receive, owner);
+  }
   return self.success ? recv_status::value : recv_status::closed;
 }
 
@@ -172,7 +179,9 @@ std::size_t channel_core::len() noexcept {
 
 void block_forever(wait_reason reason) {
   parker* self = current_parker();
-  for (;;) park(self, reason);  // nothing ever unparks it for this reason
+  // Durable in a synctest bubble: nothing can ever release it.
+  bubble* b = current_bubble();
+  for (;;) park_durable(self, reason, b);  // nothing ever unparks it for this reason
 }
 
 void panic_send_on_closed() { throw panic_error("send on closed channel"); }

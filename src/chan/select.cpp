@@ -13,6 +13,7 @@
 #include <random>
 
 #include "goro/select.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/parking.hpp"
 
 namespace goro::detail {
@@ -108,10 +109,12 @@ int select_impl(select_case* cases, int n) {
   // Poll order: a uniformly random permutation of the non-nil cases (Fisher-Yates).
   int dflt = -1;
   int live = 0;
+  bool bubbled = false;  // a case's channel belongs to a synctest bubble
   for (int i = 0; i < n; ++i) {
     if (cases[i].is_default) {
       dflt = i;
     } else if (cases[i].ch) {
+      bubbled |= cases[i].ch->owner != nullptr;
       int j = static_cast<int>(random_below(static_cast<std::uint32_t>(live + 1)));
       order[live] = order[j];
       order[j] = i;
@@ -121,6 +124,21 @@ int select_impl(select_case* cases, int n) {
   if (live == 0) {
     if (dflt >= 0) return dflt;
     block_forever(n == 0 ? wait_reason::select_no_cases : wait_reason::select);
+  }
+  // In a synctest bubble, waiting is durable when every channel is the bubble's.
+  bubble* durable = nullptr;
+  if (bubbled) [[unlikely]] {
+    bubble* mine = current_bubble();
+    bool all_mine = mine != nullptr;
+    for (int k = 0; k < live; ++k) {
+      const select_case& c = cases[order[k]];
+      if (c.ch->owner != nullptr) {
+        check_bubble(c.ch->owner, c.is_send ? "send on a synctest channel"
+                                            : "receive on a synctest channel");
+      }
+      all_mine = all_mine && c.ch->owner == mine;
+    }
+    if (all_mine) durable = mine;
   }
 
   int m = lock_order(cases, n, chans);
@@ -164,7 +182,9 @@ int select_impl(select_case* cases, int n) {
     (cases[i].is_send ? cases[i].ch->sendq : cases[i].ch->recvq).push_back(&w);
   }
   unlock_all(chans, m);
-  while (!state.done.load(std::memory_order_acquire)) park(state.who, wait_reason::select);
+  while (!state.done.load(std::memory_order_acquire)) {
+    park_durable(state.who, wait_reason::select, durable);
+  }
 
   // 4. Unlink the losers.
   int won = state.winner.load(std::memory_order_acquire);

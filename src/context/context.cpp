@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "goro/runtime.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/sys.hpp"
 #include "runtime/timers.hpp"
@@ -76,6 +77,17 @@ struct deadline_arm {
   timer_entry entry;
   std::weak_ptr<context_node> node;
   std::atomic<int> owners{2};  // the node and the heap; see the file comment
+  // The synctest bubble whose clock and heap it is on (a reference), or null.
+  bubble* const clock = current_bubble();
+
+  deadline_arm() noexcept {
+    if (clock != nullptr) bubble_retain(clock);
+  }
+  ~deadline_arm() {
+    if (clock != nullptr) bubble_release(clock);
+  }
+  deadline_arm(const deadline_arm&) = delete;
+  deadline_arm& operator=(const deadline_arm&) = delete;
 };
 
 namespace {
@@ -247,6 +259,9 @@ void fire_deadline(timer_entry* e) {
   release_arm(arm);  // the heap's share
 }
 
+// A synctest bubble's heap went away with the deadline pending: the heap's share.
+void discard_deadline(timer_entry* e) { release_arm(static_cast<deadline_arm*>(e->arg)); }
+
 // Arms n's deadline timer to fire after `left` (> 0), saturating far-future deadlines
 // (time_point::max() included) at the heap's latest deadline instead of overflowing.
 void arm_deadline(const std::shared_ptr<context_node>& n, std::chrono::nanoseconds left) {
@@ -254,8 +269,9 @@ void arm_deadline(const std::shared_ptr<context_node>& n, std::chrono::nanosecon
   auto* arm = new deadline_arm;
   arm->node = n;
   arm->entry.fire = &fire_deadline;
+  arm->entry.discard = &discard_deadline;
   arm->entry.arg = arm;
-  std::int64_t now = nanotime();
+  std::int64_t now = clock_now(arm->clock);
   std::int64_t latest = timer_heap::no_deadline - 1;
   arm->entry.when = left.count() > latest - now ? latest : now + left.count();
   std::lock_guard lk(n->lock);
@@ -264,7 +280,7 @@ void arm_deadline(const std::shared_ptr<context_node>& n, std::chrono::nanosecon
     return;
   }
   n->arm = arm;
-  local_timers().add(&arm->entry);
+  clock_timers(arm->clock).add(&arm->entry);
 }
 
 // A new cancel node under `parent`, registered with its cancelable ancestor.
@@ -415,7 +431,7 @@ std::pair<context, cancel_func> with_deadline(const context& parent, time_point 
   if (inherited && *inherited <= deadline) return with_cancel(parent);  // parent's comes first
   auto n = detail::new_cancel_node(parent);
   n->deadline = deadline;
-  auto now = std::chrono::steady_clock::now();
+  auto now = goro::now();  // a synctest bubble's fake time inside one
   if (deadline <= now) {
     detail::cancel_node(n, deadline_exceeded, deadline_exceeded, true, false);
   } else if (!n->cancelled.load(std::memory_order_acquire)) {

@@ -81,10 +81,12 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_runni
   v.state = st;
   v.reason = g->reason.load(std::memory_order_relaxed);
   v.wait_since = g->wait_since.load(std::memory_order_relaxed);
+  v.durable = st == g_state::waiting && g->durable_in.load(std::memory_order_relaxed) != nullptr;
   {
     std::lock_guard lk(g->meta_lock);
     v.parent_id = g->parent_id;
     v.root_id = g->root_id;
+    v.bubble_id = g->bubble_id;
     v.created_at = g->created_at;
     v.where = g->where;
     v.name = g->name ? g->name : "";
@@ -216,6 +218,7 @@ std::string header_status(const goroutine_view& v) {
   }
   if (v.state != g_state::waiting) return to_string(v.state);
   std::string s = to_string(v.reason);
+  if (v.durable) s += " (durable)";  // Go 1.25's mark for a synctest bubble's goroutine
   std::int64_t waited = (coarse_now() - v.wait_since) / 1'000'000'000;
   if (waited >= 60) {
     s += ", " + std::to_string(waited / 60) + (waited / 60 == 1 ? " minute" : " minutes");
@@ -335,6 +338,14 @@ void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id) {
     }
   });
   os << blocking_pool_report();
+}
+
+void write_bubble_dump(std::ostream& os, std::uint64_t bubble_id) {
+  auto all = collect_goroutines(true);
+  std::erase_if(all, [&](const auto& v) { return v.bubble_id != bubble_id; });
+  on_a_big_stack([&] {
+    for (const auto& v : all) write_one(os, v);
+  });
 }
 
 }  // namespace goro::detail

@@ -18,6 +18,8 @@ struct goroutine_view {
   std::int64_t wait_since = 0;
   std::uint64_t parent_id = 0;
   std::uint64_t root_id = 0;  // goroutine.hpp
+  std::uint64_t bubble_id = 0;  // its synctest bubble's, or 0
+  bool durable = false;         // parked durably in its bubble (goro/synctest.hpp)
   std::int64_t created_at = 0;
   std::source_location where{};
   std::string name;
@@ -47,5 +49,7 @@ std::string header_status(const goroutine_view& v);
 void write_frames(std::ostream& os, const std::vector<std::uintptr_t>& pcs, bool trim_top);
 // The level-1 or level-2 dump of every goroutine except `skip_id` (0: none).
 void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);
+// The level-2 dump of the goroutines of synctest bubble `bubble_id`.
+void write_bubble_dump(std::ostream& os, std::uint64_t bubble_id);
 
 }  // namespace goro::detail

@@ -179,7 +179,9 @@ using addr::resolve;
 
 std::int64_t to_nanotime(time_point t) {
   if (t == time_point{}) return 0;  // Go's zero Time: no deadline
-  auto clock_now = std::chrono::steady_clock::now();
+  // Inside a synctest bubble t is on its fake clock: what is left of it is counted on
+  // the real one (I/O is not durable, so the fake clock could not reach it).
+  auto clock_now = goro::now();
   std::int64_t now = detail::nanotime();
   if (t <= clock_now) return now > 1 ? now : 1;  // already passed
   std::int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t - clock_now).count();

@@ -89,6 +89,8 @@ const char* to_string(wait_reason r) noexcept {
     case wait_reason::io_wait: return "IO wait";
     case wait_reason::syscall: return "syscall";
     case wait_reason::run_main: return "run main";
+    case wait_reason::synctest_run: return "synctest.Run";
+    case wait_reason::synctest_wait: return "synctest.Wait";
   }
   return "?";
 }

@@ -25,6 +25,7 @@ namespace goro::detail {
 
 class task;
 struct processor;
+struct bubble;
 struct throw_record;
 
 // Who owns the goroutine's stack in each state:
@@ -62,6 +63,12 @@ struct alignas(64) goroutine {
 
   parker park{};  // the goroutine's half of the parking protocol
 
+  // synctest (bubble.hpp): the bubble it belongs to, written at spawn and cleared by
+  // the goroutine as it exits; and, while it parks durably, that bubble (written by
+  // the goroutine before parking, read by its worker and its waker).
+  bubble* in_bubble = nullptr;
+  std::atomic<bubble*> durable_in{nullptr};
+
   // --- diagnostics ---
   std::atomic<std::uint64_t> id{0};
   std::atomic<wait_reason> reason{wait_reason::none};
@@ -73,6 +80,7 @@ struct alignas(64) goroutine {
   // read it without the lock. Lets run's exit check leave another run's goroutines alone.
   std::uint64_t root_id = 0;
   std::int64_t created_at = 0;              // under meta_lock; nanotime()
+  std::uint64_t bubble_id = 0;              // under meta_lock; its synctest bubble's, or 0
   std::source_location where{};             // under meta_lock
   char* name = nullptr;                     // under meta_lock; heap copy, or null
   // Where it last threw (throw_site.hpp); touched only by the goroutine itself.

@@ -10,6 +10,7 @@
 // parker miss the new one's data and park again forever.)
 #include "runtime/parking.hpp"
 
+#include "runtime/bubble.hpp"
 #include "runtime/goroutine.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/sys.hpp"
@@ -109,6 +110,9 @@ void unpark(parker* p) noexcept {
     if (p->g != nullptr) {
       if (p->state.compare_exchange_weak(s, parker::idle, std::memory_order_acq_rel,
                                          std::memory_order_relaxed)) {
+        if (bubble* b = p->g->durable_in.load(std::memory_order_relaxed)) [[unlikely]] {
+          bubble_woken(b);  // before it can run (bubble.hpp)
+        }
         set_state(p->g, g_state::waiting, g_state::runnable);
         make_runnable(p->g, /*next=*/true);
         return;

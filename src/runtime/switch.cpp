@@ -17,6 +17,7 @@
 #include <cstdlib>
 
 #include "goro/detail/spawn.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/context.hpp"
 #include "runtime/scheduler_internal.hpp"
 
@@ -116,11 +117,21 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       return;
     case after_switch::park: {
       set_state(prev, g_state::running, g_state::waiting);
+      // A durable park in a synctest bubble is counted once it is published; the
+      // reference keeps the bubble alive until then (bubble.hpp).
+      bubble* durable = prev->durable_in.load(std::memory_order_relaxed);
+      if (durable != nullptr) [[unlikely]] bubble_retain(durable);
       std::uint32_t expected = parker::idle;
       if (prev->park.state.compare_exchange_strong(expected, parker::parked,
                                                    std::memory_order_acq_rel)) {
-        return;  // whoever unparks it owns it now
+        // whoever unparks it owns it now
+        if (durable != nullptr) [[unlikely]] {
+          bubble_parked(durable);
+          bubble_release(durable);
+        }
+        return;
       }
+      if (durable != nullptr) [[unlikely]] bubble_release(durable);
       // A permit arrived while it was switching out: consume it (an RMW, as in
       // park()) and run it next.
       prev->park.state.exchange(parker::idle, std::memory_order_acq_rel);
@@ -208,6 +219,10 @@ void goroutine_entry(void* arg) {
     report_panic(g, std::current_exception());
   }
   g->body = nullptr;
+  if (bubble* b = g->in_bubble) {
+    g->in_bubble = nullptr;
+    bubble_exited(b);
+  }
   processor* p = current_processor();
   if (g->locked_to != nullptr) {
     // Exiting while locked: the thread may hold state the goroutine changed (Go's

@@ -27,7 +27,20 @@ void timer_heap::add(timer_entry* t) {
     earliest = heap_[0].entry == t;
     if (earliest) publish_earliest();
   }
-  if (earliest) timer_added(t->when);
+  if (earliest && notify_) timer_added(t->when);
+}
+
+void timer_heap::discard_all() noexcept {
+  std::vector<slot> taken;
+  {
+    std::lock_guard lk(lock_);
+    taken.swap(heap_);
+    for (auto& s : taken) s.entry->heap_index = -1;
+    publish_earliest();
+  }
+  for (auto& s : taken) {
+    if (s.entry->discard) s.entry->discard(s.entry);
+  }
 }
 
 bool timer_heap::remove(timer_entry* t) noexcept {

@@ -36,12 +36,19 @@ struct timer_entry {
   timer_heap* heap = nullptr;            // where it was added (set by add)
   void (*fire)(timer_entry*) = nullptr;  // called once, on a worker or the adding thread
   void* arg = nullptr;
+  // Called instead of fire when the heap is torn down with the entry pending (a synctest
+  // bubble's heap when run returns); null: nothing to release.
+  void (*discard)(timer_entry*) = nullptr;
   std::int32_t heap_index = -1;  // under the heap's lock
 };
 
 class timer_heap {
  public:
   static constexpr std::int64_t no_deadline = std::numeric_limits<std::int64_t>::max();
+
+  // A heap on a fake clock (a synctest bubble's) does not tell the scheduler about its
+  // deadlines: only its driver fires it.
+  explicit timer_heap(bool notify_scheduler = true) noexcept : notify_(notify_scheduler) {}
 
   // Adds `t`; tells the scheduler when it became the earliest deadline.
   void add(timer_entry* t);
@@ -51,6 +58,8 @@ class timer_heap {
   std::int64_t next_deadline() const noexcept { return earliest_.load(std::memory_order_acquire); }
   // Fires every timer due at `now`; returns how many fired.
   int run_due(std::int64_t now) noexcept;
+  // Takes every pending entry out and calls its discard (the heap is going away).
+  void discard_all() noexcept;
 
  private:
   struct slot {
@@ -66,6 +75,7 @@ class timer_heap {
   void remove_at(std::size_t i) noexcept;
   void publish_earliest() noexcept;
 
+  const bool notify_;
   spinlock lock_;
   std::vector<slot> heap_;  // under lock_
   std::atomic<std::int64_t> earliest_{no_deadline};

@@ -5,6 +5,7 @@
 // are linked in ticket order and each is woken exactly once.
 #include "goro/cond.hpp"
 
+#include "runtime/bubble.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/sys.hpp"
 
@@ -45,7 +46,8 @@ void cond::wait_ticket(std::uint64_t ticket) {
     *link = &self;
   }
   while (!self.woken.load(std::memory_order_acquire)) {
-    detail::park(self.who, detail::wait_reason::cond_wait);
+    // Durable in a synctest bubble (as Go's Cond.Wait): only a signal releases it.
+    detail::park_durable(self.who, detail::wait_reason::cond_wait, detail::current_bubble());
   }
 }
 

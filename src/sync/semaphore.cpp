@@ -12,6 +12,7 @@
 
 #include "goro/panic.hpp"
 #include "goro/context.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/sys.hpp"
 #include <memory>
@@ -163,7 +164,7 @@ void semaphore::wait_queued(const context& ctx, void* waiter) {
   });
   while (!self->granted.load(std::memory_order_acquire) &&
          !self->cancelled.load(std::memory_order_acquire)) {
-    detail::park(self->who, detail::wait_reason::semacquire);
+    detail::park_durable(self->who, detail::wait_reason::semacquire, bubble_);
   }
   if (hook != 0) detail::context_remove_on_cancel(ctx, hook);
   std::lock_guard cut(link->lock);  // waits for a hook in progress

@@ -22,6 +22,7 @@
 #include <mutex>
 
 #include "goro/wait_group.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/sys.hpp"
 
@@ -98,7 +99,7 @@ void wait_group::wait() {
     waiters_.tail = &self;
   }
   while (!self.released.load(std::memory_order_acquire)) {
-    detail::park(self.who, detail::wait_reason::wait_group_wait);
+    detail::park_durable(self.who, detail::wait_reason::wait_group_wait, bubble_);
   }
   // Released with the state at zero; anything else since is a new use of the group.
   if (state_.load(std::memory_order_acquire) != 0) {

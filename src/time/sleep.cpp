@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "goro/time.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/timers.hpp"
@@ -35,10 +36,11 @@ void sleep_ns(std::int64_t ns) {
   s.who = &g->park;
   s.timer.arg = &s;
   s.timer.fire = &wake_sleeper;
-  std::int64_t now = nanotime();
+  bubble* b = g->in_bubble;  // in a synctest bubble: its fake clock, a durable wait
+  std::int64_t now = clock_now(b);
   s.timer.when = ns > timer_heap::no_deadline - now ? timer_heap::no_deadline - 1 : now + ns;
-  local_timers().add(&s.timer);
-  while (!s.fired.load(std::memory_order_acquire)) park(s.who, wait_reason::sleep);
+  clock_timers(b).add(&s.timer);
+  while (!s.fired.load(std::memory_order_acquire)) park_durable(s.who, wait_reason::sleep, b);
 }
 
 }  // namespace goro::detail

@@ -26,6 +26,7 @@
 #include <mutex>
 
 #include "goro/time.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/sys.hpp"
 #include "runtime/timers.hpp"
@@ -35,10 +36,21 @@ namespace goro::detail {
 struct timer_arm;
 
 struct timer_impl {
+  // The synctest bubble it was created in (a reference), or null: its clock and heap.
+  bubble* const clock;
   spinlock lock;
   chan<time_point> ch = make_chan<time_point>(1);
   std::int64_t period = 0;       // under lock; 0 = one-shot
   timer_arm* current = nullptr;  // under lock
+
+  timer_impl() noexcept : clock(current_bubble()) {
+    if (clock != nullptr) bubble_retain(clock);
+  }
+  ~timer_impl() {
+    if (clock != nullptr) bubble_release(clock);
+  }
+  timer_impl(const timer_impl&) = delete;
+  timer_impl& operator=(const timer_impl&) = delete;
 };
 
 struct timer_arm {
@@ -64,6 +76,7 @@ struct channel_owner {
 };
 
 void fire(timer_entry* e);
+void discard(timer_entry* e);
 
 // Arms `t` to fire after delay_ns. Called with t->lock held.
 void arm_locked(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns) {
@@ -71,12 +84,13 @@ void arm_locked(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns) {
   live_arms.fetch_add(1, std::memory_order_relaxed);  // a statistic: no ordering
   a->owner = t;
   a->entry.fire = &fire;
+  a->entry.discard = &discard;
   a->entry.arg = a;
-  std::int64_t now = nanotime();
+  std::int64_t now = clock_now(t->clock);
   a->entry.when =
       delay_ns > timer_heap::no_deadline - now ? timer_heap::no_deadline - 1 : now + delay_ns;
   t->current = a;
-  local_timers().add(&a->entry);
+  clock_timers(t->clock).add(&a->entry);
 }
 
 // Takes the current arm out; frees it if it was still in a heap, else leaves it to
@@ -99,6 +113,7 @@ bool disarm_locked(timer_impl& t, std::shared_ptr<timer_impl>* release) {
 // pending or such a value was discarded. Lock held.
 bool stop_locked(timer_impl& t, std::shared_ptr<timer_impl>* release) {
   bool pending = disarm_locked(t, release);
+  acting_for act(t.clock);  // the drain is the timer's own, also from a destructor outside
   bool drained = t.ch.try_recv().has_value();
   return pending || drained;
 }
@@ -112,18 +127,29 @@ void fire(timer_entry* e) {
     free_arm(a);
     return;
   }
-  (void)t->ch.try_send(std::chrono::steady_clock::now());  // a full buffer drops the tick
+  std::int64_t now = clock_now(t->clock);
+  (void)t->ch.try_send(time_point(std::chrono::nanoseconds(now)));  // a full buffer drops the tick
   if (t->period > 0) {
     // Next tick; ticks a slow reader or a late processor missed are skipped.
-    std::int64_t now = nanotime();
     std::int64_t next = a->entry.when + t->period;
     if (next <= now) next = now + t->period;
     a->entry.when = next;
-    local_timers().add(&a->entry);
+    clock_timers(t->clock).add(&a->entry);
     return;
   }
   t->current = nullptr;
   lk.unlock();
+  free_arm(a);
+}
+
+// The bubble's heap is going away with the arm pending (synctest::run returned).
+void discard(timer_entry* e) {
+  auto* a = static_cast<timer_arm*>(e->arg);
+  std::shared_ptr<timer_impl> t = std::move(a->owner);
+  {
+    std::lock_guard lk(t->lock);
+    if (t->current == a) t->current = nullptr;
+  }
   free_arm(a);
 }
 
@@ -157,6 +183,7 @@ recv_chan<time_point> timer_start_channel(std::int64_t delay_ns, std::int64_t pe
 }
 
 bool timer_stop(timer_impl& t) {
+  check_bubble(t.clock, "stopping a timer");
   std::shared_ptr<timer_impl> release;
   std::lock_guard lk(t.lock);
   return stop_locked(t, &release);
@@ -166,8 +193,15 @@ std::size_t timer_arm_count() noexcept {
   return static_cast<std::size_t>(live_arms.load(std::memory_order_relaxed));
 }
 
+void timer_drop(timer_impl& t) noexcept {
+  std::shared_ptr<timer_impl> release;
+  std::lock_guard lk(t.lock);
+  (void)stop_locked(t, &release);
+}
+
 bool timer_reset(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns,
                  std::int64_t period_ns) {
+  check_bubble(t->clock, "resetting a timer");
   std::shared_ptr<timer_impl> release;
   std::lock_guard lk(t->lock);
   bool was = stop_locked(*t, &release);

@@ -26,7 +26,9 @@
 namespace goro::detail {
 
 struct parker;  // the runtime's parking record (a goroutine's or a thread's)
+struct bubble;  // a synctest bubble (src/runtime/bubble.hpp)
 parker* current_parker() noexcept;
+bubble* current_bubble() noexcept;
 void park(parker* self, wait_reason reason) noexcept;
 void unpark(parker* p) noexcept;
 
@@ -84,7 +86,7 @@ class channel_core {
  public:
   enum class recv_status { value, closed, would_block };
 
-  explicit channel_core(std::size_t cap) : capacity(cap) {}
+  explicit channel_core(std::size_t cap) : capacity(cap), owner(current_bubble()) {}
   virtual ~channel_core() = default;
   channel_core(const channel_core&) = delete;
   channel_core& operator=(const channel_core&) = delete;
@@ -106,6 +108,9 @@ class channel_core {
 
   chan_lock lock;
   const std::size_t capacity;
+  // The synctest bubble it was made in, or null: only that bubble's goroutines may send
+  // or receive, and waiting on it is a durable block there (goro/synctest.hpp).
+  bubble* const owner;
   std::size_t count = 0;  // under lock
   std::size_t sendx = 0;  // under lock: where put() writes
   std::size_t recvx = 0;  // under lock: where take() reads

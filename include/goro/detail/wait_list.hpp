@@ -6,6 +6,10 @@
 
 namespace goro::detail {
 
+struct bubble;  // a synctest bubble (src/runtime/bubble.hpp)
+// The caller's synctest bubble, or null: a primitive made there belongs to it.
+bubble* current_bubble() noexcept;
+
 // A lock and an intrusive FIFO of waiter nodes that live on the waiters' own stacks.
 struct wait_list {
   std::atomic<bool> locked{false};

@@ -24,6 +24,8 @@ enum class wait_reason : std::uint8_t {
   io_wait,           // "IO wait"
   syscall,           // "syscall" (goro::blocking: a helper thread runs the call)
   run_main,          // "run main" (a thread inside goro::run)
+  synctest_run,      // "synctest.Run" (the caller of synctest::run)
+  synctest_wait,     // "synctest.Wait"
 };
 
 const char* to_string(wait_reason r) noexcept;

@@ -1,0 +1,205 @@
+// bubble.cpp — synctest bubbles: accounting, the fake clock, and synctest::run/wait.
+// The design and its invariants are in bubble.hpp.
+#include "runtime/bubble.hpp"
+
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <sstream>
+#include <string>
+
+#include "debug/dump.hpp"
+#include "goro/panic.hpp"
+#include "goro/runtime.hpp"
+#include "goro/synctest.hpp"
+#include "runtime/goroutine.hpp"
+#include "runtime/scheduler.hpp"
+
+namespace goro::detail {
+
+namespace {
+
+thread_local bubble* tls_acting = nullptr;
+std::atomic<std::uint64_t> next_bubble_id{1};
+
+// Firings in a row that woke nobody before an idle bubble counts as deadlocked: only
+// timers that wake no goroutine (a ticker nobody reads) would keep it going forever.
+constexpr int idle_firings_limit = 1'000'000;
+
+// Wraps the bubble's root function: keeps what it threw, for run() to rethrow.
+struct root_task final : task {
+  task* inner;
+  std::exception_ptr* thrown;
+  root_task(task* t, std::exception_ptr* e) : inner(t), thrown(e) {}
+  ~root_task() override { delete inner; }
+  void run() override {
+    try {
+      inner->run();
+    } catch (...) {
+      *thrown = std::current_exception();
+    }
+  }
+};
+
+std::string deadlock_report(bubble* b, const char* what) {
+  std::ostringstream os;
+  os << "synctest: deadlock: " << what << "\n\n";
+  write_bubble_dump(os, b->id);
+  return os.str();
+}
+
+}  // namespace
+
+void bubble_retain(bubble* b) noexcept { b->refs.fetch_add(1, std::memory_order_relaxed); }
+
+void bubble_release(bubble* b) noexcept {
+  if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete b;
+}
+
+bubble* current_bubble() noexcept {
+  if (tls_acting != nullptr) return tls_acting;
+  goroutine* g = current_goroutine();
+  return g ? g->in_bubble : nullptr;
+}
+
+bubble* bubble_for_child(goroutine* parent) noexcept {
+  if (parent != nullptr && parent->in_bubble != nullptr) return parent->in_bubble;
+  return tls_acting;
+}
+
+void bubble_joined(bubble* b) noexcept {
+  bubble_retain(b);
+  b->live.fetch_add(1, std::memory_order_acq_rel);
+  b->running.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void bubble_exited(bubble* b) noexcept {
+  b->live.fetch_sub(1, std::memory_order_acq_rel);
+  if (b->running.fetch_sub(1, std::memory_order_acq_rel) == 1) unpark(b->driver);
+  bubble_release(b);
+}
+
+void bubble_parked(bubble* b) noexcept {
+  if (b->running.fetch_sub(1, std::memory_order_acq_rel) == 1) unpark(b->driver);
+}
+
+void park_durable(parker* self, wait_reason reason, bubble* owner) noexcept {
+  goroutine* g = self->g;
+  if (owner == nullptr || g == nullptr || g->in_bubble != owner) {
+    park(self, reason);
+    return;
+  }
+  g->durable_in.store(owner, std::memory_order_relaxed);  // published by the park
+  park(self, reason);
+  g->durable_in.store(nullptr, std::memory_order_relaxed);
+}
+
+std::int64_t clock_now(bubble* b) noexcept {
+  return b ? b->now.load(std::memory_order_acquire) : nanotime();
+}
+
+timer_heap& clock_timers(bubble* b) noexcept { return b ? b->timers : local_timers(); }
+
+void check_bubble(bubble* owner, const char* what_op) {
+  if (owner != nullptr && current_bubble() != owner) {
+    throw panic_error(std::string(what_op) + " from outside its bubble");
+  }
+}
+
+acting_for::acting_for(bubble* b) noexcept : prev_(tls_acting) { tls_acting = b; }
+acting_for::~acting_for() { tls_acting = prev_; }
+
+void synctest_run(task* t, const std::source_location& where) {
+  if (current_bubble() != nullptr) {
+    delete t;
+    throw panic_error("synctest::run: called from inside a bubble (bubbles do not nest)");
+  }
+  std::exception_ptr thrown;
+  auto* root = new root_task(t, &thrown);
+  sched();
+  auto* b = new bubble;
+  b->id = next_bubble_id.fetch_add(1, std::memory_order_relaxed);
+  b->driver = current_parker();
+  {
+    acting_for act(b);
+    spawn(spawn_options{}, root, where);
+  }
+  std::string deadlock;
+  int idle_firings = 0;
+  for (;;) {
+    while (b->running.load(std::memory_order_acquire) != 0) {
+      park(b->driver, wait_reason::synctest_run);
+    }
+    if (b->live.load(std::memory_order_acquire) == 0) break;
+    // Idle: every goroutine of the bubble is durably blocked.
+    parker* waiter = nullptr;
+    {
+      std::lock_guard lk(b->lock);
+      if (b->waiter != nullptr) {
+        waiter = std::exchange(b->waiter, nullptr);
+        b->waiter_released = true;
+      }
+    }
+    if (waiter != nullptr) {
+      idle_firings = 0;
+      unpark(waiter);
+      continue;
+    }
+    std::int64_t next = b->timers.next_deadline();
+    if (next == timer_heap::no_deadline) {
+      deadlock = deadlock_report(b, "all goroutines in the bubble are durably blocked");
+      break;
+    }
+    if (++idle_firings > idle_firings_limit) {
+      deadlock = deadlock_report(
+          b, "all goroutines in the bubble are durably blocked, and only timers that wake "
+             "none of them are left");
+      break;
+    }
+    if (next > b->now.load(std::memory_order_relaxed)) b->now.store(next, std::memory_order_release);
+    acting_for act(b);
+    b->timers.run_due(next);
+    if (b->running.load(std::memory_order_acquire) != 0) idle_firings = 0;
+  }
+  // Pending timers (an unstopped ticker, a timeout never reached) go with the bubble.
+  b->timers.discard_all();
+  bubble_release(b);
+  // A deadlocked bubble's goroutines stay parked for good (they hold the bubble); they
+  // are what the report shows.
+  if (!deadlock.empty()) throw panic_error(deadlock);
+  if (thrown) std::rethrow_exception(thrown);
+}
+
+void synctest_wait() {
+  goroutine* g = current_goroutine();
+  bubble* b = g ? g->in_bubble : nullptr;
+  if (b == nullptr) throw panic_error("synctest::wait: called from outside a bubble");
+  {
+    std::lock_guard lk(b->lock);
+    if (b->waiter != nullptr) {
+      throw panic_error("synctest::wait: called by two goroutines of one bubble at once");
+    }
+    b->waiter = &g->park;
+    b->waiter_released = false;
+  }
+  for (;;) {
+    {
+      std::lock_guard lk(b->lock);
+      if (b->waiter_released) return;
+    }
+    park_durable(&g->park, wait_reason::synctest_wait, b);
+  }
+}
+
+}  // namespace goro::detail
+
+namespace goro {
+
+time_point now() noexcept {
+  if (detail::bubble* b = detail::current_bubble()) {
+    return time_point(std::chrono::nanoseconds(b->now.load(std::memory_order_acquire)));
+  }
+  return std::chrono::steady_clock::now();
+}
+
+}  // namespace goro
