@@ -83,7 +83,10 @@ void channel_core::send_to_receiver(chan_waiter* w, void* src) noexcept {
 }
 
 bool channel_core::send(void* src, bool block) {
-  if (owner != nullptr) [[unlikely]] check_bubble(owner, "send on a synctest channel");
+  if (owner != nullptr) [[unlikely]] {
+    check_bubble(owner, "send on a synctest channel");
+    if (owner->explore != nullptr) explore_point(owner->explore);  // a scheduling point
+  }
   lock.lock();
   if (closed) {
     lock.unlock();
@@ -118,7 +121,10 @@ bool channel_core::send(void* src, bool block) {
 }
 
 channel_core::recv_status channel_core::recv(void* dst, bool block) {
-  if (owner != nullptr) [[unlikely]] check_bubble(owner, "receive on a synctest channel");
+  if (owner != nullptr) [[unlikely]] {
+    check_bubble(owner, "receive on a synctest channel");
+    if (owner->explore != nullptr) explore_point(owner->explore);  // a scheduling point
+  }
   lock.lock();
   if (chan_waiter* w = sendq.pop_claimed()) {
     recv_from_sender(w, dst);
@@ -152,6 +158,7 @@ channel_core::recv_status channel_core::recv(void* dst, bool block) {
 }
 
 void channel_core::close() {
+  if (owner != nullptr && owner->explore != nullptr) [[unlikely]] explore_point(owner->explore);
   waiter_queue woken;
   {
     std::lock_guard lk(lock);

@@ -139,6 +139,19 @@ int select_impl(select_case* cases, int n) {
       all_mine = all_mine && c.ch->owner == mine;
     }
     if (all_mine) durable = mine;
+    if (mine != nullptr && mine->explore != nullptr) {
+      // Under schedule exploration the case order comes from the run's seed, and the
+      // select is a scheduling point.
+      int m2 = 0;
+      for (int i = 0; i < n; ++i) {
+        if (!cases[i].is_default && cases[i].ch) order[m2++] = i;
+      }
+      for (int k = 1; k < live; ++k) {
+        int j = static_cast<int>(explore_random(mine->explore, static_cast<std::uint32_t>(k + 1)));
+        std::swap(order[k], order[j]);
+      }
+      explore_point(mine->explore);
+    }
   }
 
   int m = lock_order(cases, n, chans);

@@ -17,6 +17,7 @@
 
 #include "goro/runtime.hpp"
 #include "debug/dump.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/goroutine.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/scheduler.hpp"
@@ -205,6 +206,7 @@ void spawn(const spawn_options& options, task* t, const std::source_location& wh
   }
   goroutine* g = new_goroutine(t, size, options.name, where);
   make_runnable(g, /*next=*/true);
+  if (explorer* ex = current_explorer()) [[unlikely]] explore_point(ex);  // a scheduling point
 }
 
 int run_main(task* main_fn, const std::source_location& where) {
@@ -236,7 +238,13 @@ int run_main(task* main_fn, const std::source_location& where) {
 
 }  // namespace detail
 
-void yield() { detail::yield_current(); }
+void yield() {
+  if (detail::explorer* ex = detail::current_explorer()) [[unlikely]] {
+    detail::explore_point(ex);  // under schedule exploration, the turn is what yields
+    return;
+  }
+  detail::yield_current();
+}
 
 void lock_os_thread() {
   detail::processor* p = detail::current_processor();

@@ -41,14 +41,14 @@ struct root_task final : task {
   }
 };
 
+}  // namespace
+
 std::string deadlock_report(bubble* b, const char* what) {
   std::ostringstream os;
   os << "synctest: deadlock: " << what << "\n\n";
   write_bubble_dump(os, b->id);
   return os.str();
 }
-
-}  // namespace
 
 void bubble_retain(bubble* b) noexcept { b->refs.fetch_add(1, std::memory_order_relaxed); }
 
@@ -59,18 +59,21 @@ void bubble_release(bubble* b) noexcept {
 bubble* current_bubble() noexcept {
   if (tls_acting != nullptr) return tls_acting;
   goroutine* g = current_goroutine();
-  return g ? g->in_bubble : nullptr;
+  return g ? g->in_bubble.load(std::memory_order_relaxed) : nullptr;
 }
 
 bubble* bubble_for_child(goroutine* parent) noexcept {
-  if (parent != nullptr && parent->in_bubble != nullptr) return parent->in_bubble;
+  if (parent != nullptr) {
+    if (bubble* b = parent->in_bubble.load(std::memory_order_relaxed)) return b;
+  }
   return tls_acting;
 }
 
-void bubble_joined(bubble* b) noexcept {
+void bubble_joined(bubble* b, goroutine* g) noexcept {
   bubble_retain(b);
   b->live.fetch_add(1, std::memory_order_acq_rel);
   b->running.fetch_add(1, std::memory_order_acq_rel);
+  if (b->explore != nullptr) explore_spawned(b->explore, g);
 }
 
 void bubble_exited(bubble* b) noexcept {
@@ -85,7 +88,7 @@ void bubble_parked(bubble* b) noexcept {
 
 void park_durable(parker* self, wait_reason reason, bubble* owner) noexcept {
   goroutine* g = self->g;
-  if (owner == nullptr || g == nullptr || g->in_bubble != owner) {
+  if (owner == nullptr || g == nullptr || g->in_bubble.load(std::memory_order_relaxed) != owner) {
     park(self, reason);
     return;
   }
@@ -109,29 +112,39 @@ void check_bubble(bubble* owner, const char* what_op) {
 acting_for::acting_for(bubble* b) noexcept : prev_(tls_acting) { tls_acting = b; }
 acting_for::~acting_for() { tls_acting = prev_; }
 
-void synctest_run(task* t, const std::source_location& where) {
+bubble_outcome run_bubble(task* t, const std::source_location& where, explorer* ex) {
   if (current_bubble() != nullptr) {
     delete t;
+    explorer_delete(ex);
     throw panic_error("synctest::run: called from inside a bubble (bubbles do not nest)");
   }
-  std::exception_ptr thrown;
-  auto* root = new root_task(t, &thrown);
+  bubble_outcome out;
+  auto* root = new root_task(t, &out.root_thrown);
   sched();
   auto* b = new bubble;
   b->id = next_bubble_id.fetch_add(1, std::memory_order_relaxed);
   b->driver = current_parker();
+  b->explore = ex;
+  if (ex != nullptr) explore_attach(ex, b);
   {
     acting_for act(b);
     spawn(spawn_options{}, root, where);
   }
-  std::string deadlock;
   int idle_firings = 0;
   for (;;) {
-    while (b->running.load(std::memory_order_acquire) != 0) {
-      park(b->driver, wait_reason::synctest_run);
+    if (ex != nullptr) {
+      explore_action a = explore_next(ex, b);
+      if (a == explore_action::done || a == explore_action::failed) break;
+      if (a == explore_action::granted) continue;
+    } else {
+      while (b->running.load(std::memory_order_acquire) != 0) {
+        park(b->driver, wait_reason::synctest_run);
+      }
+      if (b->live.load(std::memory_order_acquire) == 0) break;
     }
-    if (b->live.load(std::memory_order_acquire) == 0) break;
-    // Idle: every goroutine of the bubble is durably blocked.
+    // Idle: every goroutine of the bubble is durably blocked. What the driver wakes
+    // now it wakes as the bubble (an explored run sees it in order).
+    acting_for act(b);
     parker* waiter = nullptr;
     {
       std::lock_guard lk(b->lock);
@@ -147,32 +160,37 @@ void synctest_run(task* t, const std::source_location& where) {
     }
     std::int64_t next = b->timers.next_deadline();
     if (next == timer_heap::no_deadline) {
-      deadlock = deadlock_report(b, "all goroutines in the bubble are durably blocked");
+      out.deadlock = deadlock_report(b, "all goroutines in the bubble are durably blocked");
       break;
     }
     if (++idle_firings > idle_firings_limit) {
-      deadlock = deadlock_report(
+      out.deadlock = deadlock_report(
           b, "all goroutines in the bubble are durably blocked, and only timers that wake "
              "none of them are left");
       break;
     }
     if (next > b->now.load(std::memory_order_relaxed)) b->now.store(next, std::memory_order_release);
-    acting_for act(b);
     b->timers.run_due(next);
     if (b->running.load(std::memory_order_acquire) != 0) idle_firings = 0;
   }
+  if (ex != nullptr) explore_finish(ex, b, out);
   // Pending timers (an unstopped ticker, a timeout never reached) go with the bubble.
   b->timers.discard_all();
+  // A deadlocked or failed bubble's goroutines stay parked for good (they hold the
+  // bubble); they are what the report shows.
   bubble_release(b);
-  // A deadlocked bubble's goroutines stay parked for good (they hold the bubble); they
-  // are what the report shows.
-  if (!deadlock.empty()) throw panic_error(deadlock);
-  if (thrown) std::rethrow_exception(thrown);
+  return out;
+}
+
+void synctest_run(task* t, const std::source_location& where) {
+  bubble_outcome out = run_bubble(t, where, nullptr);
+  if (!out.deadlock.empty()) throw panic_error(out.deadlock);
+  if (out.root_thrown) std::rethrow_exception(out.root_thrown);
 }
 
 void synctest_wait() {
   goroutine* g = current_goroutine();
-  bubble* b = g ? g->in_bubble : nullptr;
+  bubble* b = g ? g->in_bubble.load(std::memory_order_relaxed) : nullptr;
   if (b == nullptr) throw panic_error("synctest::wait: called from outside a bubble");
   {
     std::lock_guard lk(b->lock);

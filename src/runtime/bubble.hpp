@@ -32,6 +32,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
+#include <source_location>
+#include <string>
 
 #include "runtime/parking.hpp"
 #include "runtime/sys.hpp"
@@ -39,7 +42,10 @@
 
 namespace goro::detail {
 
+class task;
 struct goroutine;
+struct explorer;  // schedule exploration (explore.cpp)
+void explorer_delete(explorer* ex) noexcept;
 
 struct bubble {
   // The fake clock's start: 2000-01-01 00:00:00 UTC as seconds of steady_clock's epoch
@@ -56,6 +62,16 @@ struct bubble {
   spinlock lock;
   parker* waiter = nullptr;    // under lock: a synctest::wait caller
   bool waiter_released = false;  // under lock
+  // Set while goro::testing::explore runs this bubble (before its root is spawned);
+  // freed with the bubble.
+  explorer* explore = nullptr;
+
+  bubble() = default;
+  ~bubble() {
+    if (explore != nullptr) explorer_delete(explore);
+  }
+  bubble(const bubble&) = delete;
+  bubble& operator=(const bubble&) = delete;
 };
 
 void bubble_retain(bubble* b) noexcept;
@@ -68,7 +84,7 @@ bubble* current_bubble() noexcept;
 // The bubble new_goroutine puts a child of `parent` (null: started from a thread) in.
 bubble* bubble_for_child(goroutine* parent) noexcept;
 // Accounting of goroutine life (see the top of this file).
-void bubble_joined(bubble* b) noexcept;
+void bubble_joined(bubble* b, goroutine* g) noexcept;
 void bubble_exited(bubble* b) noexcept;
 // A worker published the durable park of a goroutine of `b`: running--.
 void bubble_parked(bubble* b) noexcept;
@@ -87,6 +103,53 @@ timer_heap& clock_timers(bubble* b) noexcept;
 // Throws goro::panic_error "<op> on synctest <what> from outside its bubble" when the
 // caller is not in `owner` (null: no check).
 void check_bubble(bubble* owner, const char* what_op);
+
+// Schedule exploration (goro/explore.hpp). In an explored bubble one goroutine at a
+// time holds the turn; at each scheduling point it gives the turn back to the driver,
+// which picks the next goroutine among the ready ones by the run's seeded strategy.
+// A goroutine is ready when spawned, when it reaches a scheduling point, and when a
+// goroutine of the bubble (or the driver firing timers) wakes it: always in the
+// program order of whoever holds the turn, so a seed gives one interleaving.
+//   explore_spawned — new_goroutine, for a child (the spawner holds the turn);
+//   explore_start   — the child's first act: waits for its first turn;
+//   explore_point   — a scheduling point of the goroutine holding the turn;
+//   explore_park    — park() of a goroutine of the bubble: gives the turn back, parks,
+//                     then waits for its turn;
+//   explore_woken   — unpark() from inside the bubble: the goroutine becomes ready;
+//   explore_exit    — the goroutine ends (thrown: what escaped it, or null).
+void explore_spawned(explorer* ex, goroutine* child) noexcept;
+void explore_start(explorer* ex, goroutine* self) noexcept;
+void explore_point(explorer* ex) noexcept;
+void explore_park(explorer* ex, parker* self, wait_reason reason) noexcept;
+void explore_woken(explorer* ex, goroutine* g) noexcept;
+void explore_exit(explorer* ex, goroutine* self, std::exception_ptr thrown) noexcept;
+// A random number below n from the run's generator (select's case order).
+std::uint32_t explore_random(explorer* ex, std::uint32_t n) noexcept;
+// The explorer of the calling goroutine's bubble, or null.
+explorer* current_explorer() noexcept;
+
+// What a bubble's run came to.
+struct bubble_outcome {
+  std::string deadlock;             // the deadlock report, or empty
+  std::exception_ptr root_thrown;   // what the root function threw
+  std::string failure;              // explored runs: what failed (deadlock included), or empty
+  std::string schedule;             // explored runs: the goroutine given each turn
+  std::uint64_t steps = 0;          // explored runs: turns given
+  std::string names;                // explored runs: "2 is goroutine 17, ..." (those left)
+};
+// Runs t as the root of a new bubble (explored by `ex` when not null, which the
+// bubble then owns) until its goroutines are gone or it deadlocks.
+bubble_outcome run_bubble(task* t, const std::source_location& where, explorer* ex);
+std::string deadlock_report(bubble* b, const char* what);
+
+// The driver's side of an explored run: blocks until the run is over (done), a
+// goroutine failed (failed), a ready goroutine was given the turn (granted), or every
+// goroutine is durably blocked (idle: the driver releases a waiter, fires timers, or
+// reports the deadlock).
+enum class explore_action { done, failed, granted, idle };
+explore_action explore_next(explorer* ex, bubble* b);
+void explore_attach(explorer* ex, bubble* b) noexcept;
+void explore_finish(explorer* ex, bubble* b, bubble_outcome& out);
 
 // Marks the calling thread as acting for `b` while it lives (the driver).
 class acting_for {

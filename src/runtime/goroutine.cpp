@@ -91,6 +91,7 @@ const char* to_string(wait_reason r) noexcept {
     case wait_reason::run_main: return "run main";
     case wait_reason::synctest_run: return "synctest.Run";
     case wait_reason::synctest_wait: return "synctest.Wait";
+    case wait_reason::explore_turn: return "waiting for its turn";
   }
   return "?";
 }

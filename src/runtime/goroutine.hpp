@@ -66,7 +66,10 @@ struct alignas(64) goroutine {
   // synctest (bubble.hpp): the bubble it belongs to, written at spawn and cleared by
   // the goroutine as it exits; and, while it parks durably, that bubble (written by
   // the goroutine before parking, read by its worker and its waker).
-  bubble* in_bubble = nullptr;
+  std::atomic<bubble*> in_bubble{nullptr};
+  // The parker it is parking on: its own `park`, or another one whose g is this
+  // goroutine (schedule exploration's turn parker). Written before each park.
+  parker* parking_on = nullptr;
   std::atomic<bubble*> durable_in{nullptr};
 
   // --- diagnostics ---

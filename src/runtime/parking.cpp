@@ -66,6 +66,18 @@ parker* current_parker() noexcept {
 }
 
 void park(parker* self, wait_reason reason) noexcept {
+  if (goroutine* g = self->g) {
+    if (bubble* b = g->in_bubble.load(std::memory_order_relaxed)) [[unlikely]] {
+      if (b->explore != nullptr && self == &g->park) {
+        explore_park(b->explore, self, reason);  // takes its turn back (bubble.hpp)
+        return;
+      }
+    }
+  }
+  park_raw(self, reason);
+}
+
+void park_raw(parker* self, wait_reason reason) noexcept {
   // Consume a pending permit with a read-modify-write, never a load and a store: a
   // load could return an older permit than the one an unpark() just confirmed, and
   // then nothing orders that waker's writes (the value, the `done` flag) before our
@@ -74,6 +86,7 @@ void park(parker* self, wait_reason reason) noexcept {
   if (self->state.exchange(parker::idle, std::memory_order_acq_rel) == parker::notified) return;
   check_not_forked("a wait");
   if (self->g != nullptr) {
+    self->g->parking_on = self;
     park_goroutine(self->g, reason);  // returns with the permit consumed
     return;
   }
@@ -87,6 +100,14 @@ void park(parker* self, wait_reason reason) noexcept {
 }
 
 void unpark(parker* p) noexcept {
+  if (goroutine* g = p->g) {
+    if (bubble* b = g->in_bubble.load(std::memory_order_relaxed)) [[unlikely]] {
+      // Schedule exploration: a goroutine of the bubble woken from inside it becomes
+      // ready in the waker's program order, before it can run (bubble.hpp). `b` is
+      // only followed once it is known to be the caller's own, live bubble.
+      if (b == current_bubble() && b->explore != nullptr) explore_woken(b->explore, g);
+    }
+  }
   std::uint32_t s = p->state.load(std::memory_order_relaxed);
   for (;;) {
     if (s == parker::notified) {

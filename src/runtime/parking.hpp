@@ -45,6 +45,10 @@ parker* current_parker() noexcept;
 // goroutine (its thread runs others) or blocks the thread. `reason` is shown in dumps.
 void park(parker* self, wait_reason reason) noexcept;
 
+// park() without schedule exploration's turn-taking (bubble.hpp): for the runtime's
+// own waits inside an explored goroutine.
+void park_raw(parker* self, wait_reason reason) noexcept;
+
 // Gives `p` a permit, waking it if it is parked. Safe from any goroutine or thread.
 void unpark(parker* p) noexcept;
 

@@ -679,12 +679,13 @@ goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
   g->stack_size = static_cast<std::uint32_t>(stack_size);
   g->blocker_credit.store(0, std::memory_order_relaxed);
   g->id.store(id, std::memory_order_relaxed);
-  g->in_bubble = bubble_for_child(parent);
+  bubble* in = bubble_for_child(parent);
+  g->in_bubble.store(in, std::memory_order_relaxed);
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   {
     std::lock_guard lk(g->meta_lock);
-    g->bubble_id = g->in_bubble ? g->in_bubble->id : 0;
+    g->bubble_id = in ? in->id : 0;
     g->parent_id = parent ? parent->id.load(std::memory_order_relaxed) : 0;
     g->root_id = parent ? parent->root_id : 0;
     g->created_at = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
@@ -697,7 +698,7 @@ goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
       }
     }
   }
-  if (g->in_bubble != nullptr) bubble_joined(g->in_bubble);
+  if (in != nullptr) [[unlikely]] bubble_joined(in, g);
   set_state(g, g_state::free, g_state::runnable);
   return g;
 }

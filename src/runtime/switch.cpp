@@ -15,6 +15,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 #include "goro/detail/spawn.hpp"
 #include "runtime/bubble.hpp"
@@ -122,7 +123,8 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       bubble* durable = prev->durable_in.load(std::memory_order_relaxed);
       if (durable != nullptr) [[unlikely]] bubble_retain(durable);
       std::uint32_t expected = parker::idle;
-      if (prev->park.state.compare_exchange_strong(expected, parker::parked,
+      parker* pk = prev->parking_on;
+      if (pk->state.compare_exchange_strong(expected, parker::parked,
                                                    std::memory_order_acq_rel)) {
         // whoever unparks it owns it now
         if (durable != nullptr) [[unlikely]] {
@@ -134,7 +136,7 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       if (durable != nullptr) [[unlikely]] bubble_release(durable);
       // A permit arrived while it was switching out: consume it (an RMW, as in
       // park()) and run it next.
-      prev->park.state.exchange(parker::idle, std::memory_order_acq_rel);
+      pk->state.exchange(parker::idle, std::memory_order_acq_rel);
       set_state(prev, g_state::waiting, g_state::runnable);
       if (prev->locked_to != nullptr) {
         p->locked_ready.store(prev, std::memory_order_relaxed);
@@ -212,16 +214,32 @@ void goroutine_entry(void* arg) {
   __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
   complete_switch(current_processor());
+  bubble* in = g->in_bubble.load(std::memory_order_relaxed);
+  explorer* ex = in ? in->explore : nullptr;
+  if (ex != nullptr) [[unlikely]] explore_start(ex, g);  // waits for its first turn
+  std::exception_ptr thrown;
   try {
     g->body->run();
     delete g->body;
   } catch (...) {
-    report_panic(g, std::current_exception());
+    // Under schedule exploration an escaping exception is the run's failure, not the
+    // process's end.
+    if (ex == nullptr) {
+      report_panic(g, std::current_exception());
+    } else {
+      thrown = std::current_exception();
+      delete g->body;
+    }
   }
   g->body = nullptr;
-  if (bubble* b = g->in_bubble) {
-    g->in_bubble = nullptr;
-    bubble_exited(b);
+  if (in != nullptr) [[unlikely]] {
+    if (ex != nullptr) explore_exit(ex, g, std::move(thrown));
+    {
+      std::lock_guard lk(g->meta_lock);
+      g->bubble_id = 0;  // out of the bubble's dumps while it finishes exiting
+    }
+    g->in_bubble.store(nullptr, std::memory_order_relaxed);
+    bubble_exited(in);
   }
   processor* p = current_processor();
   if (g->locked_to != nullptr) {

@@ -36,7 +36,7 @@ void sleep_ns(std::int64_t ns) {
   s.who = &g->park;
   s.timer.arg = &s;
   s.timer.fire = &wake_sleeper;
-  bubble* b = g->in_bubble;  // in a synctest bubble: its fake clock, a durable wait
+  bubble* b = g->in_bubble.load(std::memory_order_relaxed);  // in a synctest bubble: its fake clock, a durable wait
   std::int64_t now = clock_now(b);
   s.timer.when = ns > timer_heap::no_deadline - now ? timer_heap::no_deadline - 1 : now + ns;
   clock_timers(b).add(&s.timer);

@@ -26,6 +26,7 @@ enum class wait_reason : std::uint8_t {
   run_main,          // "run main" (a thread inside goro::run)
   synctest_run,      // "synctest.Run" (the caller of synctest::run)
   synctest_wait,     // "synctest.Wait"
+  explore_turn,      // "waiting for its turn" (goro::testing::explore)
 };
 
 const char* to_string(wait_reason r) noexcept;

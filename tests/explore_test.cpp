@@ -1,0 +1,322 @@
+// explore_test.cpp — seeded schedule exploration (goro/explore.hpp): runs replay from
+// their seed, and ordering bugs that plain runs miss are found, then pass once fixed.
+//
+// Each buggy program below is the kind the Go field guide is about. "Plain runs" run
+// the body in a synctest bubble (so a deadlock is an exception, not a hang) on one
+// processor, where goro's scheduler order is fixed and happens to be the benign one:
+// they never fail. explore finds the failing order within a stated number of runs, for
+// fixed seeds (so the bound is exact and the test repeatable), and the fixed program
+// passes the same exploration.
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include <goro/explore.hpp>
+
+#include "support/fixture.hpp"
+
+namespace {
+
+using namespace goro_test;
+using goro::testing::explore;
+using goro::testing::explore_options;
+using goro::testing::schedule;
+
+// Fails (throws) if the body throws or deadlocks in any of `runs` plain runs.
+int plain_failures(const std::function<void()>& body, int runs) {
+  int failed = 0;
+  for (int i = 0; i < runs; ++i) {
+    try {
+      goro::synctest::run(body);
+    } catch (const std::exception&) {
+      ++failed;
+    }
+  }
+  return failed;
+}
+
+class explore_ : public ::testing::Test {
+ protected:
+  // Failed runs leave their goroutines blocked for good: no leak check here.
+  void SetUp() override { goro::set_max_procs(1); }  // plain runs: the fixed order
+  void TearDown() override { goro::set_max_procs(2); }
+};
+
+// --- 1. Check-then-act with a channel operation in between -------------------------
+
+void withdraw_twice(bool fixed) {
+  std::atomic<int> balance{100};
+  goro::mutex mu;
+  auto audit = goro::make_chan<int>(4);
+  goro::wait_group wg;
+  for (int i = 0; i < 2; ++i) {
+    wg.go([&] {
+      if (fixed) mu.lock();
+      if (balance.load() >= 80) {
+        audit.send(80);  // between the check and the act
+        balance.store(balance.load() - 80);
+      }
+      if (fixed) mu.unlock();
+    });
+  }
+  wg.wait();
+  if (balance.load() < 0) {
+    throw std::logic_error("balance went negative: " + std::to_string(balance.load()));
+  }
+}
+
+// --- 2. A worker returns on its error path without done(): the waiter leaks --------
+
+void worker_error_path(bool fixed) {
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  auto jobs = goro::make_chan<int>(1);
+  goro::wait_group wg;
+  goro::go([cancel = cancel] { cancel(); });  // a shutdown racing the work
+  wg.add(1);
+  goro::go([&, ctx = ctx] {
+    auto job = jobs.recv();
+    if (ctx.err()) {  // the error path
+      if (fixed) wg.done();
+      return;
+    }
+    (void)job;
+    wg.done();
+  });
+  jobs.send(1);
+  wg.wait();  // leaks (deadlock) when the worker took the error path
+}
+
+// --- 3. A receiver waits on a stale channel and never sees its close ---------------
+
+void stale_channel(bool fixed) {
+  goro::mutex mu;
+  auto updates = goro::make_chan<int>();
+  goro::wait_group replaced, done;
+  done.go([&] {  // waits for the current updates channel to be closed
+    mu.lock();
+    auto c = updates;
+    mu.unlock();
+    (void)c.recv();
+  });
+  replaced.go([&] {  // swaps in a new channel
+    mu.lock();
+    auto old = updates;
+    updates = goro::make_chan<int>();
+    mu.unlock();
+    if (fixed) old.close();  // the fix: whoever replaces a channel closes the old one
+  });
+  replaced.wait();
+  mu.lock();
+  auto current = updates;
+  mu.unlock();
+  current.close();
+  done.wait();  // leaks when the receiver took the channel before it was replaced
+}
+
+// --- 4. A cancel races a send into an unbuffered result channel: the sender leaks --
+
+void cancel_races_result(bool fixed) {
+  auto results = goro::make_chan<int>(fixed ? 1 : 0);
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  goro::go([cancel = cancel] { cancel(); });
+  goro::go([results] { results.send(42); });  // blocks for good if nobody receives
+  std::optional<int> v;
+  std::optional<std::monostate> d;
+  (void)goro::select(goro::case_recv(results, v), goro::case_recv(ctx.done(), d));
+  cancel();
+}
+
+struct bug_case {
+  const char* name;
+  void (*program)(bool fixed);
+  const char* expected;  // in the failure report
+};
+
+const bug_case bugs[] = {
+    {"check_then_act", withdraw_twice, "balance went negative"},
+    {"worker_error_path", worker_error_path, "sync.WaitGroup.Wait (durable)"},
+    {"stale_channel", stale_channel, "chan receive (durable)"},
+    {"cancel_races_result", cancel_races_result, "goroutines leaked"},
+};
+
+// Seeds fixed so the number of runs each search needs is exact (BENCHMARKS.md has the
+// median over many seeds).
+constexpr std::uint64_t seeds[] = {1, 2, 3};
+
+TEST_F(explore_, plain_runs_do_not_find_the_bugs) {
+  for (const auto& b : bugs) {
+    EXPECT_EQ(plain_failures([&] { b.program(false); }, 200), 0) << b.name;
+  }
+}
+
+TEST_F(explore_, pct_finds_every_bug_within_200_runs_and_the_fixes_pass) {
+  for (const auto& b : bugs) {
+    for (std::uint64_t seed : seeds) {
+      auto r = explore([&] { b.program(false); },
+                       {.iterations = 200, .seed = seed, .schedule = schedule::pct, .depth = 3});
+      ASSERT_TRUE(r.failed) << b.name << ": not found in 200 runs from seed " << seed;
+      EXPECT_NE(r.report.find(b.expected), std::string::npos) << b.name << ":\n" << r.report;
+      EXPECT_NE(r.report.find("GORO_EXPLORE_SEED=" + std::to_string(r.seed)), std::string::npos)
+          << r.report;
+    }
+    auto fixed = explore([&] { b.program(true); },
+                         {.iterations = 300, .seed = 7, .schedule = schedule::pct});
+    EXPECT_FALSE(fixed.failed) << b.name << " (fixed):\n" << fixed.report;
+  }
+}
+
+TEST_F(explore_, random_finds_every_bug_within_200_runs_and_the_fixes_pass) {
+  for (const auto& b : bugs) {
+    for (std::uint64_t seed : seeds) {
+      auto r = explore([&] { b.program(false); },
+                       {.iterations = 200, .seed = seed, .schedule = schedule::random});
+      ASSERT_TRUE(r.failed) << b.name << ": not found in 200 runs from seed " << seed;
+      EXPECT_NE(r.report.find(b.expected), std::string::npos) << b.name << ":\n" << r.report;
+    }
+    auto fixed = explore([&] { b.program(true); },
+                         {.iterations = 300, .seed = 7, .schedule = schedule::random});
+    EXPECT_FALSE(fixed.failed) << b.name << " (fixed):\n" << fixed.report;
+  }
+}
+
+TEST_F(explore_, a_failing_seed_replays_the_same_schedule_and_failure) {
+  for (const auto& b : bugs) {
+    for (auto strategy : {schedule::pct, schedule::random}) {
+      auto r = explore([&] { b.program(false); },
+                       {.iterations = 500, .seed = 11, .schedule = strategy});
+      ASSERT_TRUE(r.failed) << b.name;
+      for (int again = 0; again < 3; ++again) {
+        auto replay = explore([&] { b.program(false); },
+                              {.iterations = 1, .seed = r.seed, .schedule = strategy});
+        ASSERT_TRUE(replay.failed) << b.name << ": the replay passed";
+        EXPECT_EQ(replay.schedule, r.schedule) << b.name;
+        EXPECT_EQ(replay.iteration, 0);
+      }
+    }
+  }
+}
+
+// Everything a body observes follows from the seed: the order of events logged by five
+// goroutines that pass values through channels, select over them and sleep.
+std::vector<int> event_order(std::uint64_t seed, schedule strategy, std::string* sched) {
+  std::vector<int> log;
+  auto r = explore(
+      [&] {
+        log.clear();
+        goro::mutex mu;
+        auto a = goro::make_chan<int>(), b = goro::make_chan<int>(2);
+        goro::wait_group wg;
+        for (int i = 0; i < 5; ++i) {
+          wg.go([&, i] {
+            for (int k = 0; k < 3; ++k) {
+              std::optional<int> va, vb;
+              int got = -1;
+              switch (goro::select(goro::case_send(a, i), goro::case_send(b, i),
+                                   goro::case_recv(a, va), goro::case_default())) {
+                case 2: got = *va; break;
+                case 3: goro::sleep(std::chrono::milliseconds(i)); break;
+                default: break;
+              }
+              std::lock_guard lk(mu);
+              log.push_back(i * 100 + k * 10 + (got + 1));
+            }
+          });
+        }
+        wg.go([&] {
+          for (int k = 0; k < 4; ++k) (void)b.recv();
+        });
+        wg.wait();
+        while (b.try_recv()) {
+        }
+      },
+      {.iterations = 1, .seed = seed, .schedule = strategy});
+  if (r.failed) ADD_FAILURE() << r.report;
+  *sched = r.schedule;
+  return log;
+}
+
+TEST_F(explore_, the_same_seed_gives_the_same_interleaving) {
+  std::uint64_t seed = test_seed() | 1;
+  for (auto strategy : {schedule::pct, schedule::random}) {
+    std::string s1, s2, s3;
+    auto first = event_order(seed, strategy, &s1);
+    auto second = event_order(seed, strategy, &s2);
+    EXPECT_EQ(first, second);
+    EXPECT_EQ(s1, s2);
+    EXPECT_FALSE(s1.empty());
+    // And other seeds explore other interleavings.
+    bool differs = false;
+    for (std::uint64_t other = seed + 2; other < seed + 40 && !differs; other += 2) {
+      differs = event_order(other, strategy, &s3) != first || s3 != s1;
+    }
+    EXPECT_TRUE(differs) << "40 seeds gave one interleaving";
+  }
+}
+
+TEST_F(explore_, a_goroutine_that_throws_fails_the_run_without_ending_the_process) {
+  auto r = explore(
+      [] {
+        auto c = goro::make_chan<int>();
+        goro::go([c] {
+          if (*c.recv() == 2) throw goro::panic_error("got two");
+        });
+        goro::go([c] { c.send(2); });
+        goro::sleep(std::chrono::hours(1));
+      },
+      {.iterations = 5, .seed = 3});
+  ASSERT_TRUE(r.failed);
+  EXPECT_EQ(r.iteration, 0);
+  EXPECT_NE(r.report.find("threw: got two [goro::panic_error]"), std::string::npos) << r.report;
+}
+
+TEST_F(explore_, sleeps_cost_no_real_time_and_a_passing_body_passes) {
+  auto t0 = steady::now();
+  std::atomic<int> bodies{0};
+  auto r = explore(
+      [&] {
+        bodies.fetch_add(1);
+        goro::wait_group wg;
+        for (int i = 0; i < 3; ++i) wg.go([] { goro::sleep(std::chrono::hours(24)); });
+        wg.wait();
+      },
+      {.iterations = 50, .seed = 5});
+  EXPECT_FALSE(r.failed) << r.report;
+  EXPECT_EQ(bodies.load(), 50);
+  EXPECT_EQ(r.iteration, 50);
+  EXPECT_LT(ms_since(t0), 20000.0);
+}
+
+TEST_F(explore_, a_time_budget_stops_early) {
+  auto t0 = steady::now();
+  auto r = explore([] { goro::yield(); }, {.iterations = 100'000'000, .seed = 5,
+                                            .time_budget = std::chrono::milliseconds(200)});
+  EXPECT_FALSE(r.failed);
+  EXPECT_LT(r.iteration, 100'000'000);
+  EXPECT_LT(ms_since(t0), 10000.0);
+}
+
+TEST_F(explore_, the_environment_seed_replays_one_run) {
+  auto r = explore([] { cancel_races_result(false); }, {.iterations = 500, .seed = 21});
+  ASSERT_TRUE(r.failed);
+  setenv("GORO_EXPLORE_SEED", std::to_string(r.seed).c_str(), 1);
+  int bodies = 0;
+  auto replay = explore(
+      [&] {
+        ++bodies;
+        cancel_races_result(false);
+      },
+      {.iterations = 1000, .seed = 99});
+  unsetenv("GORO_EXPLORE_SEED");
+  EXPECT_EQ(bodies, 1);
+  EXPECT_TRUE(replay.failed);
+  EXPECT_EQ(replay.schedule, r.schedule);
+}
+
+TEST_F(explore_, bad_options_and_nesting_are_panics) {
+  EXPECT_THROW(explore([] {}, {.iterations = 0}), goro::panic_error);
+  EXPECT_THROW(explore([] {}, {.depth = 0}), goro::panic_error);
+  goro::synctest::run([] { EXPECT_THROW(explore([] {}), goro::panic_error); });
+}
+
+}  // namespace
