@@ -158,7 +158,10 @@ channel_core::recv_status channel_core::recv(void* dst, bool block) {
 }
 
 void channel_core::close() {
-  if (owner != nullptr && owner->explore != nullptr) [[unlikely]] explore_point(owner->explore);
+  if (owner != nullptr) [[unlikely]] {
+    check_bubble(owner, "close of a synctest channel");
+    if (owner->explore != nullptr) explore_point(owner->explore);  // a scheduling point
+  }
   waiter_queue woken;
   {
     std::lock_guard lk(lock);

@@ -22,14 +22,12 @@ namespace {
 thread_local bubble* tls_acting = nullptr;
 std::atomic<std::uint64_t> next_bubble_id{1};
 
-// Firings in a row that woke nobody before an idle bubble counts as deadlocked: only
-// timers that wake no goroutine (a ticker nobody reads) would keep it going forever.
-constexpr int idle_firings_limit = 1'000'000;
-
-// Wraps the bubble's root function: keeps what it threw, for run() to rethrow.
+// Wraps the bubble's root function: keeps what it threw, for run() to rethrow, and
+// marks the root's return (the bubble's time stops then, as Go's).
 struct root_task final : task {
   task* inner;
   std::exception_ptr* thrown;
+  bubble* b = nullptr;
   root_task(task* t, std::exception_ptr* e) : inner(t), thrown(e) {}
   ~root_task() override { delete inner; }
   void run() override {
@@ -38,6 +36,7 @@ struct root_task final : task {
     } catch (...) {
       *thrown = std::current_exception();
     }
+    b->root_done.store(true, std::memory_order_release);
   }
 };
 
@@ -126,11 +125,11 @@ bubble_outcome run_bubble(task* t, const std::source_location& where, explorer* 
   b->driver = current_parker();
   b->explore = ex;
   if (ex != nullptr) explore_attach(ex, b);
+  root->b = b;
   {
     acting_for act(b);
     spawn(spawn_options{}, root, where);
   }
-  int idle_firings = 0;
   for (;;) {
     if (ex != nullptr) {
       explore_action a = explore_next(ex, b);
@@ -145,6 +144,22 @@ bubble_outcome run_bubble(task* t, const std::source_location& where, explorer* 
     // Idle: every goroutine of the bubble is durably blocked. What the driver wakes
     // now it wakes as the bubble (an explored run sees it in order).
     acting_for act(b);
+    if (b->root_done.load(std::memory_order_acquire)) {
+      // Time stops once the root function has returned (Go's rule): what is left can
+      // only wait for good.
+      out.deadlock = deadlock_report(
+          b, "the root function has returned, and goroutines of the bubble remain blocked "
+             "(its time stops when the root returns)");
+      break;
+    }
+    std::int64_t now = b->now.load(std::memory_order_relaxed);
+    if (b->timers.next_deadline() <= now) {
+      // Timers already due (after(0), a reset into the past) fire before a waiter is
+      // released, as Go's.
+      b->skip_horizon.store(timer_heap::no_deadline, std::memory_order_relaxed);
+      b->timers.run_due(now);
+      continue;
+    }
     parker* waiter = nullptr;
     {
       std::lock_guard lk(b->lock);
@@ -154,24 +169,20 @@ bubble_outcome run_bubble(task* t, const std::source_location& where, explorer* 
       }
     }
     if (waiter != nullptr) {
-      idle_firings = 0;
       unpark(waiter);
       continue;
     }
-    std::int64_t next = b->timers.next_deadline();
-    if (next == timer_heap::no_deadline) {
+    // Only a timer that can wake a goroutine moves the clock on: one on whose channel
+    // nobody waits (a ticker nobody reads) cannot, and alone it is a deadlock.
+    std::int64_t waking = b->timers.next_waking_deadline();
+    if (waking == timer_heap::no_deadline) {
       out.deadlock = deadlock_report(b, "all goroutines in the bubble are durably blocked");
       break;
     }
-    if (++idle_firings > idle_firings_limit) {
-      out.deadlock = deadlock_report(
-          b, "all goroutines in the bubble are durably blocked, and only timers that wake "
-             "none of them are left");
-      break;
-    }
-    if (next > b->now.load(std::memory_order_relaxed)) b->now.store(next, std::memory_order_release);
+    std::int64_t next = b->timers.next_deadline();
+    b->skip_horizon.store(waking, std::memory_order_relaxed);
+    if (next > now) b->now.store(next, std::memory_order_release);
     b->timers.run_due(next);
-    if (b->running.load(std::memory_order_acquire) != 0) idle_firings = 0;
   }
   if (ex != nullptr) explore_finish(ex, b, out);
   // Pending timers (an unstopped ticker, a timeout never reached) go with the bubble.
@@ -184,8 +195,10 @@ bubble_outcome run_bubble(task* t, const std::source_location& where, explorer* 
 
 void synctest_run(task* t, const std::source_location& where) {
   bubble_outcome out = run_bubble(t, where, nullptr);
-  if (!out.deadlock.empty()) throw panic_error(out.deadlock);
+  // What the root threw is the test's own failure: it comes first, also when the
+  // goroutines it left behind deadlocked.
   if (out.root_thrown) std::rethrow_exception(out.root_thrown);
+  if (!out.deadlock.empty()) throw panic_error(out.deadlock);
 }
 
 void synctest_wait() {

@@ -56,6 +56,10 @@ struct bubble {
   std::atomic<std::int64_t> live{0};
   std::atomic<std::int64_t> running{0};
   std::atomic<std::int64_t> now{epoch_ns};  // written by the driver only
+  // While the driver fires timers of an idle bubble: the earliest deadline that could
+  // wake a goroutine (a ticker nobody reads skips to it). Written by the driver.
+  std::atomic<std::int64_t> skip_horizon{timer_heap::no_deadline};
+  std::atomic<bool> root_done{false};  // the root function returned (time stops)
   timer_heap timers{/*notify_scheduler=*/false};
   parker* driver = nullptr;  // the synctest::run caller
   std::uint64_t id = 0;      // for dumps

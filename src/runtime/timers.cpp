@@ -30,6 +30,15 @@ void timer_heap::add(timer_entry* t) {
   if (earliest && notify_) timer_added(t->when);
 }
 
+std::int64_t timer_heap::next_waking_deadline() noexcept {
+  std::lock_guard lk(lock_);
+  std::int64_t best = no_deadline;
+  for (const auto& s : heap_) {
+    if (s.when < best && (s.entry->may_wake == nullptr || s.entry->may_wake(s.entry))) best = s.when;
+  }
+  return best;
+}
+
 void timer_heap::discard_all() noexcept {
   std::vector<slot> taken;
   {

@@ -39,6 +39,9 @@ struct timer_entry {
   // Called instead of fire when the heap is torn down with the entry pending (a synctest
   // bubble's heap when run returns); null: nothing to release.
   void (*discard)(timer_entry*) = nullptr;
+  // Whether firing it now could wake a goroutine (a synctest bubble's deadlock check);
+  // null: it may.
+  bool (*may_wake)(timer_entry*) = nullptr;
   std::int32_t heap_index = -1;  // under the heap's lock
 };
 
@@ -60,6 +63,9 @@ class timer_heap {
   int run_due(std::int64_t now) noexcept;
   // Takes every pending entry out and calls its discard (the heap is going away).
   void discard_all() noexcept;
+  // The earliest deadline among pending entries whose may_wake says they could wake a
+  // goroutine (no_deadline: none could). Calls may_wake with the heap locked.
+  std::int64_t next_waking_deadline() noexcept;
 
  private:
   struct slot {

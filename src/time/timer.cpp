@@ -78,6 +78,15 @@ struct channel_owner {
 void fire(timer_entry* e);
 void discard(timer_entry* e);
 
+// Whether firing the arm could wake a goroutine: only one blocked receiving on its
+// channel (a synctest bubble's driver asks, when all its goroutines are blocked).
+bool may_wake(timer_entry* e) {
+  auto* a = static_cast<timer_arm*>(e->arg);
+  channel_core* c = chan_access::core(a->owner->ch);
+  std::lock_guard lk(c->lock);
+  return !c->recvq.empty();
+}
+
 // Arms `t` to fire after delay_ns. Called with t->lock held.
 void arm_locked(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns) {
   auto* a = new timer_arm;
@@ -85,6 +94,7 @@ void arm_locked(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns) {
   a->owner = t;
   a->entry.fire = &fire;
   a->entry.discard = &discard;
+  a->entry.may_wake = &may_wake;
   a->entry.arg = a;
   std::int64_t now = clock_now(t->clock);
   a->entry.when =
@@ -128,11 +138,29 @@ void fire(timer_entry* e) {
     return;
   }
   std::int64_t now = clock_now(t->clock);
-  (void)t->ch.try_send(time_point(std::chrono::nanoseconds(now)));  // a full buffer drops the tick
+  // A full buffer drops the tick.
+  bool sent = t->ch.try_send(time_point(std::chrono::nanoseconds(now)));
   if (t->period > 0) {
     // Next tick; ticks a slow reader or a late processor missed are skipped.
-    std::int64_t next = a->entry.when + t->period;
-    if (next <= now) next = now + t->period;
+    std::int64_t latest = timer_heap::no_deadline - 1;
+    std::int64_t next = a->entry.when > latest - t->period ? latest : a->entry.when + t->period;
+    if (next <= now) next = now > latest - t->period ? latest : now + t->period;
+    if (!sent && t->clock != nullptr) {
+      // In an idle bubble nobody reads this channel until something else wakes: the
+      // ticks before that would all be dropped, so the clock need not stop at them.
+      std::int64_t horizon = t->clock->skip_horizon.load(std::memory_order_relaxed);
+      if (horizon > next && horizon != timer_heap::no_deadline) {
+        std::int64_t periods = (horizon - next + t->period - 1) / t->period;
+        next = periods > (latest - next) / t->period ? latest : next + periods * t->period;
+      }
+    }
+    if (next >= latest) {
+      // Time saturates there (a bubble's clock can reach it): no later tick exists.
+      t->current = nullptr;
+      lk.unlock();
+      free_arm(a);
+      return;
+    }
     a->entry.when = next;
     clock_timers(t->clock).add(&a->entry);
     return;
