@@ -313,6 +313,27 @@ TEST_F(explore_, the_environment_seed_replays_one_run) {
   EXPECT_EQ(replay.schedule, r.schedule);
 }
 
+TEST_F(explore_, cancels_and_timer_stops_inside_runs_leave_nothing_behind) {
+  // A context's close and a timer's drain are the runtime's own channel operations:
+  // neither is a scheduling point nor leaves a thread acting for a finished run.
+  auto r = explore(
+      [] {
+        auto [ctx, cancel] = goro::with_timeout(goro::background(), std::chrono::seconds(5));
+        goro::timer t(std::chrono::seconds(1));
+        auto results = goro::make_chan<int>(1);
+        goro::go([cancel = cancel] { cancel(); });
+        goro::go([results] { results.send(1); });
+        std::optional<int> v;
+        (void)goro::select(goro::case_recv(results, v), goro::case_recv(ctx.done()));
+        (void)t.stop();
+        cancel();
+      },
+      {.iterations = 1000, .seed = 1});
+  EXPECT_FALSE(r.failed) << r.report;
+  EXPECT_EQ(r.iteration, 1000);
+  goro::synctest::run([] { goro::sleep(std::chrono::seconds(1)); });
+}
+
 TEST_F(explore_, bad_options_and_nesting_are_panics) {
   EXPECT_THROW(explore([] {}, {.iterations = 0}), goro::panic_error);
   EXPECT_THROW(explore([] {}, {.depth = 0}), goro::panic_error);

@@ -120,8 +120,8 @@ bool channel_core::send(void* src, bool block) {
   return true;
 }
 
-channel_core::recv_status channel_core::recv(void* dst, bool block) {
-  if (owner != nullptr) [[unlikely]] {
+channel_core::recv_status channel_core::recv(void* dst, bool block, bool internal) {
+  if (owner != nullptr && !internal) [[unlikely]] {
     check_bubble(owner, "receive on a synctest channel");
     if (owner->explore != nullptr) explore_point(owner->explore);  // a scheduling point
   }
@@ -157,8 +157,8 @@ channel_core::recv_status channel_core::recv(void* dst, bool block) {
   return self.success ? recv_status::value : recv_status::closed;
 }
 
-void channel_core::close() {
-  if (owner != nullptr) [[unlikely]] {
+void channel_core::close(bool internal) {
+  if (owner != nullptr && !internal) [[unlikely]] {
     check_bubble(owner, "close of a synctest channel");
     if (owner->explore != nullptr) explore_point(owner->explore);  // a scheduling point
   }

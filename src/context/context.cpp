@@ -192,12 +192,9 @@ bool mark_cancelled(context_node* n, const error& err, const error& cause,
     arm = std::exchange(n->arm, nullptr);
     if (n->stop) work.stops.push_back(*n->stop);
   }
-  {
-    // A context made in a synctest bubble may be cancelled from outside it (its parent
-    // was, or its cancel function escaped): the close is the context's own.
-    acting_for act(chan_access::core(n->done)->owner);
-    n->done.close();
-  }
+  // A context made in a synctest bubble may be cancelled from outside it (its parent
+  // was, or its cancel function escaped): the close is the context's own.
+  chan_access::core(n->done)->close(/*internal=*/true);
   if (arm != nullptr) disarm(arm);  // release its heap place at once
   return true;
 }

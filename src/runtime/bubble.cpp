@@ -55,17 +55,19 @@ void bubble_release(bubble* b) noexcept {
   if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete b;
 }
 
+// Acting is kept on the goroutine when the driver is one (it may park and resume on
+// another thread), else on the thread.
 bubble* current_bubble() noexcept {
-  if (tls_acting != nullptr) return tls_acting;
   goroutine* g = current_goroutine();
-  return g ? g->in_bubble.load(std::memory_order_relaxed) : nullptr;
+  if (g == nullptr) return tls_acting;
+  if (g->acting != nullptr) return g->acting;
+  return g->in_bubble.load(std::memory_order_relaxed);
 }
 
 bubble* bubble_for_child(goroutine* parent) noexcept {
-  if (parent != nullptr) {
-    if (bubble* b = parent->in_bubble.load(std::memory_order_relaxed)) return b;
-  }
-  return tls_acting;
+  if (parent == nullptr) return tls_acting;
+  if (parent->acting != nullptr) return parent->acting;
+  return parent->in_bubble.load(std::memory_order_relaxed);
 }
 
 void bubble_joined(bubble* b, goroutine* g) noexcept {
@@ -108,8 +110,21 @@ void check_bubble(bubble* owner, const char* what_op) {
   }
 }
 
-acting_for::acting_for(bubble* b) noexcept : prev_(tls_acting) { tls_acting = b; }
-acting_for::~acting_for() { tls_acting = prev_; }
+acting_for::acting_for(bubble* b) noexcept {
+  if (goroutine* g = current_goroutine()) {
+    prev_ = std::exchange(g->acting, b);
+  } else {
+    prev_ = std::exchange(tls_acting, b);
+  }
+}
+
+acting_for::~acting_for() {
+  if (goroutine* g = current_goroutine()) {
+    g->acting = prev_;
+  } else {
+    tls_acting = prev_;
+  }
+}
 
 bubble_outcome run_bubble(task* t, const std::source_location& where, explorer* ex) {
   if (current_bubble() != nullptr) {

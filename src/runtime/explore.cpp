@@ -323,9 +323,8 @@ void explore_finish(explorer* ex, bubble* b, bubble_outcome& out) {
   if (ex->failed) {
     out.failure = ex->failure;
   } else if (!out.deadlock.empty()) {
-    out.failure = root_done ? "goroutines leaked: the body returned and these are blocked for "
-                              "good\n" + out.deadlock
-                            : out.deadlock;
+    // After the body returned, what is left blocked has leaked.
+    out.failure = (root_done ? "goroutines leaked: " : "") + out.deadlock;
   } else if (out.root_thrown) {
     out.failure = "the body threw: " + describe(out.root_thrown);
   }

@@ -71,6 +71,9 @@ struct alignas(64) goroutine {
   // goroutine (schedule exploration's turn parker). Written before each park.
   parker* parking_on = nullptr;
   std::atomic<bubble*> durable_in{nullptr};
+  // A synctest bubble this goroutine acts for (a bubble's driver running as a
+  // goroutine: bubble.hpp's acting_for); touched only by the goroutine itself.
+  bubble* acting = nullptr;
 
   // --- diagnostics ---
   std::atomic<std::uint64_t> id{0};

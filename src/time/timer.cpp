@@ -123,8 +123,11 @@ bool disarm_locked(timer_impl& t, std::shared_ptr<timer_impl>* release) {
 // pending or such a value was discarded. Lock held.
 bool stop_locked(timer_impl& t, std::shared_ptr<timer_impl>* release) {
   bool pending = disarm_locked(t, release);
-  acting_for act(t.clock);  // the drain is the timer's own, also from a destructor outside
-  bool drained = t.ch.try_recv().has_value();
+  // The timer's own drain (also from a destructor outside its bubble), under its lock:
+  // not a scheduling point.
+  std::optional<time_point> stale;
+  bool drained = chan_access::core(t.ch)->recv(&stale, false, /*internal=*/true) ==
+                 channel_core::recv_status::value;
   return pending || drained;
 }
 

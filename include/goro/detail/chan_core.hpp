@@ -94,10 +94,13 @@ class channel_core {
   // Sends *src (moved from only on success). Blocking: parks until delivered.
   // Non-blocking: false if it would block. Panics (panic_error) if closed.
   bool send(void* src, bool block);
-  // Receives into *dst (a std::optional<T>*, may be null to discard).
-  recv_status recv(void* dst, bool block);
-  // Closes; wakes every waiter. Panics if already closed.
-  void close();
+  // Receives into *dst (a std::optional<T>*, may be null to discard). `internal`: the
+  // runtime's own operation on the channel (a timer draining it): no synctest bubble
+  // check and no scheduling point (goro/synctest.hpp, goro/explore.hpp).
+  recv_status recv(void* dst, bool block, bool internal = false);
+  // Closes; wakes every waiter. Panics if already closed. `internal` as for recv (a
+  // context closing its done channel, possibly cancelled from outside its bubble).
+  void close(bool internal = false);
   std::size_t len() noexcept;
 
   // --- under lock; implemented by channel<T> ---
