@@ -1,10 +1,13 @@
 // goro-workloads — the workloads of SPEC §6, one per run:
 //   goro-workloads <spawn|pingpong|chan_spsc|chan_mpmc|mutex|select|parked_memory|
 //                   context_cancel|bounded_tasks|timers|yield|tcp_echo|idle_conns|dump|
-//                   blocking_syscalls|blocked_timers>
+//                   blocking_syscalls|blocked_timers|explore_rate|explore_bugs>
 // Prints `workload=<name> ns_per_op=<x> ...`; honours GORO_MAXPROCS. Sizes match
 // ../shared/peers/go/main.go so that compare.sh can put the numbers side by side.
+#include <goro/explore.hpp>
 #include <goro/goro.hpp>
+
+#include "../tests/support/ordering_bugs.hpp"
 
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -546,6 +549,68 @@ void blocked_timers() {
               late[99], goro::max_procs());
 }
 
+// explore over the worker pool of examples/workers.cpp: 4 workers, 100 jobs, the
+// consumer cancels after half the results. Runs per second of explore.
+void pool_body() {
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  auto jobs = goro::make_chan<int>(8);
+  auto results = goro::make_chan<int>(8);
+  goro::wait_group wg;
+  for (int w = 0; w < 4; ++w) {
+    wg.go([=] {
+      for (;;) {
+        std::optional<int> j;
+        if (goro::select(goro::case_recv(jobs, j), goro::case_recv(ctx.done())) == 1 || !j) return;
+        goro::sleep(1ms);  // the "work", on the run's fake clock
+        if (goro::select(goro::case_send(results, *j * *j), goro::case_recv(ctx.done())) == 1) {
+          return;
+        }
+      }
+    });
+  }
+  wg.go([=] {
+    for (int id = 0; id < 100; ++id) {
+      if (goro::select(goro::case_send(jobs, id), goro::case_recv(ctx.done())) == 1) return;
+    }
+    jobs.close();
+  });
+  for (int received = 0; received < 50; ++received) (void)results.recv();
+  cancel();
+  wg.wait();
+}
+
+void explore_rate() {
+  constexpr int runs = 300;
+  auto start = clock_type::now();
+  auto r = goro::testing::explore(pool_body, {.iterations = runs, .seed = 1});
+  double ns = ns_since(start);
+  if (r.failed) {
+    std::fprintf(stderr, "explore_rate: the pool failed:\n%s", r.report.c_str());
+    std::exit(1);
+  }
+  std::printf("workload=explore_rate ns_per_op=%.2f runs_per_s=%.0f gomaxprocs=%d\n", ns / runs,
+              runs / (ns / 1e9), goro::max_procs());
+}
+
+// How many runs explore needs to find each bug of tests/support/ordering_bugs.hpp:
+// median and maximum over 101 seeds, for PCT and random.
+void explore_bugs() {
+  for (auto strategy : {goro::testing::schedule::pct, goro::testing::schedule::random}) {
+    for (const auto& b : ordering_bugs::bugs) {
+      std::vector<int> needed;
+      for (std::uint64_t seed = 1; seed <= 101; ++seed) {
+        auto r = goro::testing::explore([&] { b.program(false); },
+                                        {.iterations = 10000, .seed = seed, .schedule = strategy});
+        needed.push_back(r.failed ? r.iteration + 1 : 100000);
+      }
+      std::sort(needed.begin(), needed.end());
+      std::printf("workload=explore_bugs bug=%s schedule=%s runs_median=%d runs_max=%d\n", b.name,
+                  strategy == goro::testing::schedule::pct ? "pct" : "random", needed[50],
+                  needed.back());
+    }
+  }
+}
+
 struct workload {
   const char* name;
   void (*fn)();
@@ -567,6 +632,8 @@ constexpr workload workloads[] = {
     {"idle_conns", idle_conns},
     {"blocking_syscalls", blocking_syscalls},
     {"blocked_timers", blocked_timers},
+    {"explore_rate", explore_rate},
+    {"explore_bugs", explore_bugs},
 };
 
 }  // namespace

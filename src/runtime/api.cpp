@@ -119,6 +119,8 @@ std::size_t count_abandoned(std::uint64_t main_id, goroutine_view& oldest) {
   std::erase(others, main_id);
   std::size_t count = 0;
   for (auto& info : collect_goroutines(false)) {
+    // A synctest bubble's goroutines are its run's to report (a deadlock panic).
+    if (info.bubble_id != 0) continue;
     if (info.id == main_id) continue;
     if (std::find(others.begin(), others.end(), info.root_id) != others.end()) continue;
     if (count++ == 0 || info.created_at < oldest.created_at ||
