@@ -14,8 +14,8 @@ using namespace std::chrono_literals;
 void fetch(std::size_t buffer) {
   auto results = goro::make_chan<int>(buffer);
   auto [ctx, cancel] = goro::with_cancel(goro::background());
-  goro::go([cancel = cancel] { cancel(); });               // the caller gives up
-  goro::go([results] { results.send(42); });                // the worker answers
+  goro::go([cancel = cancel] { cancel(); });  // the caller gives up
+  goro::go([results] { results.send(42); });  // the worker answers
   std::optional<int> v;
   (void)goro::select(goro::case_recv(results, v), goro::case_recv(ctx.done()));
   cancel();
@@ -32,8 +32,8 @@ int main() {
     std::printf("after 59 min: %s\n", ctx.err() ? ctx.err().message().c_str() : "not done");
     (void)ctx.done().recv();
     std::printf("done after %lld min of fake time: %s\n",
-                static_cast<long long>(std::chrono::duration_cast<std::chrono::minutes>(
-                                           goro::now() - t0).count()),
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::minutes>(goro::now() - t0).count()),
                 ctx.err().message().c_str());
     cancel();
   });

@@ -89,8 +89,8 @@ TEST_F(explore_, random_finds_every_bug_within_200_runs_and_the_fixes_pass) {
 TEST_F(explore_, a_failing_seed_replays_the_same_schedule_and_failure) {
   for (const auto& b : bugs) {
     for (auto strategy : {schedule::pct, schedule::random}) {
-      auto r = explore([&] { b.program(false); },
-                       {.iterations = 500, .seed = 11, .schedule = strategy});
+      auto r =
+          explore([&] { b.program(false); }, {.iterations = 500, .seed = 11, .schedule = strategy});
       ASSERT_TRUE(r.failed) << b.name;
       for (int again = 0; again < 3; ++again) {
         auto replay = explore([&] { b.program(false); },
@@ -195,8 +195,9 @@ TEST_F(explore_, sleeps_cost_no_real_time_and_a_passing_body_passes) {
 
 TEST_F(explore_, a_time_budget_stops_early) {
   auto t0 = steady::now();
-  auto r = explore([] { goro::yield(); }, {.iterations = 100'000'000, .seed = 5,
-                                            .time_budget = std::chrono::milliseconds(200)});
+  auto r = explore(
+      [] { goro::yield(); },
+      {.iterations = 100'000'000, .seed = 5, .time_budget = std::chrono::milliseconds(200)});
   EXPECT_FALSE(r.failed);
   EXPECT_LT(r.iteration, 100'000'000);
   EXPECT_LT(ms_since(t0), 10000.0);

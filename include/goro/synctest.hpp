@@ -73,8 +73,9 @@ namespace synctest {
 
 // Runs f in a new bubble and returns when every goroutine of the bubble has exited.
 template <class F>
-  requires std::is_invocable_v<std::decay_t<F>&&>
 void run(F&& f, const std::source_location& where = std::source_location::current()) {
+  static_assert(std::is_invocable_v<std::decay_t<F>&&>,
+                "goro::synctest::run: f must be callable with no arguments");
   using impl = detail::task_impl<std::decay_t<F>>;
   detail::synctest_run(new impl(std::forward<F>(f)), where);
 }

@@ -163,8 +163,9 @@ bubble_outcome run_bubble(task* t, const std::source_location& where, explorer* 
       // Time stops once the root function has returned (Go's rule): what is left can
       // only wait for good.
       out.deadlock = deadlock_report(
-          b, "the root function has returned, and goroutines of the bubble remain blocked "
-             "(its time stops when the root returns)");
+          b,
+          "the root function has returned, and goroutines of the bubble remain blocked "
+          "(its time stops when the root returns)");
       break;
     }
     std::int64_t now = b->now.load(std::memory_order_relaxed);

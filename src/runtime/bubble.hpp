@@ -64,7 +64,7 @@ struct bubble {
   parker* driver = nullptr;  // the synctest::run caller
   std::uint64_t id = 0;      // for dumps
   spinlock lock;
-  parker* waiter = nullptr;    // under lock: a synctest::wait caller
+  parker* waiter = nullptr;      // under lock: a synctest::wait caller
   bool waiter_released = false;  // under lock
   // Set while goro::testing::explore runs this bubble (before its root is spawned);
   // freed with the bubble.
@@ -134,12 +134,12 @@ explorer* current_explorer() noexcept;
 
 // What a bubble's run came to.
 struct bubble_outcome {
-  std::string deadlock;             // the deadlock report, or empty
-  std::exception_ptr root_thrown;   // what the root function threw
-  std::string failure;              // explored runs: what failed (deadlock included), or empty
-  std::string schedule;             // explored runs: the goroutine given each turn
-  std::uint64_t steps = 0;          // explored runs: turns given
-  std::string names;                // explored runs: "2 is goroutine 17, ..." (those left)
+  std::string deadlock;            // the deadlock report, or empty
+  std::exception_ptr root_thrown;  // what the root function threw
+  std::string failure;             // explored runs: what failed (deadlock included), or empty
+  std::string schedule;            // explored runs: the goroutine given each turn
+  std::uint64_t steps = 0;         // explored runs: turns given
+  std::string names;               // explored runs: "2 is goroutine 17, ..." (those left)
 };
 // Runs t as the root of a new bubble (explored by `ex` when not null, which the
 // bubble then owns) until its goroutines are gone or it deadlocks.

@@ -313,7 +313,8 @@ void explore_finish(explorer* ex, bubble* b, bubble_outcome& out) {
   }
   std::sort(ids.begin(), ids.end());
   std::ostringstream names;
-  for (auto& [id, gid] : ids) names << (names.tellp() > 0 ? ", " : "") << id << " is goroutine " << gid;
+  for (auto& [id, gid] : ids)
+    names << (names.tellp() > 0 ? ", " : "") << id << " is goroutine " << gid;
   out.names = names.str();
   turn_record* root = nullptr;
   for (auto& [g, r] : ex->records) {
@@ -323,8 +324,14 @@ void explore_finish(explorer* ex, bubble* b, bubble_outcome& out) {
   if (ex->failed) {
     out.failure = ex->failure;
   } else if (!out.deadlock.empty()) {
-    // After the body returned, what is left blocked has leaked.
-    out.failure = (root_done ? "goroutines leaked: " : "") + out.deadlock;
+    out.failure = out.deadlock;
+    if (root_done) {
+      // After the body returned, what is left blocked has leaked: say so instead of
+      // synctest's headline.
+      std::size_t dump = out.failure.find("\n\n");
+      out.failure = "leak: the body returned, and goroutines it started are blocked for good" +
+                    (dump == std::string::npos ? std::string() : out.failure.substr(dump));
+    }
   } else if (out.root_thrown) {
     out.failure = "the body threw: " + describe(out.root_thrown);
   }

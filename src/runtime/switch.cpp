@@ -124,8 +124,7 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       if (durable != nullptr) [[unlikely]] bubble_retain(durable);
       std::uint32_t expected = parker::idle;
       parker* pk = prev->parking_on;
-      if (pk->state.compare_exchange_strong(expected, parker::parked,
-                                                   std::memory_order_acq_rel)) {
+      if (pk->state.compare_exchange_strong(expected, parker::parked, std::memory_order_acq_rel)) {
         // whoever unparks it owns it now
         if (durable != nullptr) [[unlikely]] {
           bubble_parked(durable);

@@ -107,7 +107,7 @@ inline const bug_case bugs[] = {
     {"check_then_act", withdraw_twice, "balance went negative"},
     {"worker_error_path", worker_error_path, "sync.WaitGroup.Wait (durable)"},
     {"stale_channel", stale_channel, "chan receive (durable)"},
-    {"cancel_races_result", cancel_races_result, "goroutines leaked"},
+    {"cancel_races_result", cancel_races_result, "leak: the body returned"},
 };
 
 }  // namespace ordering_bugs
