@@ -81,7 +81,7 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_runni
   v.state = st;
   v.reason = g->reason.load(std::memory_order_relaxed);
   v.wait_since = g->wait_since.load(std::memory_order_relaxed);
-  v.durable = st == g_state::waiting && g->durable_in.load(std::memory_order_relaxed) != nullptr;
+  v.durable = st == g_state::waiting && g->park.durable.load(std::memory_order_relaxed);
   {
     std::lock_guard lk(g->meta_lock);
     v.parent_id = g->parent_id;

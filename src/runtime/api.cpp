@@ -240,13 +240,7 @@ int run_main(task* main_fn, const std::source_location& where) {
 
 }  // namespace detail
 
-void yield() {
-  if (detail::explorer* ex = detail::current_explorer()) [[unlikely]] {
-    detail::explore_point(ex);  // under schedule exploration, the turn is what yields
-    return;
-  }
-  detail::yield_current();
-}
+void yield() { detail::yield_current(); }
 
 void lock_os_thread() {
   detail::processor* p = detail::current_processor();

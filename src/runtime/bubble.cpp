@@ -94,7 +94,9 @@ void park_durable(parker* self, wait_reason reason, bubble* owner) noexcept {
     return;
   }
   g->durable_in.store(owner, std::memory_order_relaxed);  // published by the park
+  self->durable.store(true, std::memory_order_relaxed);
   park(self, reason);
+  self->durable.store(false, std::memory_order_relaxed);
   g->durable_in.store(nullptr, std::memory_order_relaxed);
 }
 

@@ -214,12 +214,18 @@ void explore_park(explorer* ex, parker* self, wait_reason reason) noexcept {
   bubble* durable = g->durable_in.load(std::memory_order_relaxed);
   bool mutex_wait = reason == wait_reason::mutex_lock || reason == wait_reason::rw_mutex_lock ||
                     reason == wait_reason::rw_mutex_rlock;
-  if (durable == nullptr && mutex_wait) g->durable_in.store(ex->b, std::memory_order_relaxed);
+  if (durable == nullptr && mutex_wait) {
+    g->durable_in.store(ex->b, std::memory_order_relaxed);
+    self->durable.store(true, std::memory_order_relaxed);
+  }
   unpark(ex->b->driver);
   park_raw(self, reason);
-  g->durable_in.store(nullptr, std::memory_order_relaxed);  // the turn wait is not durable
+  // The turn wait is not durable.
+  g->durable_in.store(nullptr, std::memory_order_relaxed);
+  self->durable.store(false, std::memory_order_relaxed);
   wait_turn(ex, r, reason);
   g->durable_in.store(durable, std::memory_order_relaxed);
+  self->durable.store(durable != nullptr, std::memory_order_relaxed);
 }
 
 void explore_woken(explorer* ex, goroutine* g) noexcept {

@@ -63,18 +63,6 @@ struct alignas(64) goroutine {
 
   parker park{};  // the goroutine's half of the parking protocol
 
-  // synctest (bubble.hpp): the bubble it belongs to, written at spawn and cleared by
-  // the goroutine as it exits; and, while it parks durably, that bubble (written by
-  // the goroutine before parking, read by its worker and its waker).
-  std::atomic<bubble*> in_bubble{nullptr};
-  // The parker it is parking on: its own `park`, or another one whose g is this
-  // goroutine (schedule exploration's turn parker). Written before each park.
-  parker* parking_on = nullptr;
-  std::atomic<bubble*> durable_in{nullptr};
-  // A synctest bubble this goroutine acts for (a bubble's driver running as a
-  // goroutine: bubble.hpp's acting_for); touched only by the goroutine itself.
-  bubble* acting = nullptr;
-
   // --- diagnostics ---
   std::atomic<std::uint64_t> id{0};
   std::atomic<wait_reason> reason{wait_reason::none};
@@ -92,6 +80,15 @@ struct alignas(64) goroutine {
   // Where it last threw (throw_site.hpp); touched only by the goroutine itself.
   throw_record* last_throw = nullptr;
 
+  // --- synctest (bubble.hpp); hot paths test park.bubbled / park.durable first ---
+  // The bubble it belongs to: written at spawn, cleared by the goroutine as it exits.
+  std::atomic<bubble*> in_bubble{nullptr};
+  // While it parks durably, that bubble: written by the goroutine before parking
+  // (with park.durable), read by its worker and its waker.
+  std::atomic<bubble*> durable_in{nullptr};
+  // A bubble this goroutine acts for (a bubble's driver running as a goroutine:
+  // acting_for); touched only by the goroutine itself.
+  bubble* acting = nullptr;
 #if defined(GORO_TSAN)
   void* tsan_fiber = nullptr;
 #endif

@@ -66,9 +66,10 @@ parker* current_parker() noexcept {
 }
 
 void park(parker* self, wait_reason reason) noexcept {
-  if (goroutine* g = self->g) {
-    if (bubble* b = g->in_bubble.load(std::memory_order_relaxed)) [[unlikely]] {
-      if (b->explore != nullptr && self == &g->park) {
+  if (self->bubbled.load(std::memory_order_relaxed)) [[unlikely]] {
+    goroutine* g = self->g;
+    if (bubble* b = g->in_bubble.load(std::memory_order_relaxed)) {
+      if (b->explore != nullptr) {
         explore_park(b->explore, self, reason);  // takes its turn back (bubble.hpp)
         return;
       }
@@ -86,8 +87,7 @@ void park_raw(parker* self, wait_reason reason) noexcept {
   if (self->state.exchange(parker::idle, std::memory_order_acq_rel) == parker::notified) return;
   check_not_forked("a wait");
   if (self->g != nullptr) {
-    self->g->parking_on = self;
-    park_goroutine(self->g, reason);  // returns with the permit consumed
+    park_goroutine(self->g, reason, self);  // returns with the permit consumed
     return;
   }
   std::uint32_t expected = parker::idle;
@@ -100,8 +100,9 @@ void park_raw(parker* self, wait_reason reason) noexcept {
 }
 
 void unpark(parker* p) noexcept {
-  if (goroutine* g = p->g) {
-    if (bubble* b = g->in_bubble.load(std::memory_order_relaxed)) [[unlikely]] {
+  if (p->bubbled.load(std::memory_order_relaxed)) [[unlikely]] {
+    goroutine* g = p->g;
+    if (bubble* b = g->in_bubble.load(std::memory_order_relaxed)) {
       // Schedule exploration: a goroutine of the bubble woken from inside it becomes
       // ready in the waker's program order, before it can run (bubble.hpp). `b` is
       // only followed once it is known to be the caller's own, live bubble.
@@ -131,8 +132,8 @@ void unpark(parker* p) noexcept {
     if (p->g != nullptr) {
       if (p->state.compare_exchange_weak(s, parker::idle, std::memory_order_acq_rel,
                                          std::memory_order_relaxed)) {
-        if (bubble* b = p->g->durable_in.load(std::memory_order_relaxed)) [[unlikely]] {
-          bubble_woken(b);  // before it can run (bubble.hpp)
+        if (p->durable.load(std::memory_order_relaxed)) [[unlikely]] {
+          bubble_woken(p->g->durable_in.load(std::memory_order_relaxed));  // before it runs
         }
         set_state(p->g, g_state::waiting, g_state::runnable);
         make_runnable(p->g, /*next=*/true);

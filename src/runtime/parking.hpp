@@ -35,6 +35,11 @@ struct parker {
   static constexpr std::uint32_t parked = 1;
   static constexpr std::uint32_t notified = 2;
   std::atomic<std::uint32_t> state{idle};
+  // Flags for synctest bubbles (bubble.hpp), kept here, in the line park and unpark
+  // touch anyway: the goroutine belongs to a bubble (set at spawn, cleared at exit);
+  // it is parking durably (set and cleared by the goroutine around the park).
+  std::atomic<bool> bubbled{false};
+  std::atomic<bool> durable{false};
   goroutine* g = nullptr;  // the goroutine it belongs to; null for a plain thread
 };
 

@@ -681,6 +681,7 @@ goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
   g->id.store(id, std::memory_order_relaxed);
   bubble* in = bubble_for_child(parent);
   g->in_bubble.store(in, std::memory_order_relaxed);
+  g->park.bubbled.store(in != nullptr, std::memory_order_relaxed);
   g->acting = nullptr;
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

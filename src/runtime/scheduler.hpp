@@ -37,6 +37,8 @@ struct processor {
   goroutine* prev = nullptr;     // just switched away; its action is pending
   void* sched_sp = nullptr;      // the worker's scheduler context while g runs
   after_switch action = after_switch::none;
+  parker* park_target = nullptr;  // the parker of a park action (the goroutine's, or
+                                  // another with the same g: explore's turn parker)
   bool spinning = false;  // counted in scheduler::nmspinning
   goroutine* free_goroutines = nullptr;
   int free_count = 0;
@@ -155,7 +157,8 @@ goroutine* current_goroutine() noexcept;
 void make_runnable(goroutine* g, bool next) noexcept;
 
 // Goroutine side of park(): switches to the scheduler with the park action.
-void park_goroutine(goroutine* g, wait_reason reason) noexcept;
+// `pk` is the parker whose permit it waits for (pk->g == g).
+void park_goroutine(goroutine* g, wait_reason reason, parker* pk) noexcept;
 
 // goro::yield: switches the calling goroutine out to the back of its processor's
 // queue, or yields the thread when called from a plain thread.

@@ -120,10 +120,13 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       set_state(prev, g_state::running, g_state::waiting);
       // A durable park in a synctest bubble is counted once it is published; the
       // reference keeps the bubble alive until then (bubble.hpp).
-      bubble* durable = prev->durable_in.load(std::memory_order_relaxed);
-      if (durable != nullptr) [[unlikely]] bubble_retain(durable);
+      parker* pk = p->park_target;
+      bubble* durable = nullptr;
+      if (pk->durable.load(std::memory_order_relaxed)) [[unlikely]] {
+        durable = prev->durable_in.load(std::memory_order_relaxed);
+        bubble_retain(durable);
+      }
       std::uint32_t expected = parker::idle;
-      parker* pk = prev->parking_on;
       if (pk->state.compare_exchange_strong(expected, parker::parked, std::memory_order_acq_rel)) {
         // whoever unparks it owns it now
         if (durable != nullptr) [[unlikely]] {
@@ -213,7 +216,10 @@ void goroutine_entry(void* arg) {
   __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
   complete_switch(current_processor());
-  bubble* in = g->in_bubble.load(std::memory_order_relaxed);
+  bubble* in = nullptr;
+  if (g->park.bubbled.load(std::memory_order_relaxed)) [[unlikely]] {
+    in = g->in_bubble.load(std::memory_order_relaxed);
+  }
   explorer* ex = in ? in->explore : nullptr;
   if (ex != nullptr) [[unlikely]] explore_start(ex, g);  // waits for its first turn
   std::exception_ptr thrown;
@@ -238,6 +244,7 @@ void goroutine_entry(void* arg) {
       g->bubble_id = 0;  // out of the bubble's dumps while it finishes exiting
     }
     g->in_bubble.store(nullptr, std::memory_order_relaxed);
+    g->park.bubbled.store(false, std::memory_order_relaxed);
     bubble_exited(in);
   }
   processor* p = current_processor();
@@ -254,13 +261,14 @@ void goroutine_entry(void* arg) {
 
 }  // namespace
 
-void park_goroutine(goroutine* g, wait_reason reason) noexcept {
+void park_goroutine(goroutine* g, wait_reason reason, parker* pk) noexcept {
   g->reason.store(reason, std::memory_order_relaxed);  // relaxed: diagnostics only
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // coarse: dumps show minutes, not ns
   g->wait_since.store(std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec,
                       std::memory_order_relaxed);
   processor* p = current_processor();
+  p->park_target = pk;
   switch_out(p, g, after_switch::park, pick_local(p));
   g->reason.store(wait_reason::none, std::memory_order_relaxed);
 }
@@ -271,6 +279,13 @@ void yield_current() noexcept {
   if (g == nullptr) {
     std::this_thread::yield();
     return;
+  }
+  if (g->park.bubbled.load(std::memory_order_relaxed)) [[unlikely]] {
+    bubble* b = g->in_bubble.load(std::memory_order_relaxed);
+    if (b->explore != nullptr) {
+      explore_point(b->explore);  // under schedule exploration, the turn is what yields
+      return;
+    }
   }
   // A goroutine yielding in a loop while nothing else is runnable never reaches the
   // scheduler loop: let it poll for I/O now and then, so sockets still complete.
