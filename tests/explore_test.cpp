@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <goro/explore.hpp>
@@ -241,9 +242,156 @@ TEST_F(explore_, cancels_and_timer_stops_inside_runs_leave_nothing_behind) {
   goro::synctest::run([] { goro::sleep(std::chrono::seconds(1)); });
 }
 
+// The real time a mutex waiter waits does not decide who gets the mutex: the run stays
+// a function of its seed however slow the critical section (a debugger, a sanitizer).
+std::string schedule_with_slow_critical_section(std::chrono::microseconds slow) {
+  auto r = explore(
+      [slow] {
+        goro::mutex mu;
+        goro::wait_group wg;
+        for (int i = 0; i < 3; ++i) {
+          wg.go([&] {
+            for (int k = 0; k < 4; ++k) {
+              std::lock_guard lk(mu);
+              auto until = steady::now() + slow;
+              while (steady::now() < until) {
+              }
+            }
+          });
+        }
+        wg.wait();
+      },
+      {.iterations = 1, .seed = 12345});
+  EXPECT_FALSE(r.failed) << r.report;
+  return r.schedule;
+}
+
+TEST_F(explore_, a_slow_critical_section_does_not_change_the_schedule) {
+  auto fast = schedule_with_slow_critical_section(std::chrono::microseconds(0));
+  EXPECT_EQ(schedule_with_slow_critical_section(std::chrono::microseconds(2000)), fast);
+  EXPECT_EQ(schedule_with_slow_critical_section(std::chrono::microseconds(300)), fast);
+}
+
+TEST_F(explore_, a_lost_update_between_two_critical_sections_is_found) {
+  // Each critical section alone is right; the bug is the gap between them. Lock and
+  // unlock are scheduling points, so the other goroutine can run in the gap.
+  for (auto strategy : {schedule::pct, schedule::random}) {
+    auto r = explore(
+        [] {
+          goro::mutex mu;
+          int x = 0;
+          goro::wait_group wg;
+          for (int i = 0; i < 2; ++i) {
+            wg.go([&] {
+              int v;
+              {
+                std::lock_guard lk(mu);
+                v = x;
+              }
+              std::lock_guard lk(mu);
+              x = v + 1;
+            });
+          }
+          wg.wait();
+          if (x != 2) throw std::logic_error("lost update: x = " + std::to_string(x));
+        },
+        {.iterations = 1000, .seed = 3, .schedule = strategy});
+    EXPECT_TRUE(r.failed);
+    EXPECT_NE(r.report.find("lost update: x = 1"), std::string::npos) << r.report;
+  }
+}
+
+TEST_F(explore_, pct_lets_a_yielding_spinner_wait_for_the_others) {
+  // A goroutine spinning with yield() on a flag another sets: under PCT the spinner
+  // drops below the others when it yields, so every run ends.
+  auto t0 = steady::now();
+  auto r = explore(
+      [] {
+        std::atomic<bool> flag{false};
+        auto c = goro::make_chan<int>(1);
+        goro::wait_group wg;
+        wg.go([&] {
+          while (!flag.load()) goro::yield();
+        });
+        wg.go([&] {
+          c.send(1);
+          flag = true;
+        });
+        wg.wait();
+      },
+      {.iterations = 300, .seed = 4, .schedule = schedule::pct});
+  EXPECT_FALSE(r.failed) << r.report;
+  EXPECT_LT(ms_since(t0), 30000.0);
+}
+
+TEST_F(explore_, a_run_that_never_ends_is_a_livelock_not_a_hang) {
+  auto r = explore([] { for (;;) goro::yield(); }, {.iterations = 10, .seed = 4, .max_steps = 5000});
+  ASSERT_TRUE(r.failed);
+  EXPECT_NE(r.report.find("livelock: the run took 5000 turns"), std::string::npos) << r.report;
+  auto budget = explore([] { for (;;) goro::yield(); },
+                        {.iterations = 10, .seed = 4, .time_budget = std::chrono::milliseconds(100)});
+  ASSERT_TRUE(budget.failed);
+  EXPECT_NE(budget.report.find("time budget ran out inside one run"), std::string::npos)
+      << budget.report;
+}
+
+TEST_F(explore_, what_the_body_threw_comes_before_the_goroutines_it_left) {
+  auto r = explore(
+      [] {
+        auto never = goro::make_chan<int>();
+        goro::go([never] { never.send(1); });
+        throw std::logic_error("the check failed");
+      },
+      {.iterations = 5, .seed = 2});
+  ASSERT_TRUE(r.failed);
+  EXPECT_NE(r.report.find("the body threw: the check failed [std::logic_error]"), std::string::npos)
+      << r.report;
+  EXPECT_NE(r.report.find("[chan send (durable)]"), std::string::npos) << r.report;
+}
+
+TEST_F(explore_, a_mutex_held_outside_the_run_is_waited_for_not_a_deadlock) {
+  goro::mutex outside;
+  outside.lock();
+  std::thread holder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    outside.unlock();
+  });
+  auto r = explore(
+      [&] {
+        std::lock_guard lk(outside);
+      },
+      {.iterations = 3, .seed = 2});
+  holder.join();
+  EXPECT_FALSE(r.failed) << r.report;
+}
+
+TEST_F(explore_, pct_finds_a_bug_after_a_long_prologue) {
+  // PCT spreads its change points over the longest run seen so far (here ~1,300 turns),
+  // not a fixed range: a bug that needs one at a given turn is found with a chance of
+  // about depth/k per run, where before no change point could reach past turn 512.
+  auto r = explore(
+      [] {
+        auto c = goro::make_chan<int>(1);
+        for (int i = 0; i < 650; ++i) {
+          c.send(i);
+          (void)c.recv();
+        }
+        withdraw_twice(false);
+      },
+      {.iterations = 500, .seed = 2, .schedule = schedule::pct});
+  EXPECT_TRUE(r.failed);
+  EXPECT_NE(r.report.find("balance went negative"), std::string::npos) << r.report;
+}
+
 TEST_F(explore_, bad_options_and_nesting_are_panics) {
   EXPECT_THROW(explore([] {}, {.iterations = 0}), goro::panic_error);
   EXPECT_THROW(explore([] {}, {.depth = 0}), goro::panic_error);
+  EXPECT_THROW(explore([] {}, {.max_steps = 0}), goro::panic_error);
+  for (const char* bad : {"-1", "+5", " 5", "99999999999999999999999", "0x10", "abc"}) {
+    setenv("GORO_EXPLORE_SEED", bad, 1);
+    EXPECT_THROW(explore([] {}), goro::panic_error) << bad;
+  }
+  unsetenv("GORO_EXPLORE_SEED");
   goro::synctest::run([] { EXPECT_THROW(explore([] {}), goro::panic_error); });
 }
 

@@ -28,6 +28,13 @@
 
 namespace goro {
 
+namespace detail {
+// How many goro::testing::explore calls are running in the process: while there are
+// any, mutex operations take a slower path that asks whether the caller is a goroutine
+// of an explored run (goro/explore.hpp: lock and unlock are scheduling points there).
+extern std::atomic<int> explorations;
+}  // namespace detail
+
 class mutex {
  public:
   mutex() = default;
@@ -36,6 +43,10 @@ class mutex {
 
   // Locks (Go's Lock); parks while another holds it.
   void lock() {
+    if (detail::explorations.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+      lock_explored();
+      return;
+    }
     std::int32_t expected = 0;
     if (state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
@@ -49,6 +60,10 @@ class mutex {
   // Unlocks (Go's Unlock); wakes a waiter if there is one. Never blocks. Any goroutine
   // or thread may unlock. Fatal (abort) if not locked.
   void unlock() {
+    if (detail::explorations.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+      unlock_explored();
+      return;
+    }
     std::int32_t now = state_.fetch_sub(locked, std::memory_order_release) - locked;
     if (now != 0) unlock_slow(now);
   }
@@ -61,6 +76,8 @@ class mutex {
 
   void lock_slow();
   void unlock_slow(std::int32_t now);
+  void lock_explored();
+  void unlock_explored();
 
   // Bit 0 locked, bit 1 a waiter is awake (unlock need not wake another), bit 2
   // starvation mode; the rest counts the waiters parked on sema_.

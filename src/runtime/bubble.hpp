@@ -123,10 +123,15 @@ void check_bubble(bubble* owner, const char* what_op);
 //   explore_exit    — the goroutine ends (thrown: what escaped it, or null).
 void explore_spawned(explorer* ex, goroutine* child) noexcept;
 void explore_start(explorer* ex, goroutine* self) noexcept;
-void explore_point(explorer* ex) noexcept;
+void explore_point(explorer* ex, bool yielded = false) noexcept;
 void explore_park(explorer* ex, parker* self, wait_reason reason) noexcept;
 void explore_woken(explorer* ex, goroutine* g) noexcept;
 void explore_exit(explorer* ex, goroutine* self, std::exception_ptr thrown) noexcept;
+// goro::mutex under exploration (mutex.cpp): the mutex the caller is about to wait
+// for, and the run's mutexes held by its goroutines.
+void explore_mutex_waiting(explorer* ex, const void* m) noexcept;
+void explore_mutex_held(explorer* ex, const void* m) noexcept;
+void explore_mutex_released(explorer* ex, const void* m) noexcept;
 // A random number below n from the run's generator (select's case order).
 std::uint32_t explore_random(explorer* ex, std::uint32_t n) noexcept;
 // The explorer of the calling goroutine's bubble, or null.

@@ -16,6 +16,8 @@
 // A wake-up from outside the bubble (a plain thread, I/O) finds its goroutine still
 // blocked: it makes itself ready when it resumes, at a time real timing decides.
 #include <algorithm>
+#include <bit>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <cxxabi.h>
@@ -36,6 +38,8 @@
 
 namespace goro::detail {
 
+std::atomic<int> explorations{0};
+
 namespace {
 
 std::uint64_t splitmix(std::uint64_t& state) noexcept {
@@ -48,6 +52,7 @@ std::uint64_t splitmix(std::uint64_t& state) noexcept {
 struct turn_record {
   enum class state { ready, running, blocked, exited };
   goroutine* g = nullptr;
+  const void* waiting_mutex = nullptr;  // the goro::mutex it is about to wait for
   int id = 0;  // 1-based, in the order the run started its goroutines
   state st = state::ready;
   std::int64_t priority = 0;  // PCT: the highest ready one runs
@@ -70,13 +75,19 @@ std::string describe(const std::exception_ptr& e) {
 
 }  // namespace
 
+// A run's seed carries, in its top 6 bits, the base-2 logarithm of the number of
+// steps PCT spreads its change points over (the longest run seen before it), so that
+// the seed alone decides the run.
+constexpr int scale_shift = 58;
+constexpr std::uint64_t scale_mask = (std::uint64_t{1} << scale_shift) - 1;
+
 struct explorer {
-  explorer(std::uint64_t seed, testing::schedule s, int d) : rng(seed), strategy(s), depth(d) {
+  explorer(std::uint64_t seed, testing::schedule s, int d, std::int64_t steps_limit,
+           std::chrono::steady_clock::time_point until)
+      : rng(seed), strategy(s), depth(d), max_steps(steps_limit), deadline(until) {
     if (strategy == testing::schedule::pct) {
-      // The steps a run is expected to take are not known in advance: each run draws a
-      // scale, so short and long bodies both get change points inside them.
-      static constexpr std::int64_t scales[] = {8, 32, 128, 512};
-      std::int64_t k = scales[splitmix(rng) % 4];
+      int log2k = std::clamp(static_cast<int>(seed >> scale_shift), 3, 24);
+      std::int64_t k = std::int64_t{1} << log2k;
       for (int i = 1; i < depth; ++i) {
         change_points.push_back(1 + static_cast<std::int64_t>(splitmix(rng) % k));
       }
@@ -87,6 +98,10 @@ struct explorer {
   std::uint64_t rng;  // under lock
   const testing::schedule strategy;
   const int depth;
+  const std::int64_t max_steps;  // a run taking more turns is a livelock
+  const std::chrono::steady_clock::time_point deadline;  // the time budget's end
+  std::int64_t lowest = 0;                      // under lock: PCT's floor for yielders
+  std::unordered_map<const void*, int> held;    // under lock: mutexes the run holds
   std::vector<std::int64_t> change_points;  // PCT: steps at which the last holder drops
   bubble* b = nullptr;
   std::unordered_map<goroutine*, std::unique_ptr<turn_record>> records;  // under lock
@@ -182,11 +197,14 @@ void explore_start(explorer* ex, goroutine* self) noexcept {
   wait_turn(ex, r, wait_reason::explore_turn);
 }
 
-void explore_point(explorer* ex) noexcept {
+void explore_point(explorer* ex, bool yielded) noexcept {
   turn_record* r = own_record(ex);
   if (r == nullptr) return;  // the driver firing timers, or a goroutine from outside
   {
     std::lock_guard lk(ex->lock);
+    // PCT: a goroutine that yields waits for the others (it spins on something they
+    // must do), so it drops below every priority, as shuttle's PCT does.
+    if (yielded) r->priority = --ex->lowest;
     r->st = turn_record::state::ready;
     ex->ready.push_back(r);
     if (ex->holder == r) ex->holder = nullptr;
@@ -210,10 +228,14 @@ void explore_park(explorer* ex, parker* self, wait_reason reason) noexcept {
     park_raw(self, reason);
     return;
   }
-  // Every goroutine that could release a mutex is in the run: its waits are durable.
+  // Waiting for a goro::mutex one of the run's goroutines holds is durable (only the
+  // run can release it); for one held from outside it is not.
   bubble* durable = g->durable_in.load(std::memory_order_relaxed);
-  bool mutex_wait = reason == wait_reason::mutex_lock || reason == wait_reason::rw_mutex_lock ||
-                    reason == wait_reason::rw_mutex_rlock;
+  bool mutex_wait = false;
+  if (reason == wait_reason::mutex_lock) {
+    std::lock_guard lk(ex->lock);
+    mutex_wait = r->waiting_mutex != nullptr && ex->held.count(r->waiting_mutex) != 0;
+  }
   if (durable == nullptr && mutex_wait) {
     g->durable_in.store(ex->b, std::memory_order_relaxed);
     self->durable.store(true, std::memory_order_relaxed);
@@ -252,6 +274,27 @@ void explore_exit(explorer* ex, goroutine* self, std::exception_ptr thrown) noex
   unpark(ex->b->driver);
 }
 
+void explore_mutex_waiting(explorer* ex, const void* m) noexcept {
+  turn_record* r = own_record(ex);
+  if (r == nullptr) return;
+  std::lock_guard lk(ex->lock);
+  r->waiting_mutex = m;
+}
+
+void explore_mutex_held(explorer* ex, const void* m) noexcept {
+  turn_record* r = own_record(ex);
+  if (r == nullptr) return;
+  std::lock_guard lk(ex->lock);
+  r->waiting_mutex = nullptr;
+  ++ex->held[m];
+}
+
+void explore_mutex_released(explorer* ex, const void* m) noexcept {
+  std::lock_guard lk(ex->lock);
+  auto it = ex->held.find(m);
+  if (it != ex->held.end() && --it->second == 0) ex->held.erase(it);
+}
+
 std::uint32_t explore_random(explorer* ex, std::uint32_t n) noexcept {
   std::lock_guard lk(ex->lock);
   return static_cast<std::uint32_t>(splitmix(ex->rng) % n);
@@ -273,6 +316,19 @@ explore_action explore_next(explorer* ex, bubble* b) {
       std::lock_guard lk(ex->lock);
       if (ex->failed) return explore_action::failed;
       if (ex->holder == nullptr) {
+        if (!ex->ready.empty() && ex->steps >= ex->max_steps) {
+          ex->failed = true;
+          ex->failure = "livelock: the run took " + std::to_string(ex->steps) +
+                        " turns without ending (explore_options::max_steps)";
+          return explore_action::failed;
+        }
+        if (!ex->ready.empty() && (ex->steps & 1023) == 1023 &&
+            std::chrono::steady_clock::now() >= ex->deadline) {
+          ex->failed = true;
+          ex->failure = "the time budget ran out inside one run, after " +
+                        std::to_string(ex->steps) + " turns (a livelock?)";
+          return explore_action::failed;
+        }
         if (!ex->ready.empty()) {
           granted = ex->choose();
           granted->st = turn_record::state::running;
@@ -329,6 +385,15 @@ void explore_finish(explorer* ex, bubble* b, bubble_outcome& out) {
   bool root_done = root != nullptr && root->st == turn_record::state::exited;
   if (ex->failed) {
     out.failure = ex->failure;
+  } else if (out.root_thrown) {
+    // The body's own failed check comes first, also when it left goroutines blocked.
+    out.failure = "the body threw: " + describe(out.root_thrown);
+    if (!out.deadlock.empty()) {
+      std::size_t dump = out.deadlock.find("\n\n");
+      if (dump != std::string::npos) {
+        out.failure += "\nand left goroutines blocked for good:" + out.deadlock.substr(dump);
+      }
+    }
   } else if (!out.deadlock.empty()) {
     out.failure = out.deadlock;
     if (root_done) {
@@ -338,8 +403,6 @@ void explore_finish(explorer* ex, bubble* b, bubble_outcome& out) {
       out.failure = "leak: the body returned, and goroutines it started are blocked for good" +
                     (dump == std::string::npos ? std::string() : out.failure.substr(dump));
     }
-  } else if (out.root_thrown) {
-    out.failure = "the body threw: " + describe(out.root_thrown);
   }
   if (ex->failed) {
     // The goroutines left, as they stand.
@@ -358,12 +421,15 @@ explore_result explore(const std::function<void()>& body, const explore_options&
   }
   if (options.iterations < 1) throw panic_error("goro::testing::explore: iterations < 1");
   if (options.depth < 1) throw panic_error("goro::testing::explore: depth < 1");
+  if (options.max_steps < 1) throw panic_error("goro::testing::explore: max_steps < 1");
   std::uint64_t seed = options.seed;
   int iterations = options.iterations;
   if (const char* env = std::getenv("GORO_EXPLORE_SEED"); env != nullptr && *env != '\0') {
-    char* end = nullptr;
-    seed = std::strtoull(env, &end, 10);
-    if (*end != '\0' || seed == 0) {
+    // Decimal digits only, as the reports print seeds, and within 64 bits.
+    bool digits = std::all_of(env, env + std::strlen(env), [](char c) { return c >= '0' && c <= '9'; });
+    errno = 0;
+    seed = digits ? std::strtoull(env, nullptr, 10) : 0;
+    if (!digits || errno == ERANGE || seed == 0) {
       throw panic_error(std::string("GORO_EXPLORE_SEED: not a seed: ") + env);
     }
     iterations = 1;
@@ -379,11 +445,21 @@ explore_result explore(const std::function<void()>& body, const explore_options&
   };
   const char* strategy = options.schedule == schedule::pct ? "pct" : "random";
   auto started = std::chrono::steady_clock::now();
+  auto deadline = options.time_budget.count() > 0 ? started + options.time_budget
+                                                  : std::chrono::steady_clock::time_point::max();
+  // While any exploration runs, goro::mutex asks whether its caller is explored.
+  goro::detail::explorations.fetch_add(1, std::memory_order_relaxed);
+  struct running {
+    ~running() { goro::detail::explorations.fetch_sub(1, std::memory_order_relaxed); }
+  } counted;
+  std::uint64_t longest = 8;  // turns of the longest run so far: PCT's scale
   explore_result result;
   std::uint64_t s = seed;
   for (int i = 0; i < iterations; ++i) {
-    auto* ex = new goro::detail::explorer(s, options.schedule, options.depth);
+    auto* ex = new goro::detail::explorer(s, options.schedule, options.depth, options.max_steps,
+                                          deadline);
     auto out = goro::detail::run_bubble(new body_task(&body), where, ex);
+    longest = std::max<std::uint64_t>(longest, out.steps);
     result.seed = s;
     result.iteration = i + 1;
     result.schedule = out.schedule;
@@ -408,9 +484,12 @@ explore_result explore(const std::function<void()>& body, const explore_options&
         std::chrono::steady_clock::now() - started >= options.time_budget) {
       break;
     }
-    // The next run's seed: a step of the generator, never 0.
+    // The next run's seed: a step of the generator, carrying PCT's scale (the longest
+    // run so far, rounded up to a power of two) in its top bits; never 0.
     std::uint64_t state = s;
-    s = goro::detail::splitmix(state) | 1;
+    std::uint64_t log2k = static_cast<std::uint64_t>(std::bit_width(longest - 1));
+    s = (goro::detail::splitmix(state) & goro::detail::scale_mask) |
+        (std::min<std::uint64_t>(log2k, 63) << goro::detail::scale_shift) | 1;
   }
   return result;
 }

@@ -283,7 +283,7 @@ void yield_current() noexcept {
   if (g->park.bubbled.load(std::memory_order_relaxed)) [[unlikely]] {
     bubble* b = g->in_bubble.load(std::memory_order_relaxed);
     if (b->explore != nullptr) {
-      explore_point(b->explore);  // under schedule exploration, the turn is what yields
+      explore_point(b->explore, /*yielded=*/true);  // under exploration, the turn yields
       return;
     }
   }

@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "goro/runtime.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/sys.hpp"
 
 namespace goro {
@@ -30,8 +31,37 @@ constexpr int spin_pauses = 30;
 bool mutex::try_lock() noexcept {
   std::int32_t old = state_.load(std::memory_order_relaxed);
   if (old & (locked | starving)) return false;
-  return state_.compare_exchange_strong(old, old | locked, std::memory_order_acquire,
-                                        std::memory_order_relaxed);
+  bool got = state_.compare_exchange_strong(old, old | locked, std::memory_order_acquire,
+                                            std::memory_order_relaxed);
+  if (got && detail::explorations.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    if (detail::explorer* ex = detail::current_explorer()) detail::explore_mutex_held(ex, this);
+  }
+  return got;
+}
+
+// Under schedule exploration (goro/explore.hpp) lock and unlock are scheduling points,
+// and the run knows which of its mutexes its goroutines hold: waiting for one of those
+// is a durable block, waiting for one held from outside is not.
+void mutex::lock_explored() {
+  detail::explorer* ex = detail::current_explorer();
+  if (ex != nullptr) {
+    detail::explore_point(ex);
+    detail::explore_mutex_waiting(ex, this);
+  }
+  std::int32_t expected = 0;
+  if (!state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+    lock_slow();
+  }
+  if (ex != nullptr) detail::explore_mutex_held(ex, this);
+}
+
+void mutex::unlock_explored() {
+  detail::explorer* ex = detail::current_explorer();
+  if (ex != nullptr) detail::explore_mutex_released(ex, this);
+  std::int32_t now = state_.fetch_sub(locked, std::memory_order_release) - locked;
+  if (now != 0) unlock_slow(now);
+  if (ex != nullptr) detail::explore_point(ex);
 }
 
 void mutex::lock_slow() {
@@ -62,9 +92,13 @@ void mutex::lock_slow() {
                                        std::memory_order_relaxed)) {
       if (!(old & (locked | starving))) return;  // got it
       bool requeue = wait_start != 0;
-      if (wait_start == 0) wait_start = detail::nanotime();
+      // The caller's clock: a synctest bubble's fake one inside a bubble, where the
+      // real time a waiter waited must not decide who gets the mutex (an explored run
+      // must be a function of its seed).
+      if (wait_start == 0) wait_start = detail::clock_now(detail::current_bubble());
       sema_.acquire(detail::wait_reason::mutex_lock, /*lifo=*/requeue);
-      starve = starve || detail::nanotime() - wait_start > starvation_threshold_ns;
+      starve = starve ||
+               detail::clock_now(detail::current_bubble()) - wait_start > starvation_threshold_ns;
       old = state_.load(std::memory_order_relaxed);
       if (old & starving) {
         // Handed to us: the mutex is ours; fix the state.
