@@ -20,6 +20,7 @@
 #include "goro/debug.hpp"
 #include "goro/time.hpp"
 #include "runtime/frames.hpp"
+#include "runtime/bubble.hpp"
 #include "runtime/goroutine.hpp"
 #include "runtime/monitor.hpp"
 #include "runtime/scheduler.hpp"
@@ -86,7 +87,10 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_runni
     std::lock_guard lk(g->meta_lock);
     v.parent_id = g->parent_id;
     v.root_id = g->root_id;
-    v.bubble_id = g->bubble_id;
+    // The bubble lives while its goroutine is in it (it holds a reference), and the
+    // goroutine leaves it under this lock.
+    bubble* b = g->in_bubble.load(std::memory_order_relaxed);
+    v.bubble_id = b ? b->id : 0;
     v.created_at = g->created_at;
     v.where = g->where;
     v.name = g->name ? g->name : "";

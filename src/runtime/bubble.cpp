@@ -60,13 +60,17 @@ void bubble_release(bubble* b) noexcept {
 bubble* current_bubble() noexcept {
   goroutine* g = current_goroutine();
   if (g == nullptr) return tls_acting;
-  if (g->acting != nullptr) return g->acting;
+  // The flags first: the bubble fields sit in the descriptor's cold end.
+  if (g->park.acting.load(std::memory_order_relaxed)) return g->acting;
+  if (!g->park.bubbled.load(std::memory_order_relaxed)) return nullptr;
   return g->in_bubble.load(std::memory_order_relaxed);
 }
 
 bubble* bubble_for_child(goroutine* parent) noexcept {
   if (parent == nullptr) return tls_acting;
-  if (parent->acting != nullptr) return parent->acting;
+  // The flags first: they share the line spawning reads anyway.
+  if (parent->park.acting.load(std::memory_order_relaxed)) return parent->acting;
+  if (!parent->park.bubbled.load(std::memory_order_relaxed)) return nullptr;
   return parent->in_bubble.load(std::memory_order_relaxed);
 }
 
@@ -93,11 +97,9 @@ void park_durable(parker* self, wait_reason reason, bubble* owner) noexcept {
     park(self, reason);
     return;
   }
-  g->durable_in.store(owner, std::memory_order_relaxed);  // published by the park
-  self->durable.store(true, std::memory_order_relaxed);
+  self->durable.store(true, std::memory_order_relaxed);  // published by the park
   park(self, reason);
   self->durable.store(false, std::memory_order_relaxed);
-  g->durable_in.store(nullptr, std::memory_order_relaxed);
 }
 
 std::int64_t clock_now(bubble* b) noexcept {
@@ -115,6 +117,7 @@ void check_bubble(bubble* owner, const char* what_op) {
 acting_for::acting_for(bubble* b) noexcept {
   if (goroutine* g = current_goroutine()) {
     prev_ = std::exchange(g->acting, b);
+    g->park.acting.store(b != nullptr, std::memory_order_relaxed);
   } else {
     prev_ = std::exchange(tls_acting, b);
   }
@@ -123,6 +126,7 @@ acting_for::acting_for(bubble* b) noexcept {
 acting_for::~acting_for() {
   if (goroutine* g = current_goroutine()) {
     g->acting = prev_;
+    g->park.acting.store(prev_ != nullptr, std::memory_order_relaxed);
   } else {
     tls_acting = prev_;
   }

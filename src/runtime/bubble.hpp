@@ -14,8 +14,8 @@
 // parked, or all have exited):
 //   - spawn in a bubble: live++ and running++ by the spawner, before the child can run;
 //   - exit: live-- and running-- by the goroutine itself;
-//   - a durable park: the goroutine names the bubble in goroutine::durable_in before
-//     parking; its worker, after publishing `parked`, does running--;
+//   - a durable park: the goroutine sets its parker's `durable` flag before parking;
+//     its worker, after publishing `parked`, does running--;
 //   - unpark of a durably parked goroutine: running++ by the waker, before the
 //     goroutine can run again. (It may come before the worker's running--: the count is
 //     then one too high for a moment, never zero too early.)

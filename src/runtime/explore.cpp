@@ -230,24 +230,18 @@ void explore_park(explorer* ex, parker* self, wait_reason reason) noexcept {
   }
   // Waiting for a goro::mutex one of the run's goroutines holds is durable (only the
   // run can release it); for one held from outside it is not.
-  bubble* durable = g->durable_in.load(std::memory_order_relaxed);
+  bool durable = self->durable.load(std::memory_order_relaxed);
   bool mutex_wait = false;
   if (reason == wait_reason::mutex_lock) {
     std::lock_guard lk(ex->lock);
     mutex_wait = r->waiting_mutex != nullptr && ex->held.count(r->waiting_mutex) != 0;
   }
-  if (durable == nullptr && mutex_wait) {
-    g->durable_in.store(ex->b, std::memory_order_relaxed);
-    self->durable.store(true, std::memory_order_relaxed);
-  }
+  if (!durable && mutex_wait) self->durable.store(true, std::memory_order_relaxed);
   unpark(ex->b->driver);
   park_raw(self, reason);
-  // The turn wait is not durable.
-  g->durable_in.store(nullptr, std::memory_order_relaxed);
-  self->durable.store(false, std::memory_order_relaxed);
+  self->durable.store(false, std::memory_order_relaxed);  // the turn wait is not durable
   wait_turn(ex, r, reason);
-  g->durable_in.store(durable, std::memory_order_relaxed);
-  self->durable.store(durable != nullptr, std::memory_order_relaxed);
+  self->durable.store(durable, std::memory_order_relaxed);
 }
 
 void explore_woken(explorer* ex, goroutine* g) noexcept {
@@ -302,7 +296,7 @@ std::uint32_t explore_random(explorer* ex, std::uint32_t n) noexcept {
 
 explorer* current_explorer() noexcept {
   goroutine* g = current_goroutine();
-  if (g == nullptr) return nullptr;
+  if (g == nullptr || !g->park.bubbled.load(std::memory_order_relaxed)) return nullptr;
   bubble* b = g->in_bubble.load(std::memory_order_relaxed);
   return b ? b->explore : nullptr;
 }

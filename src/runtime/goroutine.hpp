@@ -74,20 +74,19 @@ struct alignas(64) goroutine {
   // read it without the lock. Lets run's exit check leave another run's goroutines alone.
   std::uint64_t root_id = 0;
   std::int64_t created_at = 0;              // under meta_lock; nanotime()
-  std::uint64_t bubble_id = 0;              // under meta_lock; its synctest bubble's, or 0
   std::source_location where{};             // under meta_lock
   char* name = nullptr;                     // under meta_lock; heap copy, or null
   // Where it last threw (throw_site.hpp); touched only by the goroutine itself.
   throw_record* last_throw = nullptr;
 
-  // --- synctest (bubble.hpp); hot paths test park.bubbled / park.durable first ---
-  // The bubble it belongs to: written at spawn, cleared by the goroutine as it exits.
+  // --- synctest (bubble.hpp); hot paths test the park.bubbled / durable / acting
+  // flags first. Together with the above, the descriptor stays at three lines. ---
+  // The bubble it belongs to: written at spawn and cleared as it exits, both under
+  // meta_lock (dumps read its id there); the goroutine itself reads it freely. While
+  // park.durable is set, its parks count as durable blocks in this bubble.
   std::atomic<bubble*> in_bubble{nullptr};
-  // While it parks durably, that bubble: written by the goroutine before parking
-  // (with park.durable), read by its worker and its waker.
-  std::atomic<bubble*> durable_in{nullptr};
   // A bubble this goroutine acts for (a bubble's driver running as a goroutine:
-  // acting_for); touched only by the goroutine itself.
+  // acting_for; park.acting says it is set); touched only by the goroutine itself.
   bubble* acting = nullptr;
 #if defined(GORO_TSAN)
   void* tsan_fiber = nullptr;

@@ -133,7 +133,7 @@ void unpark(parker* p) noexcept {
       if (p->state.compare_exchange_weak(s, parker::idle, std::memory_order_acq_rel,
                                          std::memory_order_relaxed)) {
         if (p->durable.load(std::memory_order_relaxed)) [[unlikely]] {
-          bubble_woken(p->g->durable_in.load(std::memory_order_relaxed));  // before it runs
+          bubble_woken(p->g->in_bubble.load(std::memory_order_relaxed));  // before it runs
         }
         set_state(p->g, g_state::waiting, g_state::runnable);
         make_runnable(p->g, /*next=*/true);

@@ -40,6 +40,7 @@ struct parker {
   // it is parking durably (set and cleared by the goroutine around the park).
   std::atomic<bool> bubbled{false};
   std::atomic<bool> durable{false};
+  std::atomic<bool> acting{false};  // goroutine::acting is set (a driver goroutine)
   goroutine* g = nullptr;  // the goroutine it belongs to; null for a plain thread
 };
 

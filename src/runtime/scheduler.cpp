@@ -679,15 +679,15 @@ goroutine* new_goroutine(task* t, std::size_t stack_size, std::string_view name,
   g->stack_size = static_cast<std::uint32_t>(stack_size);
   g->blocker_credit.store(0, std::memory_order_relaxed);
   g->id.store(id, std::memory_order_relaxed);
+  // A free descriptor has no bubble and acts for none (cleared as it exited), so only
+  // a goroutine of a bubble touches the descriptor's cold end here.
   bubble* in = bubble_for_child(parent);
-  g->in_bubble.store(in, std::memory_order_relaxed);
   g->park.bubbled.store(in != nullptr, std::memory_order_relaxed);
-  g->acting = nullptr;
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   {
     std::lock_guard lk(g->meta_lock);
-    g->bubble_id = in ? in->id : 0;
+    if (in != nullptr) [[unlikely]] g->in_bubble.store(in, std::memory_order_relaxed);
     g->parent_id = parent ? parent->id.load(std::memory_order_relaxed) : 0;
     g->root_id = parent ? parent->root_id : 0;
     g->created_at = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;

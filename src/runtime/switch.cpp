@@ -123,7 +123,7 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       parker* pk = p->park_target;
       bubble* durable = nullptr;
       if (pk->durable.load(std::memory_order_relaxed)) [[unlikely]] {
-        durable = prev->durable_in.load(std::memory_order_relaxed);
+        durable = prev->in_bubble.load(std::memory_order_relaxed);
         bubble_retain(durable);
       }
       std::uint32_t expected = parker::idle;
@@ -240,10 +240,9 @@ void goroutine_entry(void* arg) {
   if (in != nullptr) [[unlikely]] {
     if (ex != nullptr) explore_exit(ex, g, std::move(thrown));
     {
-      std::lock_guard lk(g->meta_lock);
-      g->bubble_id = 0;  // out of the bubble's dumps while it finishes exiting
+      std::lock_guard lk(g->meta_lock);  // out of the bubble's dumps from here on
+      g->in_bubble.store(nullptr, std::memory_order_relaxed);
     }
-    g->in_bubble.store(nullptr, std::memory_order_relaxed);
     g->park.bubbled.store(false, std::memory_order_relaxed);
     bubble_exited(in);
   }
