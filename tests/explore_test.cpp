@@ -117,7 +117,7 @@ std::vector<int> event_order(std::uint64_t seed, schedule strategy, std::string*
         for (int i = 0; i < 5; ++i) {
           wg.go([&, i] {
             for (int k = 0; k < 3; ++k) {
-              std::optional<int> va, vb;
+              std::optional<int> va;
               int got = -1;
               switch (goro::select(goro::case_send(a, i), goro::case_send(b, i),
                                    goro::case_recv(a, va), goro::case_default())) {
