@@ -167,7 +167,7 @@ std::int64_t starve_limit_ns() {
 
 bool all_idle(scheduler& s) {
   if (s.npidle.load(std::memory_order_seq_cst) < s.nprocs.load(std::memory_order_acquire) ||
-      s.nmspinning.load(std::memory_order_seq_cst) != 0) {
+      s.nmspinning.load(std::memory_order_seq_cst) != 0 || s.global.size() > 0) {
     return false;
   }
   // Retired processors may still run a goroutine (in foreign code): the monitor has
@@ -236,6 +236,17 @@ class monitor {
       sleep_for(delay);
       std::int64_t now = nanotime();
       cycle_result r = look(now);
+      // A safety net under the wake-up protocol: goroutines queued globally while a
+      // processor sleeps idle and none spins. The protocol should never leave this
+      // state (a waker wakes an idle processor, and an idling one re-checks the queue
+      // after publishing itself), yet a token ring of goroutines and plain threads
+      // under qemu-aarch64 was seen with a goroutine runnable for minutes and every
+      // worker asleep; this bounds such a miss to one monitor cycle.
+      if (s_.global.size() > 0 && s_.npidle.load(std::memory_order_seq_cst) > 0 &&
+          s_.nmspinning.load(std::memory_order_seq_cst) == 0) {
+        wake_idle_processor(s_);
+        r.acted = true;
+      }
       poll_network(now);
       if (now >= next_cpu_limit_check_) {
         next_cpu_limit_check_ = now + cpu_limit_check_ns;
