@@ -28,15 +28,7 @@ namespace goro {
 
 namespace detail {
 
-namespace {
-
-// The level-2 dump of every goroutine except `skip`, to stderr.
-void dump_to_stderr(std::uint64_t skip) {
-  std::ostringstream os;
-  write_goroutine_dump(os, 2, skip);
-  std::fputs(os.str().c_str(), stderr);
-}
-
+// What an exception says and its type, for panic reports and explore's failures.
 std::string describe_exception(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
@@ -54,6 +46,16 @@ std::string describe_exception(std::exception_ptr e) {
     return std::string("exception of type ") + (status == 0 ? type.get() : t->name());
   }
 }
+
+namespace {
+
+// The level-2 dump of every goroutine except `skip`, to stderr.
+void dump_to_stderr(std::uint64_t skip) {
+  std::ostringstream os;
+  write_goroutine_dump(os, 2, skip);
+  std::fputs(os.str().c_str(), stderr);
+}
+
 
 // The main goroutines of the goro::run calls in progress (several may run at once, on
 // different threads).

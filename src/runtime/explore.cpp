@@ -20,7 +20,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <cxxabi.h>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -60,18 +59,6 @@ struct turn_record {
   parker turn;                // where it waits for the turn (turn.g == g)
 };
 
-std::string describe(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    int status = 0;
-    std::unique_ptr<char, decltype(&std::free)> type(
-        abi::__cxa_demangle(typeid(ex).name(), nullptr, nullptr, &status), &std::free);
-    return std::string(ex.what()) + " [" + (status == 0 ? type.get() : typeid(ex).name()) + "]";
-  } catch (...) {
-    return "an exception of unknown type";
-  }
-}
 
 }  // namespace
 
@@ -262,7 +249,7 @@ void explore_exit(explorer* ex, goroutine* self, std::exception_ptr thrown) noex
     if (ex->last == r) ex->last = nullptr;
     if (thrown && !ex->failed) {
       ex->failed = true;
-      ex->failure = "goroutine " + std::to_string(r->id) + " of the run threw: " + describe(thrown);
+      ex->failure = "goroutine " + std::to_string(r->id) + " of the run threw: " + describe_exception(thrown);
     }
   }
   unpark(ex->b->driver);
@@ -381,7 +368,7 @@ void explore_finish(explorer* ex, bubble* b, bubble_outcome& out) {
     out.failure = ex->failure;
   } else if (out.root_thrown) {
     // The body's own failed check comes first, also when it left goroutines blocked.
-    out.failure = "the body threw: " + describe(out.root_thrown);
+    out.failure = "the body threw: " + describe_exception(out.root_thrown);
     if (!out.deadlock.empty()) {
       std::size_t dump = out.deadlock.find("\n\n");
       if (dump != std::string::npos) {

@@ -2,6 +2,9 @@
 // the runtime uses. The design essay is at the top of scheduler.cpp.
 #pragma once
 
+#include <exception>
+#include <string>
+
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -155,6 +158,9 @@ goroutine* current_goroutine() noexcept;
 // Makes a parked or new goroutine runnable. From a worker it goes to that processor's
 // runnext slot (`next`) or ring; from a plain thread, to the global queue.
 void make_runnable(goroutine* g, bool next) noexcept;
+
+// What an exception says and its type (api.cpp).
+std::string describe_exception(std::exception_ptr e);
 
 // Goroutine side of park(): switches to the scheduler with the park action.
 // `pk` is the parker whose permit it waits for (pk->g == g).
