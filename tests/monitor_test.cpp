@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <mutex>
 
+#include "runtime/scheduler_internal.hpp"
 #include "support/fixture.hpp"
 
 namespace {
@@ -511,6 +512,44 @@ TEST_P(monitor_, goroutines_queued_while_max_procs_shrinks_under_busy_processors
   stop = true;
   wg.wait();
   goro::set_max_procs(GetParam());
+}
+
+TEST_P(monitor_, a_processor_handed_off_just_after_it_went_idle_retires) {
+  // The monitor judges a processor from a look taken a moment before the hand-off: the
+  // goroutine it saw holding the thread may park meanwhile, and the processor go idle.
+  // Handed off while asleep in the idle list, it must still retire. Left there it was
+  // counted idle in place of a slot: the deadlock detector (which wants npidle ==
+  // nprocs) stayed quiet for good, and wakers woke it instead of a processor with a
+  // slot. Here the hand-off is made by hand on a processor known to be idle.
+  using namespace goro::detail;
+  goro::run([] {});
+  scheduler& s = *the_scheduler.load();
+  processor* p = nullptr;
+  ASSERT_TRUE(eventually([&] {
+    if (s.npidle.load() != s.nprocs.load()) return false;
+    std::lock_guard lk(s.idle_lock);
+    p = s.idle_head;
+    return p != nullptr;
+  }));
+  bool handed;
+  {
+    std::lock_guard lk(s.procs_lock);
+    handed = hand_off_locked(s, p);
+  }
+  ASSERT_TRUE(handed);
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lk(s.idle_lock);
+    return !p->in_idle_list && s.npidle.load() == s.nprocs.load() && p->spare.load();
+  }, 3000ms)) << "npidle=" << s.npidle.load() << " nprocs=" << s.nprocs.load()
+              << " in_idle_list=" << p->in_idle_list << " spare=" << p->spare.load();
+  // Every slot still runs goroutines.
+  std::atomic<int> ran{0};
+  goro::run([&] {
+    goro::wait_group wg;
+    for (int i = 0; i < 4 * GetParam(); ++i) wg.go([&] { ran.fetch_add(1); });
+    wg.wait();
+  });
+  EXPECT_EQ(ran.load(), 4 * GetParam());
 }
 
 // ---- death tests: each runs in a fresh process --------------------------------

@@ -390,7 +390,7 @@ class monitor {
       // A goroutine that blocked in the kernel will likely do it again: its next runs
       // go to a spare thread (see "Goroutines that block again").
       if (w.state != 'R') g->blocker_credit.store(blocker_credits, std::memory_order_relaxed);
-      hand_off(p, w.state == 'R');
+      hand_off(p, g, tick, w.state == 'R');
       r.acted = work;
     }
     report_starvation(now);
@@ -444,10 +444,17 @@ class monitor {
 
   // Past the thread limit a hand-off for a blocked goroutine is fatal (as Go's
   // SetMaxThreads); one for a computing goroutine is just not done.
-  void hand_off(processor* p, bool for_cpu) {
+  // `held` and `tick` are what the look saw: if p has scheduled since (its goroutine
+  // parked or returned), there is nothing to hand off. (It may still do so just after
+  // this check: hand_off_locked copes with a processor already idle.)
+  void hand_off(processor* p, goroutine* held, std::uint64_t tick, bool for_cpu) {
     bool ok;
     {
       std::lock_guard lk(s_.procs_lock);
+      if (p->running.load(std::memory_order_seq_cst) != held ||
+          p->schedtick.load(std::memory_order_seq_cst) != tick) {
+        return;
+      }
       ok = hand_off_locked(s_, p) || p->retired.load(std::memory_order_seq_cst);
       if (ok && for_cpu) p->handed_for_cpu.store(true, std::memory_order_relaxed);
     }

@@ -484,12 +484,12 @@ bool activate_one_locked(scheduler& s, bool must_be_free) {
   return true;
 }
 
-// Takes p's slot away (p is not retired): it finishes what it runs and retires at its
-// next scheduling point. Called with procs_lock held.
-void retire_locked(scheduler& s, processor* p) {
-  p->retired.store(true, std::memory_order_seq_cst);
-  // Wake it if idle so it retires (and hands over its queue) promptly; a running one
-  // notices at its next scheduling point.
+// p was just marked retired: if it sleeps in the idle list, takes it off and wakes it
+// so that it retires (and hands over its queue) now; a running one notices at its next
+// scheduling point, and one on its way to idle() sees `retired` in idle()'s re-check
+// (stored before we look at the list). Left in the list, a retired processor would be
+// counted idle in place of a slot, and nobody would wake it to retire.
+void kick_retired(scheduler& s, processor* p) {
   bool was_idle;
   {
     std::lock_guard ilk(s.idle_lock);
@@ -499,6 +499,13 @@ void retire_locked(scheduler& s, processor* p) {
     s.nmspinning.fetch_add(1, std::memory_order_seq_cst);  // idle() counts it spinning
     wake_processor(p);
   }
+}
+
+// Takes p's slot away (p is not retired): it finishes what it runs and retires at its
+// next scheduling point. Called with procs_lock held.
+void retire_locked(scheduler& s, processor* p) {
+  p->retired.store(true, std::memory_order_seq_cst);
+  kick_retired(s, p);
 }
 
 }  // namespace
@@ -513,6 +520,9 @@ bool hand_off_locked(scheduler& s, processor* p) {
     p->handed_off.store(false, std::memory_order_seq_cst);
     return false;
   }
+  // The monitor judged p from a look taken a moment ago: its goroutine may have parked
+  // since, and p gone idle.
+  kick_retired(s, p);
   return true;
 }
 
