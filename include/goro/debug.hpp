@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "goro/error.hpp"
@@ -69,10 +70,86 @@ struct leak_options {
 // whose message is "found N leaked goroutine(s):" followed by their level-2 dump.
 error check_no_leaks(const leak_options& options = {});
 
-// Serves /debug/pprof/goroutine?debug=1|2 (debug=2 gives level 2, anything else level
-// 1) and an index at /debug/pprof/ over HTTP on its own threads, which answer even when
-// every processor is busy; the server runs until the process exits, and each call
-// starts another.
+// Writes the goroutine profile in pprof's format, as Go's runtime/pprof does for
+// /debug/pprof/goroutine without ?debug: a gzip-compressed profile.proto `Profile`
+// that `go tool pprof` reads (-top, -traces, -png, ...). Sample type and period type
+// goroutine/count, period 1; one sample per distinct stack, wait state and name, with
+// the number of goroutines as its value; locations leaf first, inlined calls as
+// several lines of one location; functions demangled, with file and line where debug
+// info has them; mappings from /proc/self/maps. goro's additions are sample labels:
+// `state` (the wait reason, "running", "runnable", or what a goroutine holding its
+// thread does, as in a dump's header) and `name` (spawn_options::name, when set).
+// Stacks are those a level-2 dump shows (goro's internal frames cut); a goroutine
+// running on another thread at that moment, whose stack is not sampled, gets one frame
+// "goro::debug::(running on another thread)" so that every goroutine is counted.
+//
+// Errors: the stream failing ("debug::write_goroutine_profile: write failed"), or a
+// library built without protobuf and zlib (GORO_PPROF=OFF or not found), which says
+// so and names the packages.
+// Blocking: as write_goroutines (symbolizes on a helper thread when called from a
+// goroutine).
+error write_goroutine_profile(std::ostream& os);
+
+// A snapshot of the runtime's gauges and counters. Reading it walks every goroutine
+// descriptor and every stack slab (a mincore call each): milliseconds with a million
+// goroutines, meant for a scrape every few seconds. Counting itself costs the hot
+// paths nothing shared: per-processor counters are summed here.
+struct runtime_metrics {
+  // Goroutines alive now, by state. Waiting ones by reason, with the words of a dump's
+  // header ("chan receive", "select", "sleep", "IO wait", ...), most first.
+  std::uint64_t goroutines = 0;
+  std::uint64_t goroutines_running = 0;
+  std::uint64_t goroutines_runnable = 0;
+  std::uint64_t goroutines_waiting = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> waiting_by_reason;
+  std::uint64_t goroutines_created_total = 0;  // since start-up
+  // Processors: max_procs() slots, how many of them sleep idle or spin for work.
+  int max_procs = 0;
+  int processors_idle = 0;
+  int processors_spinning = 0;
+  // OS threads of the process (/proc/self/stat), and goro's by role: workers (every
+  // processor's thread: slot holders, spares, locked and handed-off ones), helpers
+  // running goro::blocking calls and name lookups, and goro's own (system monitor,
+  // stack scavenger, dump and fault helpers). The rest are the program's.
+  int threads = 0;
+  int worker_threads = 0;
+  int blocking_threads = 0;
+  int runtime_threads = 0;
+  // Since start-up: goroutines installed on a worker thread (each run of a goroutine
+  // after a spawn, wake-up or yield), stolen by one processor from another, parked,
+  // and worker threads put to sleep on their futex or in epoll and woken by another.
+  std::uint64_t context_switches_total = 0;
+  std::uint64_t steals_total = 0;
+  std::uint64_t parks_total = 0;
+  std::uint64_t worker_sleeps_total = 0;
+  std::uint64_t worker_wakeups_total = 0;
+  // Timers pending (sleeps, timers, tickers, deadlines; a synctest bubble's are not
+  // counted), and goroutines and threads waiting in the network poller.
+  std::uint64_t timers_pending = 0;
+  std::uint64_t network_waiters = 0;
+  // Goroutine stacks: address space reserved (guard pages included), the part of it
+  // resident in memory, and the bytes of released stacks pooled for reuse.
+  std::uint64_t stack_bytes_reserved = 0;
+  std::uint64_t stack_bytes_committed = 0;
+  std::uint64_t stack_bytes_pooled = 0;
+};
+runtime_metrics metrics();
+
+// metrics() in Prometheus' text exposition format (version 0.0.4): goro_goroutines,
+// goro_goroutines_waiting{reason="chan receive"}, goro_threads{role="worker"},
+// goro_context_switches_total, ..., each with # HELP and # TYPE.
+void write_metrics(std::ostream& os);
+// metrics() as JSON in expvar's shape: an object with "cmdline" (the process's
+// arguments) and one member per metric ("goroutines": 12, "goroutines_waiting":
+// {"chan receive": 3}, "threads": {"worker": 4, ...}, ...).
+void write_vars(std::ostream& os);
+
+// Serves over HTTP, as Go's net/http/pprof and expvar do: /debug/pprof/goroutine (the
+// pprof profile of write_goroutine_profile with no ?debug or debug=0, level 2 text
+// with debug=2, level 1 text with any other number), /metrics (write_metrics),
+// /debug/vars (write_vars) and an index of them at /debug/pprof/. It answers on its
+// own threads, even when every processor is busy; it runs until the process exits,
+// and each call starts another.
 //
 // Address: "host:port", parsed as goro::net::listen parses it (Go's errors: "missing
 // port in address", "invalid port" for one out of range, "unknown port" for one that is

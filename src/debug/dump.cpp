@@ -273,19 +273,7 @@ void write_one(std::ostream& os, const goroutine_view& v) {
 void write_grouped(std::ostream& os, const std::vector<goroutine_view>& all) {
   using key = std::pair<std::string, std::vector<std::uintptr_t>>;
   std::map<key, int> groups;
-  for (const auto& v : all) {
-    std::string status = v.state == g_state::waiting ? std::string("wait: ") + to_string(v.reason)
-                                                     : std::string(to_string(v.state));
-    if (v.holding) {
-      // Without the duration, so that goroutines blocked the same way group together.
-      const char* name = syscall_name(v.syscall);
-      status = v.thread_state == 'S' || v.thread_state == 'D'
-                   ? std::string("syscall") + (name ? std::string(" ") + name : "") +
-                         ", holding its thread"
-                   : "running without a scheduling point";
-    }
-    ++groups[key(std::move(status), v.pcs)];
-  }
+  for (const auto& v : all) ++groups[key(group_status(v), v.pcs)];
   std::vector<std::pair<int, const key*>> order;
   for (const auto& [k, count] : groups) order.emplace_back(count, &k);
   std::stable_sort(order.begin(), order.end(),
@@ -320,6 +308,29 @@ void on_a_big_stack(F&& f) {
 }
 
 }  // namespace
+
+std::string group_status(const goroutine_view& v, bool with_prefix) {
+  if (v.holding) {
+    // Without the duration, so that goroutines blocked the same way group together.
+    const char* name = syscall_name(v.syscall);
+    return v.thread_state == 'S' || v.thread_state == 'D'
+               ? std::string("syscall") + (name ? std::string(" ") + name : "") +
+                     ", holding its thread"
+               : "running without a scheduling point";
+  }
+  if (v.state == g_state::waiting) return (with_prefix ? "wait: " : "") + std::string(to_string(v.reason));
+  return to_string(v.state);
+}
+
+std::vector<shown_frame> shown_frames(const std::vector<std::uintptr_t>& pcs) {
+  std::vector<shown_frame> out;
+  for (auto& f : user_frames(pcs)) {
+    out.push_back({f.pc, std::move(f.sym.function), std::move(f.sym.file), f.sym.line});
+  }
+  return out;
+}
+
+void on_big_stack(const std::function<void()>& f) { on_a_big_stack(f); }
 
 void write_frames(std::ostream& os, const std::vector<std::uintptr_t>& pcs, bool trim_top) {
   on_a_big_stack([&] { write_frame_lines(os, user_frames(pcs, trim_top)); });

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <source_location>
 #include <string>
@@ -47,6 +48,23 @@ std::string header_status(const goroutine_view& v);
 // function, then file:line. goro's own frames at the bottom are cut, and with trim_top
 // those at the top too. Symbolizes on a plain thread when called from a goroutine.
 void write_frames(std::ostream& os, const std::vector<std::uintptr_t>& pcs, bool trim_top);
+// A frame as dumps show it: the return address it came from and one function of it
+// (several frames share a pc where calls were inlined, innermost first).
+struct shown_frame {
+  std::uintptr_t pc;
+  std::string function;
+  std::string file;
+  int line;
+};
+// The frames a dump shows for `pcs` (goro's internal frames at the top and bottom
+// cut). Symbolizes: call it on a big stack (on_big_stack).
+std::vector<shown_frame> shown_frames(const std::vector<std::uintptr_t>& pcs);
+// What a level-1 dump groups by besides the stack: "wait: chan receive", "running",
+// "syscall read, holding its thread", ...; with_prefix false drops the "wait: ".
+std::string group_status(const goroutine_view& v, bool with_prefix = true);
+// Runs f on the calling thread, or on a helper thread when called from a goroutine:
+// symbolizing reads DWARF with deep recursion, far beyond a goroutine's stack.
+void on_big_stack(const std::function<void()>& f);
 // The level-1 or level-2 dump of every goroutine except `skip_id` (0: none).
 void write_goroutine_dump(std::ostream& os, int level, std::uint64_t skip_id);
 // The level-2 dump of the goroutines of synctest bubble `bubble_id`.

@@ -37,6 +37,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -45,6 +46,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <system_error>
 #include <thread>
 
@@ -77,14 +79,26 @@ constexpr auto linger_limit = 500ms;            // draining a refused request's 
 // make it buffer whatever it sends within header_timeout (a gigabyte was seen).
 constexpr std::size_t max_request_bytes = 64 * 1024;
 
+// Every endpoint, with a line on each, as Go's /debug/pprof/ index has.
 const char* index_page =
     "<html><head><title>/debug/pprof/</title></head><body>\n"
-    "<p>goro goroutine profiles</p>\n"
-    "<ul>\n"
-    "<li><a href=\"goroutine?debug=1\">goroutine?debug=1</a>: stacks grouped, with counts</li>\n"
-    "<li><a href=\"goroutine?debug=2\">goroutine?debug=2</a>: every goroutine, Go's panic "
-    "layout</li>\n"
-    "</ul></body></html>\n";
+    "<p>/debug/pprof/: goro's runtime, seen from outside</p>\n"
+    "<table>\n"
+    "<tr><td><a href=\"goroutine\">goroutine</a></td><td>Stack traces of all goroutines "
+    "as a pprof profile (gzipped protobuf): <code>go tool pprof "
+    "http://HOST/debug/pprof/goroutine</code>. Samples are labelled with the goroutines' "
+    "wait state and name.</td></tr>\n"
+    "<tr><td><a href=\"goroutine?debug=1\">goroutine?debug=1</a></td><td>The same as "
+    "text: identical stacks grouped, with counts and wait reasons.</td></tr>\n"
+    "<tr><td><a href=\"goroutine?debug=2\">goroutine?debug=2</a></td><td>Every "
+    "goroutine with its wait reason, how long it has waited, its stack and where it was "
+    "created (Go's panic layout).</td></tr>\n"
+    "<tr><td><a href=\"/metrics\">/metrics</a></td><td>Runtime metrics in Prometheus' "
+    "text format: goroutines by state, threads by role, context switches, steals, parks, "
+    "timers, network waiters, stack memory.</td></tr>\n"
+    "<tr><td><a href=\"/debug/vars\">/debug/vars</a></td><td>The same metrics as JSON, in "
+    "expvar's shape.</td></tr>\n"
+    "</table></body></html>\n";
 
 // Waits until fd is ready for `events` or `deadline` passes; false on timeout or error.
 bool wait_ready(int fd, short events, clock::time_point deadline) {
@@ -305,9 +319,37 @@ class debug_server final : public httplib::Server {
       return HandlerResponse::Handled;
     });
     Get("/debug/pprof/goroutine", [](const httplib::Request& req, httplib::Response& res) {
-      int level = 1;
-      if (req.has_param("debug")) level = req.get_param_value("debug") == "2" ? 2 : 1;
-      res.set_content(goroutines(level), "text/plain; charset=utf-8");
+      // Go's rule: debug=0 (or none, or not a number) is the protobuf profile, 2 every
+      // goroutine, anything else the grouped text.
+      int level = 0;
+      if (req.has_param("debug")) {
+        const std::string v = req.get_param_value("debug");
+        char* end = nullptr;
+        long n = std::strtol(v.c_str(), &end, 10);
+        if (!v.empty() && end == v.c_str() + v.size()) level = n == 0 ? 0 : n == 2 ? 2 : 1;
+      }
+      if (level != 0) {
+        res.set_content(goroutines(level), "text/plain; charset=utf-8");
+        return;
+      }
+      std::ostringstream os;
+      if (error err = write_goroutine_profile(os)) {
+        res.status = 500;
+        res.set_content(err.message() + "\n", "text/plain; charset=utf-8");
+        return;
+      }
+      res.set_header("Content-Disposition", "attachment; filename=\"goroutine\"");
+      res.set_content(os.str(), "application/octet-stream");
+    });
+    Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+      std::ostringstream os;
+      write_metrics(os);
+      res.set_content(os.str(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    Get("/debug/vars", [](const httplib::Request&, httplib::Response& res) {
+      std::ostringstream os;
+      write_vars(os);
+      res.set_content(os.str(), "application/json; charset=utf-8");
     });
     Get("/debug/pprof/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(index_page, "text/html");

@@ -52,7 +52,10 @@ goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
       while (nanotime() < until) cpu_relax();
       runnext = victim->schedtick.load(std::memory_order_acquire) == tick;
     }
-    if (goroutine* g = p->runq.steal_from(victim->runq, runnext)) return g;
+    if (goroutine* g = p->runq.steal_from(victim->runq, runnext)) {
+      p->steals.store(p->steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      return g;
+    }
   }
   return nullptr;
 }
@@ -140,7 +143,11 @@ goroutine* retire(scheduler& s, processor* p) {
   if (goroutine* g = take_assigned(p)) return g;
   p->spare.store(true, std::memory_order_seq_cst);
   for (;;) {
-    p->wake_word.store(0, std::memory_order_seq_cst);
+    // An exchange, not a store: a read-modify-write is a full barrier on every target
+    // (and under qemu-user, which lets a store-release pass a later load-acquire), so
+    // the loads below cannot be satisfied before it; and reading the waker's 1 here
+    // synchronizes with its stores of `assigned` / `locked_ready`.
+    p->wake_word.exchange(0, std::memory_order_seq_cst);
     // A dispatcher claimed us (spare is false now) and handed us a known blocker to
     // run without a slot.
     if (goroutine* g = take_assigned(p)) return g;
@@ -151,6 +158,7 @@ goroutine* retire(scheduler& s, processor* p) {
       }
       continue;  // claimed by a dispatcher: its goroutine is on the way
     }
+    note_worker_sleep();
     futex_wait(&p->wake_word, 0);
   }
 }
@@ -199,12 +207,17 @@ goroutine* wait_for_locked(scheduler& s, processor* p) {
   }
   for (;;) {
     if (p->defunct.load(std::memory_order_acquire)) return nullptr;
-    p->wake_word.store(0, std::memory_order_seq_cst);
+    // An exchange, not a store: a read-modify-write is a full barrier on every target
+    // (and under qemu-user, which lets a store-release pass a later load-acquire), so
+    // the loads below cannot be satisfied before it; and reading the waker's 1 here
+    // synchronizes with its stores of `assigned` / `locked_ready`.
+    p->wake_word.exchange(0, std::memory_order_seq_cst);
     if (goroutine* g = p->locked_ready.exchange(nullptr, std::memory_order_seq_cst)) return g;
     std::int64_t now = 0;
     run_heap(p->timers, now);
     std::int64_t next = p->timers.next_deadline();
     if (p->locked_ready.load(std::memory_order_seq_cst) != nullptr) continue;
+    note_worker_sleep();
     if (next == timer_heap::no_deadline) {
       futex_wait(&p->wake_word, 0);
     } else {

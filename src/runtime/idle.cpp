@@ -35,6 +35,9 @@ std::atomic<int> runs_active{0};  // goro::run calls in progress, each with a pa
 thread_local bool is_run_thread = false;
 std::atomic<bool> detection_off{false};      // for good: debug::serve's threads may act
 std::atomic<int> runtime_threads{0};         // helper threads goro started (monitor, dump, ...)
+// Metrics of slow paths (each one a futex system call): relaxed counters.
+std::atomic<std::uint64_t> sleeps{0};
+std::atomic<std::uint64_t> wakeups{0};
 
 }  // namespace
 
@@ -48,9 +51,16 @@ void note_runtime_thread(int delta) noexcept {
   runtime_threads.fetch_add(delta, std::memory_order_relaxed);
 }
 
+int runtime_thread_count() noexcept { return runtime_threads.load(std::memory_order_relaxed); }
+std::uint64_t worker_sleeps() noexcept { return sleeps.load(std::memory_order_relaxed); }
+std::uint64_t worker_wakeups() noexcept { return wakeups.load(std::memory_order_relaxed); }
+void note_worker_sleep() noexcept { sleeps.fetch_add(1, std::memory_order_relaxed); }
+void note_worker_wakeup() noexcept { wakeups.fetch_add(1, std::memory_order_relaxed); }
+
 void hand_to_locked_thread(processor* own, goroutine* g) noexcept {
   own->locked_ready.store(g, std::memory_order_seq_cst);
   own->wake_word.store(1, std::memory_order_seq_cst);
+  note_worker_wakeup();
   futex_wake(&own->wake_word, 1);
 }
 
@@ -104,7 +114,10 @@ bool remove_idle_locked(scheduler& s, processor* p) {
 // epoll_wait publishes in_poll before it checks wake_word (both seq_cst), so either it
 // sees our store or we see its flag and interrupt the poll.
 void wake_processor(processor* p) {
-  p->wake_word.store(1, std::memory_order_seq_cst);
+  // An exchange: a full barrier before the in_poll load on every target, qemu-user's
+  // emulation of aarch64 included (it lets a store-release pass a later load-acquire).
+  p->wake_word.exchange(1, std::memory_order_seq_cst);
+  note_worker_wakeup();
   futex_wake(&p->wake_word, 1);
   if (p->in_poll.load(std::memory_order_seq_cst)) netpoll_break();
 }
@@ -144,6 +157,11 @@ void make_runnable(goroutine* g, bool next) noexcept {
     p->runq.push(g, next, s.global);
   } else {
     s.global.push(g);
+    // P1 -> P2 must not be reordered (see the essay). The seq_cst store in push already
+    // orders them on x86 and on aarch64 hardware (STLR then LDAR); the fence also keeps
+    // them ordered under emulators that relax STLR -> LDAR (qemu-user on x86), and costs
+    // little here: this path is for plain threads and retired processors.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     // Every processor busy: one of them may be held in foreign code, and the monitor
     // is the one to notice (it hands the processor off, or this was just a busy spell).
     if (s.npidle.load(std::memory_order_seq_cst) == 0) monitor_poke();
@@ -261,6 +279,12 @@ std::uint64_t total_ticks(scheduler& s) {
   return sum;
 }
 
+}  // namespace
+
+int process_thread_count() noexcept { return process_threads(); }
+
+namespace {
+
 [[noreturn]] void report_deadlock() {
   // Several idle workers can reach the verdict at once: one reports and exits.
   static std::atomic<bool> reporting{false};
@@ -304,6 +328,9 @@ void idle(scheduler& s, processor* p) {
     p->spinning = false;
     s.nmspinning.fetch_sub(1, std::memory_order_seq_cst);
   }
+  // W1/W2 -> W3 must not be reordered; as in make_runnable, the fence also holds under
+  // emulators that relax STLR -> LDAR. Going idle is the slow path anyway.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   // Re-check after publishing ourselves idle (see the essay). A processor retired
   // after its last check in find_runnable leaves at once (set_max_procs stores
   // `retired` before it looks for the processor in the idle list).
@@ -374,15 +401,19 @@ void idle(scheduler& s, processor* p) {
         if (timeout < 0 || until_scavenge < timeout) timeout = until_scavenge;
       }
       if (poller) {
-        p->in_poll.store(true, std::memory_order_seq_cst);
+        p->in_poll.exchange(true, std::memory_order_seq_cst);  // full barrier (wake_processor)
         int woken = 0;
-        if (p->wake_word.load(std::memory_order_seq_cst) == 0) woken = netpoll(timeout);
+        if (p->wake_word.load(std::memory_order_seq_cst) == 0) {
+          note_worker_sleep();
+          woken = netpoll(timeout);
+        }
         p->in_poll.store(false, std::memory_order_relaxed);
         if (woken > 0) {
           got_io = true;
           break;  // they are in our run queue (or another took them)
         }
       } else {
+        note_worker_sleep();
         futex_wait(&p->wake_word, 0, timeout);
       }
     }

@@ -217,6 +217,11 @@ bool netpoll_waiting() noexcept {
   return pl != nullptr && pl->waiters.load(std::memory_order_seq_cst) > 0;
 }
 
+int netpoll_waiter_count() noexcept {
+  poller* pl = poller_if_started();
+  return pl ? pl->waiters.load(std::memory_order_relaxed) : 0;
+}
+
 std::int64_t netpoll_last() noexcept {
   poller* pl = poller_if_started();
   return pl ? pl->last_poll.load(std::memory_order_relaxed) : 0;

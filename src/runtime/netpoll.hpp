@@ -74,6 +74,8 @@ void poll_set_deadline(poll_desc* pd, poll_mode mode, std::int64_t when);
 
 // True while some goroutine or thread waits in poll_wait.
 bool netpoll_waiting() noexcept;
+// Callers inside poll_wait now: goroutines and threads waiting for I/O (metrics).
+int netpoll_waiter_count() noexcept;
 // Polls for events, waiting up to timeout_ns (< 0: until an event or netpoll_break,
 // 0: not at all), and wakes the waiters they concern. Returns how many it woke
 // (-1 if the poller is not initialised).

@@ -474,6 +474,7 @@ bool activate_one_locked(scheduler& s, bool must_be_free) {
   if (pick != nullptr) {
     pick->retired.store(false, std::memory_order_seq_cst);
     pick->wake_word.store(1, std::memory_order_seq_cst);
+    note_worker_wakeup();
     futex_wake(&pick->wake_word, 1);
     return true;
   }
@@ -544,6 +545,7 @@ bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread) noexcep
     g->blocker_credit.store(static_cast<std::uint8_t>(credit - 1), std::memory_order_relaxed);
     q->assigned.store(g, std::memory_order_release);
     q->wake_word.store(1, std::memory_order_seq_cst);
+    note_worker_wakeup();
     futex_wake(&q->wake_word, 1);
     return true;
   }

@@ -113,6 +113,10 @@ struct processor {
   // Single-writer counters (the worker), read by num_goroutine().
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> exited{0};
+  // Single-writer counters for goro::debug::metrics(), summed on read: the worker
+  // bumps them with a relaxed load and store on its own processor, no shared line.
+  std::atomic<std::uint64_t> parks{0};   // goroutines parked here
+  std::atomic<std::uint64_t> steals{0};  // successful steals from other processors
 
   // --- under scheduler::idle_lock ---
   bool in_idle_list = false;
@@ -197,6 +201,17 @@ int configured_max_procs() noexcept;
 // process holds the verdict (it could wake a goroutine).
 void set_run_thread(bool inside_run) noexcept;
 void note_runtime_thread(int delta) noexcept;
+// goro's own helper threads alive (monitor, dump, scavenger, ...), for metrics.
+int runtime_thread_count() noexcept;
+// Threads of the process now, from /proc/self/stat (-1 if unreadable).
+int process_thread_count() noexcept;
+// Worker threads put to sleep on their futex (idle, retired, locked) and woken by
+// another thread, since start-up (goro::debug::metrics). Slow paths: a futex system
+// call each.
+std::uint64_t worker_sleeps() noexcept;
+std::uint64_t worker_wakeups() noexcept;
+void note_worker_sleep() noexcept;
+void note_worker_wakeup() noexcept;
 void disable_deadlock_detection() noexcept;
 void resize_processors(int n);
 

@@ -115,6 +115,8 @@ struct size_pool {
 struct pool_table {
   std::mutex lock;
   std::vector<size_pool*> pools;  // under lock; never shrinks, entries never freed
+  // Every slab mapped (never unmapped): start and length, for metrics. Under lock.
+  std::vector<std::pair<char*, std::size_t>> slabs;
 };
 pool_table& table() {
   static pool_table* const t = new pool_table;
@@ -194,6 +196,11 @@ stack_slot carve_slab(size_pool* pool) {
   void* base = mmap(nullptr, stride * count, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) out_of_stack_memory(size);
+  {
+    pool_table& t = table();
+    std::lock_guard tl(t.lock);
+    t.slabs.emplace_back(static_cast<char*>(base), stride * count);
+  }
   auto* at = static_cast<char*>(base);
   std::vector<stack_slot> rest;
   rest.reserve(count - 1);
@@ -439,6 +446,34 @@ bool in_overflow_zone(const stack_slot& s, const void* addr) noexcept {
   // The guard slot, and for an unhardened stack whatever an overflow ran into below.
   const char* low = s.guarded ? s.lo - page_bytes() : s.lo - 64 * 1024;
   return a >= low && a < s.lo + reserve_bytes;
+}
+
+stack_memory stack_memory_stats() {
+  stack_memory m;
+  pool_table& t = table();
+  std::vector<std::pair<char*, std::size_t>> slabs;
+  std::vector<size_pool*> pools;
+  {
+    std::lock_guard lk(t.lock);
+    slabs = t.slabs;
+    pools = t.pools;
+  }
+  std::size_t page = page_bytes();
+  std::vector<unsigned char> resident;
+  for (auto [base, len] : slabs) {
+    m.reserved += len;
+    resident.resize((len + page - 1) / page);
+    if (mincore(base, len, resident.data()) != 0) continue;
+    for (unsigned char r : resident) {
+      if (r & 1) m.committed += page;
+    }
+  }
+  for (size_pool* pool : pools) {
+    std::lock_guard lk(pool->lock);
+    std::size_t n = pool->warm.size() + pool->dirty.size() + pool->cold.size() + pool->fresh.size();
+    m.pooled += n * pool->size;
+  }
+  return m;
 }
 
 }  // namespace goro::detail

@@ -80,6 +80,17 @@ void harden_stacks(int max) noexcept;
 
 bool reserve_zone_clean(const stack_slot& s) noexcept;
 
+// Stack memory, for goro::debug::metrics(): address space mapped for stacks (guard
+// slots included), the part of it resident in memory (mincore over every slab, so it
+// costs a system call per slab), and the bytes of stacks in the shared pools (stacks
+// bound to goroutines and those in processors' caches are the rest).
+struct stack_memory {
+  std::size_t reserved = 0;
+  std::size_t committed = 0;
+  std::size_t pooled = 0;
+};
+stack_memory stack_memory_stats();
+
 // True when `sp` lies above the reserve zone and, for an unguarded stack, the zone
 // is still clean (a guarded stack's overflow faults on its guard page instead).
 inline bool stack_intact(const stack_slot& s, const void* sp) noexcept {

@@ -268,6 +268,7 @@ void park_goroutine(goroutine* g, wait_reason reason, parker* pk) noexcept {
                       std::memory_order_relaxed);
   processor* p = current_processor();
   p->park_target = pk;
+  p->parks.store(p->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   switch_out(p, g, after_switch::park, pick_local(p));
   g->reason.store(wait_reason::none, std::memory_order_relaxed);
 }

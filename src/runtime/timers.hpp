@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <vector>
 
 #include "runtime/sys.hpp"
@@ -59,6 +60,11 @@ class timer_heap {
   // will not fire).
   static bool remove(timer_entry* t) noexcept;
   std::int64_t next_deadline() const noexcept { return earliest_.load(std::memory_order_acquire); }
+  // Entries pending now (metrics).
+  std::size_t size() noexcept {
+    std::lock_guard lk(lock_);
+    return heap_.size();
+  }
   // Fires every timer due at `now`; returns how many fired.
   int run_due(std::int64_t now) noexcept;
   // Takes every pending entry out and calls its discard (the heap is going away).

@@ -1,0 +1,221 @@
+// metrics.cpp — goro::debug::metrics() and its two renderings: Prometheus' text
+// exposition format (/metrics) and expvar-shaped JSON (/debug/vars).
+//
+// Everything is read when asked: gauges from the scheduler, the goroutine registry and
+// the stack slabs; counters as sums of per-processor single-writer counters (parks,
+// steals, context switches = schedtick, spawns) plus a few relaxed globals bumped only
+// on slow paths (a worker's futex sleep or wake-up). Nothing here is written by a hot
+// path on a shared cache line.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <ostream>
+#include <sstream>
+#include <string>
+
+#include "goro/debug.hpp"
+#include "goro/runtime.hpp"
+#include "runtime/goroutine.hpp"
+#include "runtime/netpoll.hpp"
+#include "runtime/scheduler.hpp"
+#include "runtime/stack.hpp"
+#include "runtime/timers.hpp"
+
+namespace goro::debug {
+
+runtime_metrics metrics() {
+  runtime_metrics m;
+  m.max_procs = goro::max_procs();
+  std::map<std::string, std::uint64_t> waiting;
+  detail::for_each_goroutine([&](detail::goroutine* g) {
+    switch (g->state.load(std::memory_order_acquire)) {
+      case detail::g_state::running: ++m.goroutines_running; break;
+      case detail::g_state::runnable: ++m.goroutines_runnable; break;
+      case detail::g_state::waiting:
+        ++m.goroutines_waiting;
+        ++waiting[detail::to_string(g->reason.load(std::memory_order_relaxed))];
+        break;
+      default: return;  // free or dead
+    }
+    ++m.goroutines;
+  });
+  m.waiting_by_reason.assign(waiting.begin(), waiting.end());
+  std::stable_sort(m.waiting_by_reason.begin(), m.waiting_by_reason.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+
+  m.timers_pending = detail::external_timers().size();
+  if (detail::scheduler* s = detail::sched_if_started()) {
+    m.processors_idle = std::max(0, s->npidle.load(std::memory_order_relaxed));
+    m.processors_spinning = std::max(0, s->nmspinning.load(std::memory_order_relaxed));
+    std::uint64_t created = static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, s->external_spawned.load(std::memory_order_relaxed)));
+    int n = s->created.load(std::memory_order_acquire);
+    for (int i = 0; i < n; ++i) {
+      detail::processor* p = s->procs[i].load(std::memory_order_acquire);
+      if (p == nullptr) continue;
+      if (!p->thread_gone.load(std::memory_order_acquire)) ++m.worker_threads;
+      created += static_cast<std::uint64_t>(p->spawned.load(std::memory_order_relaxed));
+      m.context_switches_total += p->schedtick.load(std::memory_order_relaxed);
+      m.parks_total += p->parks.load(std::memory_order_relaxed);
+      m.steals_total += p->steals.load(std::memory_order_relaxed);
+      m.timers_pending += p->timers.size();
+    }
+    m.goroutines_created_total = created;
+  }
+  m.worker_sleeps_total = detail::worker_sleeps();
+  m.worker_wakeups_total = detail::worker_wakeups();
+  m.network_waiters = static_cast<std::uint64_t>(std::max(0, detail::netpoll_waiter_count()));
+  m.blocking_threads = detail::blocking_helper_threads();
+  m.runtime_threads = detail::runtime_thread_count();
+  m.threads = detail::process_thread_count();
+  detail::stack_memory st = detail::stack_memory_stats();
+  m.stack_bytes_reserved = st.reserved;
+  m.stack_bytes_committed = st.committed;
+  m.stack_bytes_pooled = st.pooled;
+  return m;
+}
+
+namespace {
+
+// A label value in the exposition format: backslash, double quote and line feed are
+// escaped.
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void family(std::ostream& os, const char* name, const char* type, const char* help) {
+  os << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+template <class T>
+void one(std::ostream& os, const char* name, const char* type, const char* help, T value) {
+  family(os, name, type, help);
+  os << name << ' ' << value << '\n';
+}
+
+int other_threads(const runtime_metrics& m) {
+  return std::max(0, m.threads - m.worker_threads - m.blocking_threads - m.runtime_threads);
+}
+
+// A JSON string: quotes, backslashes and control characters escaped.
+std::string json_string(const std::string& v) {
+  std::string out = "\"";
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::vector<std::string> command_line() {
+  std::vector<std::string> args;
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string arg;
+  while (std::getline(in, arg, '\0')) args.push_back(arg);
+  return args;
+}
+
+}  // namespace
+
+void write_metrics(std::ostream& os) {
+  runtime_metrics m = metrics();
+  one(os, "goro_goroutines", "gauge", "Goroutines that currently exist.", m.goroutines);
+  one(os, "goro_goroutines_running", "gauge", "Goroutines running on a worker thread.",
+      m.goroutines_running);
+  one(os, "goro_goroutines_runnable", "gauge", "Goroutines queued to run.",
+      m.goroutines_runnable);
+  family(os, "goro_goroutines_waiting", "gauge", "Goroutines parked, by wait reason.");
+  for (const auto& [reason, n] : m.waiting_by_reason) {
+    os << "goro_goroutines_waiting{reason=\"" << label_value(reason) << "\"} " << n << '\n';
+  }
+  one(os, "goro_goroutines_created_total", "counter", "Goroutines started since start-up.",
+      m.goroutines_created_total);
+  one(os, "goro_max_procs", "gauge", "Processors: goroutines that may run in parallel.",
+      m.max_procs);
+  one(os, "goro_processors_idle", "gauge", "Processors whose worker sleeps for lack of work.",
+      m.processors_idle);
+  one(os, "goro_processors_spinning", "gauge", "Processors looking for work without sleeping.",
+      m.processors_spinning);
+  family(os, "goro_threads", "gauge",
+         "OS threads of the process, by role: goro's workers, goro::blocking helpers, "
+         "goro's own runtime threads, and the program's others.");
+  os << "goro_threads{role=\"worker\"} " << m.worker_threads << '\n'
+     << "goro_threads{role=\"blocking\"} " << m.blocking_threads << '\n'
+     << "goro_threads{role=\"runtime\"} " << m.runtime_threads << '\n'
+     << "goro_threads{role=\"other\"} " << other_threads(m) << '\n';
+  one(os, "goro_context_switches_total", "counter",
+      "Goroutines installed on a worker thread to run.", m.context_switches_total);
+  one(os, "goro_steals_total", "counter", "Goroutines stolen from another processor's queue.",
+      m.steals_total);
+  one(os, "goro_parks_total", "counter", "Goroutines parked (blocked) since start-up.",
+      m.parks_total);
+  one(os, "goro_worker_sleeps_total", "counter",
+      "Times a worker thread went to sleep in the kernel for lack of work.",
+      m.worker_sleeps_total);
+  one(os, "goro_worker_wakeups_total", "counter",
+      "Times a sleeping worker thread was woken by another thread.", m.worker_wakeups_total);
+  one(os, "goro_timers_pending", "gauge", "Timers, sleeps and deadlines pending.",
+      m.timers_pending);
+  one(os, "goro_network_waiters", "gauge",
+      "Goroutines and threads waiting in the network poller.", m.network_waiters);
+  one(os, "goro_stack_reserved_bytes", "gauge",
+      "Address space mapped for goroutine stacks, guard pages included.",
+      m.stack_bytes_reserved);
+  one(os, "goro_stack_committed_bytes", "gauge",
+      "Goroutine stack memory resident in RAM.", m.stack_bytes_committed);
+  one(os, "goro_stack_pooled_bytes", "gauge", "Released goroutine stacks pooled for reuse.",
+      m.stack_bytes_pooled);
+}
+
+void write_vars(std::ostream& os) {
+  runtime_metrics m = metrics();
+  os << "{\n\"cmdline\": [";
+  auto args = command_line();
+  for (std::size_t i = 0; i < args.size(); ++i) os << (i ? ", " : "") << json_string(args[i]);
+  os << "],\n\"goroutines\": " << m.goroutines
+     << ",\n\"goroutines_running\": " << m.goroutines_running
+     << ",\n\"goroutines_runnable\": " << m.goroutines_runnable
+     << ",\n\"goroutines_waiting\": {";
+  for (std::size_t i = 0; i < m.waiting_by_reason.size(); ++i) {
+    os << (i ? ", " : "") << json_string(m.waiting_by_reason[i].first) << ": "
+       << m.waiting_by_reason[i].second;
+  }
+  os << "},\n\"goroutines_created_total\": " << m.goroutines_created_total
+     << ",\n\"max_procs\": " << m.max_procs << ",\n\"processors_idle\": " << m.processors_idle
+     << ",\n\"processors_spinning\": " << m.processors_spinning
+     << ",\n\"threads\": {\"worker\": " << m.worker_threads
+     << ", \"blocking\": " << m.blocking_threads << ", \"runtime\": " << m.runtime_threads
+     << ", \"other\": " << other_threads(m) << "}"
+     << ",\n\"context_switches_total\": " << m.context_switches_total
+     << ",\n\"steals_total\": " << m.steals_total << ",\n\"parks_total\": " << m.parks_total
+     << ",\n\"worker_sleeps_total\": " << m.worker_sleeps_total
+     << ",\n\"worker_wakeups_total\": " << m.worker_wakeups_total
+     << ",\n\"timers_pending\": " << m.timers_pending
+     << ",\n\"network_waiters\": " << m.network_waiters
+     << ",\n\"stack_reserved_bytes\": " << m.stack_bytes_reserved
+     << ",\n\"stack_committed_bytes\": " << m.stack_bytes_committed
+     << ",\n\"stack_pooled_bytes\": " << m.stack_bytes_pooled << "\n}\n";
+}
+
+}  // namespace goro::debug
