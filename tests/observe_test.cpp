@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "debug/dump.hpp"
 #include "support/fixture.hpp"
 
 #if defined(GORO_TEST_PPROF)
@@ -185,6 +186,29 @@ TEST(metrics, count_goroutines_by_state_and_move_as_they_start_park_and_exit) {
     auto after = goro::debug::metrics();
     EXPECT_GE(after.goroutines_created_total, before.goroutines_created_total + 100)
         << "a counter never goes down";
+  });
+}
+
+long rss_anon_bytes() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("RssAnon:", 0) == 0) return std::stol(line.substr(8)) * 1024;
+  }
+  return -1;
+}
+
+TEST(metrics, committed_stack_memory_is_what_is_resident) {
+  // Parked goroutines touch a page or two of their stacks; the bottom page of each is
+  // read at every switch (a clean reserve zone), which maps the shared zero page. That
+  // page costs nothing and must not be counted.
+  goro::run([] {
+    parked_crowd crowd(10000, 0, 0);
+    auto m = goro::debug::metrics();
+    long rss = rss_anon_bytes();
+    ASSERT_GT(rss, 0);
+    EXPECT_LE(m.stack_bytes_committed, static_cast<std::uint64_t>(rss))
+        << "more stack counted resident than the process has anonymous memory";
+    EXPECT_GE(m.stack_bytes_committed, 10000u * 4096) << "each parked stack has a page written";
   });
 }
 
@@ -460,6 +484,38 @@ TEST(profile, one_sample_per_stack_with_counts_wait_states_and_leaf_first_locati
   });
 }
 
+TEST(profile, strings_are_made_valid_utf8) {
+  EXPECT_EQ(goro::detail::valid_utf8("plain ascii"), "plain ascii");
+  EXPECT_EQ(goro::detail::valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  EXPECT_EQ(goro::detail::valid_utf8("bad\xff\xfe"), "bad\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(goro::detail::valid_utf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd") << "overlong";
+  EXPECT_EQ(goro::detail::valid_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd")
+      << "a surrogate";
+  EXPECT_EQ(goro::detail::valid_utf8("cut \xe2\x82"), "cut \xef\xbf\xbd\xef\xbf\xbd");
+  // A goroutine named with bytes that are not UTF-8: the profile still parses (proto3
+  // strings must be UTF-8), with the name's bad bytes replaced.
+  goro::run([] {
+    auto stop = goro::make_chan<int>();
+    goro::wait_group wg;
+    wg.add(1);
+    goro::go(goro::spawn_options{.name = "odd\xff name"}, [stop, &wg] {
+      stop.recv();
+      wg.done();
+    });
+    ASSERT_TRUE(eventually([&] { return waiting_for(goro::debug::metrics(), "chan receive") >= 1; }));
+    pp::Profile prof = take_profile();
+    check_well_formed(prof);
+    std::int64_t named = 0;
+    for (const auto& s : prof.sample()) {
+      if (label_of(prof, s, "name") == "odd\xef\xbf\xbd name") named += s.value(0);
+    }
+    EXPECT_EQ(named, 1);
+    stop.close();
+    wg.wait();
+  });
+}
+
 TEST(profile, named_goroutines_carry_their_name_as_a_label) {
   goro::run([] {
     auto stop = goro::make_chan<int>();
@@ -594,8 +650,19 @@ TEST(observe_server, serves_the_profile_metrics_vars_and_an_index) {
 #endif
     EXPECT_TRUE(contains(http_get(port, "/debug/pprof/goroutine?debug=1"), "goroutine profile: total"));
     EXPECT_TRUE(contains(http_get(port, "/debug/pprof/goroutine?debug=2"), "[chan receive"));
-    EXPECT_TRUE(contains(http_get(port, "/debug/pprof/goroutine?debug=3"), "goroutine profile: total"))
-        << "as Go: any other number is the grouped text";
+    // Go's rule (strconv.Atoi): 2 or more is every goroutine; 0, negative numbers and
+    // what is not a number (a space included) the profile.
+    EXPECT_TRUE(contains(http_get(port, "/debug/pprof/goroutine?debug=3"), "[chan receive"));
+    EXPECT_TRUE(contains(http_get(port, "/debug/pprof/goroutine?debug=99999999999999999999"),
+                         "[chan receive"))
+        << "out of range saturates";
+#if defined(GORO_TEST_PPROF)
+    EXPECT_TRUE(contains(body_of(http_get(port, "/debug/pprof/goroutine?debug=-1")), "\x1f\x8b"));
+    EXPECT_TRUE(contains(body_of(http_get(port, "/debug/pprof/goroutine?debug=%202")), "\x1f\x8b"));
+#endif
+    std::string redirect = http_get(port, "/debug/pprof");
+    EXPECT_TRUE(contains(redirect, " 301 ") && contains(redirect, "Location: /debug/pprof/"))
+        << redirect.substr(0, 300);
     std::string metrics = http_get(port, "/metrics");
     EXPECT_TRUE(contains(metrics, "text/plain; version=0.0.4"));
     EXPECT_TRUE(contains(metrics, "goro_goroutines_waiting{reason=\"chan receive\"} "));

@@ -116,8 +116,10 @@ struct runtime_metrics {
   int blocking_threads = 0;
   int runtime_threads = 0;
   // Since start-up: goroutines installed on a worker thread (each run of a goroutine
-  // after a spawn, wake-up or yield), stolen by one processor from another, parked,
-  // and worker threads put to sleep on their futex or in epoll and woken by another.
+  // after a spawn, wake-up or yield), stolen by one processor from another, parked;
+  // worker threads put to sleep on their futex or in epoll, and signalled to wake
+  // (a signal may reach a worker that had not gone to sleep yet: wake-ups can
+  // outnumber sleeps).
   std::uint64_t context_switches_total = 0;
   std::uint64_t steals_total = 0;
   std::uint64_t parks_total = 0;
@@ -128,7 +130,9 @@ struct runtime_metrics {
   std::uint64_t timers_pending = 0;
   std::uint64_t network_waiters = 0;
   // Goroutine stacks: address space reserved (guard pages included), the part of it
-  // resident in memory, and the bytes of released stacks pooled for reuse.
+  // resident in memory (pages written: a page only read maps the shared zero page and
+  // is not counted), and the bytes of stacks not in use (released ones pooled for
+  // reuse, and slots of mapped slabs never used yet).
   std::uint64_t stack_bytes_reserved = 0;
   std::uint64_t stack_bytes_committed = 0;
   std::uint64_t stack_bytes_pooled = 0;

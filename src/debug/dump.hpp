@@ -62,6 +62,10 @@ std::vector<shown_frame> shown_frames(const std::vector<std::uintptr_t>& pcs);
 // What a level-1 dump groups by besides the stack: "wait: chan receive", "running",
 // "syscall read, holding its thread", ...; with_prefix false drops the "wait: ".
 std::string group_status(const goroutine_view& v, bool with_prefix = true);
+// `in` with every byte sequence that is not UTF-8 (overlong forms and surrogates
+// included) replaced by U+FFFD, as Go's encoders do: goroutine names, symbols and
+// arguments are arbitrary bytes, and protobuf strings and JSON must be UTF-8.
+std::string valid_utf8(const std::string& in);
 // Runs f on the calling thread, or on a helper thread when called from a goroutine:
 // symbolizing reads DWARF with deep recursion, far beyond a goroutine's stack.
 void on_big_stack(const std::function<void()>& f);

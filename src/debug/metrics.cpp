@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "debug/dump.hpp"
 #include "goro/debug.hpp"
 #include "goro/runtime.hpp"
 #include "runtime/goroutine.hpp"
@@ -69,6 +70,12 @@ runtime_metrics metrics() {
   m.blocking_threads = detail::blocking_helper_threads();
   m.runtime_threads = detail::runtime_thread_count();
   m.threads = detail::process_thread_count();
+  if (detail::forked_child.load(std::memory_order_relaxed)) {
+    // A child of fork() has only the thread that forked: the parent's workers and
+    // helpers, still described in the copied memory, are not there.
+    m.worker_threads = m.blocking_threads = m.runtime_threads = 0;
+    m.processors_idle = m.processors_spinning = 0;
+  }
   detail::stack_memory st = detail::stack_memory_stats();
   m.stack_bytes_reserved = st.reserved;
   m.stack_bytes_committed = st.committed;
@@ -111,7 +118,8 @@ int other_threads(const runtime_metrics& m) {
 }
 
 // A JSON string: quotes, backslashes and control characters escaped.
-std::string json_string(const std::string& v) {
+std::string json_string(const std::string& raw) {
+  std::string v = detail::valid_utf8(raw);
   std::string out = "\"";
   for (unsigned char c : v) {
     if (c == '"' || c == '\\') {
@@ -174,7 +182,9 @@ void write_metrics(std::ostream& os) {
       "Times a worker thread went to sleep in the kernel for lack of work.",
       m.worker_sleeps_total);
   one(os, "goro_worker_wakeups_total", "counter",
-      "Times a sleeping worker thread was woken by another thread.", m.worker_wakeups_total);
+      "Times a worker thread was signalled to wake (set its wake word and futex-woken), "
+      "whether or not it had gone to sleep yet.",
+      m.worker_wakeups_total);
   one(os, "goro_timers_pending", "gauge", "Timers, sleeps and deadlines pending.",
       m.timers_pending);
   one(os, "goro_network_waiters", "gauge",
@@ -183,8 +193,11 @@ void write_metrics(std::ostream& os) {
       "Address space mapped for goroutine stacks, guard pages included.",
       m.stack_bytes_reserved);
   one(os, "goro_stack_committed_bytes", "gauge",
-      "Goroutine stack memory resident in RAM.", m.stack_bytes_committed);
-  one(os, "goro_stack_pooled_bytes", "gauge", "Released goroutine stacks pooled for reuse.",
+      "Goroutine stack memory resident in RAM (pages written, not the shared zero page).",
+      m.stack_bytes_committed);
+  one(os, "goro_stack_pooled_bytes", "gauge",
+      "Goroutine stacks not in use: released ones pooled for reuse, and slots of mapped "
+      "slabs never used yet.",
       m.stack_bytes_pooled);
 }
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -56,6 +57,11 @@ std::vector<text_mapping> read_text_mappings() {
     if (perms[2] != 'x') continue;
     std::string file = path_at > 0 ? std::string(line + path_at) : std::string();
     while (!file.empty() && (file.back() == '\n' || file.back() == ' ')) file.pop_back();
+    // A file replaced since it was mapped (a rebuilt binary): its name, as Go gives it.
+    constexpr std::string_view deleted = " (deleted)";
+    if (file.size() > deleted.size() && file.ends_with(deleted)) {
+      file.resize(file.size() - deleted.size());
+    }
     out.push_back({start, limit, offset, file});
   }
   std::fclose(f);
@@ -114,7 +120,9 @@ class profile_builder {
   }
 
  private:
-  std::int64_t str(const std::string& s) {
+  std::int64_t str(const std::string& raw) {
+    // proto3 string fields must hold UTF-8: a strict parser refuses the whole profile.
+    std::string s = valid_utf8(raw);
     auto [it, fresh] = strings_.try_emplace(s, static_cast<std::int64_t>(strings_.size()));
     if (fresh) prof_.add_string_table(s);
     return it->second;

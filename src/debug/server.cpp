@@ -43,6 +43,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -78,6 +79,24 @@ constexpr auto linger_limit = 500ms;            // draining a refused request's 
 // newline and has no limit on the number of headers, so without this one client could
 // make it buffer whatever it sends within header_timeout (a gigabyte was seen).
 constexpr std::size_t max_request_bytes = 64 * 1024;
+
+// Go's strconv.Atoi as net/http/pprof uses it for ?debug=: an optional sign and decimal
+// digits, nothing else (no spaces); out of range saturates; a syntax error is 0.
+long long atoi_like_go(const std::string& v) {
+  std::size_t i = 0;
+  bool negative = false;
+  if (i < v.size() && (v[i] == '+' || v[i] == '-')) negative = v[i++] == '-';
+  if (i == v.size()) return 0;
+  long long n = 0;
+  bool saturated = false;
+  for (; i < v.size(); ++i) {
+    if (v[i] < '0' || v[i] > '9') return 0;
+    if (n > (std::numeric_limits<long long>::max() - (v[i] - '0')) / 10) saturated = true;
+    if (!saturated) n = n * 10 + (v[i] - '0');
+  }
+  if (saturated) return negative ? std::numeric_limits<long long>::min() : std::numeric_limits<long long>::max();
+  return negative ? -n : n;
+}
 
 // Every endpoint, with a line on each, as Go's /debug/pprof/ index has.
 const char* index_page =
@@ -319,15 +338,10 @@ class debug_server final : public httplib::Server {
       return HandlerResponse::Handled;
     });
     Get("/debug/pprof/goroutine", [](const httplib::Request& req, httplib::Response& res) {
-      // Go's rule: debug=0 (or none, or not a number) is the protobuf profile, 2 every
-      // goroutine, anything else the grouped text.
-      int level = 0;
-      if (req.has_param("debug")) {
-        const std::string v = req.get_param_value("debug");
-        char* end = nullptr;
-        long n = std::strtol(v.c_str(), &end, 10);
-        if (!v.empty() && end == v.c_str() + v.size()) level = n == 0 ? 0 : n == 2 ? 2 : 1;
-      }
+      // Go's rule (strconv.Atoi): 2 or more is every goroutine, 1 the grouped text,
+      // anything else (none, 0, negative, not a number) the protobuf profile.
+      long long n = req.has_param("debug") ? atoi_like_go(req.get_param_value("debug")) : 0;
+      int level = n >= 2 ? 2 : n == 1 ? 1 : 0;
       if (level != 0) {
         res.set_content(goroutines(level), "text/plain; charset=utf-8");
         return;
@@ -340,6 +354,10 @@ class debug_server final : public httplib::Server {
       }
       res.set_header("Content-Disposition", "attachment; filename=\"goroutine\"");
       res.set_content(os.str(), "application/octet-stream");
+    });
+    // Go's mux redirects the path without its slash.
+    Get("/debug/pprof", [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("/debug/pprof/", 301);
     });
     Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
       std::ostringstream os;
