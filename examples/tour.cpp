@@ -1,18 +1,23 @@
 // tour — the classic goroutine pitfalls, each shown live, and goro's answer to each.
 //
-//   tour        walks through every section in order (a second or two)
+//   tour        walks through every section in order (a few seconds)
 //   tour N      runs only section N
 //
-//   1. goroutines die when main returns     5. a goroutine leak
-//   2. the loop-variable capture pitfall    6. a worker pool stopped by a context
-//   3. sleep is not synchronisation         7. bounded fan-out: errgroup and semaphore
-//   4. a shared counter, four ways          8. the deadlock detector
+//   1. goroutines die when main returns     8. the deadlock detector
+//   2. the loop-variable capture pitfall    9. closed channels
+//   3. sleep is not synchronisation        10. the forgotten done()
+//   4. a shared counter, four ways         11. lock granularity
+//   5. a goroutine leak                    12. shared maps
+//   6. a worker pool stopped by a context  13. unbounded fan-out
+//   7. bounded fan-out: errgroup and       14. finding them first: schedule
+//      semaphore                               exploration and virtual time
 //
 // Sections 1 and 8 show a goro program ending badly, so each runs a small demo in a
 // child process: this same executable started again as `tour --child <demo>`. What
 // the child writes (stdout and stderr, in order) is shown indented under "  | ",
 // followed by its exit status. Every other section runs here, inside one goro::run,
 // and cleans up after itself: no goroutine it starts outlives it.
+#include <goro/explore.hpp>
 #include <goro/goro.hpp>
 
 #include <fcntl.h>
@@ -26,11 +31,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -664,6 +673,451 @@ void section_deadlock() {
 }
 
 // ---------------------------------------------------------------------------------
+// 9. closed channels
+//
+// Go's rules, and goro's: sending on a closed channel panics (goro throws
+// goro::panic_error at the send); receiving from a closed channel first drains what is
+// buffered, then returns nullopt at once (Go's zero value with ok == false), and a
+// range-for over it ends. So the sender closes, never a receiver, and only once every
+// send is done. A receiver whose sender never closes waits forever.
+
+// Ranges over `words` until it is closed; counts what it got.
+void count_words(goro::recv_chan<std::string> words, std::atomic<int>& got) {
+  for (const std::string& w : words) {
+    (void)w;
+    got.fetch_add(1);
+  }
+}
+
+void section_closed_channels() {
+  auto ch = goro::make_chan<int>(3);
+  ch.send(1);
+  ch.send(2);
+  ch.close();
+  try {
+    ch.send(3);
+  } catch (const goro::panic_error& e) {
+    std::printf("  send on a closed channel throws goro::panic_error: \"%s\"\n", e.what());
+  }
+  std::printf("  receives after close:");
+  for (int k = 0; k < 3; ++k) {
+    std::optional<int> v = ch.recv();
+    if (v) {
+      std::printf(" %d", *v);
+    } else {
+      std::printf(" nullopt");
+    }
+  }
+  std::printf("   (what was buffered, then nullopt at once, forever)\n");
+
+  std::printf("\nA producer that forgets to close: its consumer's range-for never ends.\n");
+  const std::vector<std::uint64_t> before = goro::debug::goroutine_ids();
+  auto words = goro::make_chan<std::string>();
+  std::atomic<int> got{0};
+  auto finished = goro::make_chan<int>();  // closed by the consumer when it returns
+  goro::go([words, &got, finished] {
+    count_words(words, got);
+    finished.close();
+  });
+  for (const char* w : {"alpha", "beta", "gamma"}) words.send(w);
+  // ...and no close. Wait for the consumer a while, the way a test would.
+  if (goro::select(goro::case_recv(finished), goro::case_recv(goro::after(100ms))) == 1) {
+    std::printf("  consumer got %d words and still waits after 100 ms\n", got.load());
+  }
+  wait_until_waiting_in("chan receive", 1);
+  print_leak_check(goro::debug::check_no_leaks({.baseline = before, .grace = 20ms}));
+  std::printf("\nThe fix: the producer closes when it has sent everything.\n");
+  words.close();
+  (void)finished.recv();
+  std::printf("  consumer got %d words and returned\n", got.load());
+
+  std::printf(
+      "\nSeveral producers: none of them may close (the others would panic). Close\n"
+      "once all of them are done, from one place: a wait_group, then close.\n");
+  auto results = goro::make_chan<int>(8);
+  goro::wait_group producers;
+  for (int p = 0; p < 4; ++p) {
+    producers.go([results, p] {
+      for (int k = 0; k < 5; ++k) results.send(p * 10 + k);
+    });
+  }
+  goro::go([&producers, results] {
+    producers.wait();
+    results.close();  // every send is done: now nobody can panic
+  });
+  int n = 0;
+  for (int r : results) {
+    (void)r;
+    ++n;
+  }
+  std::printf("  4 producers x 5 values: received %d, then the range-for ended\n", n);
+  print_leak_check(goro::debug::check_no_leaks({.baseline = before}));
+}
+
+// ---------------------------------------------------------------------------------
+// 10. the forgotten done()
+//
+// Go's most common goroutine leak: wg.Done() skipped on an error path, by an early
+// return or by a recovered panic, so wg.Wait() never returns; the advice is `defer
+// wg.Done()` first thing. In C++ the same happens with a manual add(1)/done() pair.
+// goro's answers: wait_group::go(f), which calls done() however f ends, or a guard
+// whose destructor calls it.
+
+// Pretends to handle job `id`; job 2 fails.
+goro::error handle(int id) {
+  if (id == 2) return goro::make_error("job 2: bad input");
+  goro::sleep(1ms);
+  return {};
+}
+
+// Waits for wg at most `limit`; true if wait() returned.
+bool wait_at_most(goro::wait_group& wg, std::chrono::milliseconds limit) {
+  auto returned = goro::make_chan<int>();
+  goro::go([&wg, returned] {
+    wg.wait();
+    returned.close();
+  });
+  if (goro::select(goro::case_recv(returned), goro::case_recv(goro::after(limit))) == 0) {
+    return true;
+  }
+  return false;
+}
+
+void section_forgotten_done() {
+  const std::vector<std::uint64_t> before = goro::debug::goroutine_ids();
+  std::printf("Manual add(1)/done(), and an early return on the error path:\n");
+  goro::wait_group wg;
+  for (int id = 0; id < 4; ++id) {
+    wg.add(1);
+    goro::go([&wg, id] {
+      if (goro::error err = handle(id)) {
+        std::printf("  job %d failed: %s (returns early, without done())\n", id,
+                    err.message().c_str());
+        return;
+      }
+      wg.done();
+    });
+  }
+  bool returned = wait_at_most(wg, 100ms);
+  std::printf("  wg.wait() %s\n", returned ? "returned" : "has not returned after 100 ms");
+  wait_until_waiting_in("sync.WaitGroup.Wait", 1);
+  print_leak_check(goro::debug::check_no_leaks({.baseline = before, .grace = 20ms}));
+  wg.done();  // let the waiter of this demo go
+  (void)goro::debug::check_no_leaks({.baseline = before});
+
+  std::printf("\nFix 1: wg.go(f) calls done() however f ends (return, early return, "
+              "exception).\n");
+  goro::wait_group fixed;
+  for (int id = 0; id < 4; ++id) {
+    fixed.go([id] {
+      if (goro::error err = handle(id)) return;  // done() still happens
+    });
+  }
+  std::printf("  wg.wait() %s\n", wait_at_most(fixed, 1000ms) ? "returned" : "did not return");
+
+  std::printf("\nFix 2: a guard made first thing, like Go's `defer wg.Done()`.\n");
+  goro::wait_group guarded;
+  for (int id = 0; id < 4; ++id) {
+    guarded.add(1);
+    goro::go([&guarded, id] {
+      struct done_at_exit {
+        goro::wait_group& wg;
+        ~done_at_exit() { wg.done(); }
+      } guard{guarded};
+      try {
+        if (id == 3) throw std::runtime_error("job 3: parse error");
+        (void)handle(id);
+      } catch (const std::exception& e) {
+        std::printf("  job %d threw \"%s\"; the guard still calls done()\n", id, e.what());
+      }
+    });
+  }
+  std::printf("  wg.wait() %s\n", wait_at_most(guarded, 1000ms) ? "returned" : "did not return");
+  print_leak_check(goro::debug::check_no_leaks({.baseline = before}));
+}
+
+// ---------------------------------------------------------------------------------
+// 11. lock granularity
+//
+// A mutex held across the slow part of a request (I/O, a remote call: here a 1 ms
+// sleep) makes every other goroutine wait for it: the requests run one at a time.
+// Held only around the few lines that touch shared state, the slow parts overlap.
+// For a map that is read far more than written, a rw_mutex lets readers in together.
+
+constexpr int lock_goroutines = 8;
+constexpr int lock_requests = 10;  // per goroutine
+
+// Runs `request` lock_goroutines x lock_requests times; returns requests per second.
+template <class Request>
+double throughput(Request request) {
+  auto start = steady::now();
+  goro::wait_group wg;
+  for (int g = 0; g < lock_goroutines; ++g) {
+    wg.go([&request, g] {
+      for (int r = 0; r < lock_requests; ++r) request(g, r);
+    });
+  }
+  wg.wait();
+  double secs = std::chrono::duration<double>(steady::now() - start).count();
+  return lock_goroutines * lock_requests / secs;
+}
+
+void section_lock_granularity() {
+  std::printf("%d goroutines x %d requests; each request waits 1 ms for \"the network\"\n"
+              "and then updates a shared map.\n",
+              lock_goroutines, lock_requests);
+  goro::mutex mu;
+  std::map<int, int> hits;  // guarded by mu
+  double coarse = throughput([&](int g, int) {
+    std::lock_guard lock(mu);  // the whole request
+    goro::sleep(1ms);
+    ++hits[g];
+  });
+  double fine = throughput([&](int g, int) {
+    goro::sleep(1ms);  // the slow part, unlocked
+    std::lock_guard lock(mu);
+    ++hits[g];
+  });
+  std::printf("  mutex around the whole request:  %6.0f requests/s\n", coarse);
+  std::printf("  mutex around the map update:     %6.0f requests/s  (%.1fx)\n", fine,
+              fine / coarse);
+
+  std::printf("Readers that hold the lock while they read for 1 ms (a lookup, then a\n"
+              "slow use of what it found):\n");
+  goro::rw_mutex rw;
+  std::map<int, int> config{{1, 10}, {2, 20}};  // guarded by mu / rw
+  double exclusive = throughput([&](int, int r) {
+    std::lock_guard lock(mu);
+    volatile int v = config[1 + r % 2];
+    (void)v;
+    goro::sleep(1ms);
+  });
+  double shared = throughput([&](int, int r) {
+    std::shared_lock lock(rw);
+    volatile int v = config.at(1 + r % 2);
+    (void)v;
+    goro::sleep(1ms);
+  });
+  std::printf("  goro::mutex:                     %6.0f reads/s\n", exclusive);
+  std::printf("  goro::rw_mutex, shared lock:     %6.0f reads/s  (%.1fx)\n", shared,
+              shared / exclusive);
+}
+
+// ---------------------------------------------------------------------------------
+// 12. shared maps
+//
+// Go checks map accesses at run time and stops a program that writes a map from two
+// goroutines ("fatal error: concurrent map writes"). C++ does not: two goroutines
+// writing one std::unordered_map is a data race, undefined behaviour, and an insert
+// racing another can corrupt the table. ThreadSanitizer finds it: build with
+// -DGORO_SANITIZE=thread and run examples/racy_map (CI does, and expects the report).
+// The two fixes: a mutex around every access, or one goroutine that owns the map and
+// is sent the updates.
+
+void section_shared_maps() {
+  std::printf(
+      "Go stops at run time with \"fatal error: concurrent map writes\"; C++ does not.\n"
+      "Two goroutines writing one std::unordered_map is a data race (undefined\n"
+      "behaviour): build with -DGORO_SANITIZE=thread and ThreadSanitizer reports\n"
+      "`racy_map racy` as a data race between two goroutines (examples/racy_map.cpp).\n"
+      "The two fixes, 4 goroutines x 5,000 words:\n");
+  constexpr int goroutines = 4, words = 5000, keys = 8;
+  auto word = [](int i, int g) { return "word" + std::to_string((i + g) % keys); };
+  {
+    goro::mutex mu;
+    std::unordered_map<std::string, int> counts;  // guarded by mu
+    goro::wait_group wg;
+    for (int g = 0; g < goroutines; ++g) {
+      wg.go([&, g] {
+        for (int i = 0; i < words; ++i) {
+          std::string w = word(i, g);
+          std::lock_guard lock(mu);
+          ++counts[w];
+        }
+      });
+    }
+    wg.wait();
+    long total = 0;
+    for (auto& [w, n] : counts) total += n;
+    std::printf("  a goro::mutex around every access:  %zu words, %ld counted (want %d)\n",
+                counts.size(), total, goroutines * words);
+  }
+  {
+    std::unordered_map<std::string, int> counts;  // only the owner touches it
+    auto updates = goro::make_chan<std::string>(64);
+    goro::wait_group owner, senders;
+    owner.go([&] {
+      for (std::string& w : updates) ++counts[w];
+    });
+    for (int g = 0; g < goroutines; ++g) {
+      senders.go([&, g] {
+        for (int i = 0; i < words; ++i) updates.send(word(i, g));
+      });
+    }
+    senders.wait();
+    updates.close();
+    owner.wait();  // after this, reading counts here is safe
+    long total = 0;
+    for (auto& [w, n] : counts) total += n;
+    std::printf("  one owner goroutine, fed a channel: %zu words, %ld counted (want %d)\n",
+                counts.size(), total, goroutines * words);
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// 13. unbounded fan-out
+//
+// One goroutine per record is easy to write and fine for ten records; for 100,000 it
+// means 100,000 stacks at once (and, for real work, 100,000 open sockets or files).
+// The same work through an errgroup with set_limit(n) has at most n in flight.
+
+#if defined(__SANITIZE_THREAD__)
+constexpr int fan_records = 5000;  // ThreadSanitizer counts each goroutine as a thread (8128 at most)
+#else
+constexpr int fan_records = 100'000;
+#endif
+constexpr int fan_limit = 1000;
+
+// Handles one record: 2 ms of waiting (I/O, in real life).
+void handle_record(std::atomic<long>& done) {
+  goro::sleep(2ms);
+  done.fetch_add(1);
+}
+
+// The process's resident memory (kB) from /proc/self/status: "VmRSS" now, "VmHWM" its
+// peak since the last reset_peak_rss().
+long status_kib(const char* field) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kib = -1;
+  std::size_t len = std::strlen(field);
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::strncmp(line, field, len) == 0 && line[len] == ':') kib = std::atol(line + len + 1);
+  }
+  std::fclose(f);
+  return kib;
+}
+
+// Resets VmHWM to the current RSS (Linux's clear_refs "5").
+void reset_peak_rss() {
+  if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
+}
+
+// Runs `work` while a sampler notes the peak number of goroutines; the peak of the
+// process's memory comes from the kernel's high-water mark.
+template <class Work>
+void with_peaks(const char* how, Work work) {
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> peak_goroutines{0};
+  goro::wait_group sampler;
+  sampler.go([&] {
+    while (!stop) {
+      std::size_t n = goro::num_goroutine();
+      if (n > peak_goroutines) peak_goroutines = n;
+      goro::sleep(1ms);
+    }
+  });
+  reset_peak_rss();
+  long rss_before = status_kib("VmRSS");
+  auto start = steady::now();
+  long records = work();
+  double ms = std::chrono::duration<double, std::milli>(steady::now() - start).count();
+  long grew = std::max(0L, status_kib("VmHWM") - rss_before);
+  stop = true;
+  sampler.wait();
+  std::printf("  %-26s %6ld records in %5.0f ms; peak %6zu goroutines, memory +%.0f MB\n",
+              how, records, ms, peak_goroutines.load(), static_cast<double>(grew) / 1024);
+}
+
+void section_unbounded_fan_out() {
+  std::printf("%d records, each waiting 2 ms:\n", fan_records);
+  with_peaks("errgroup, set_limit(1000):", [] {
+    std::atomic<long> done{0};
+    goro::errgroup g;
+    g.set_limit(fan_limit);  // go() waits while 1000 are running
+    for (int r = 0; r < fan_records; ++r) {
+      g.go([&done] {
+        handle_record(done);
+        return goro::error{};
+      });
+    }
+    (void)g.wait();
+    return done.load();
+  });
+  with_peaks("one goroutine per record:", [] {
+    std::atomic<long> done{0};
+    goro::wait_group wg;
+    for (int r = 0; r < fan_records; ++r) wg.go([&done] { handle_record(done); });
+    wg.wait();
+    return done.load();
+  });
+  std::printf(
+      "With real work, each of those goroutines would also hold a socket or a file:\n"
+      "the limit bounds what the fan-out holds at once, for the cost of some latency.\n");
+}
+
+// ---------------------------------------------------------------------------------
+// 14. finding these bugs first: schedule exploration and virtual time
+//
+// The timeout leak of sections 5 and 6, made small: a caller asks a worker for a
+// result and gives up when its context is cancelled; the worker answers on an
+// unbuffered channel. When the cancel wins, the worker's send blocks forever. Plain
+// runs almost never show it; goro::testing::explore runs the code under many seeded
+// schedules, finds the one that leaks, and prints the seed that replays it.
+// goro::synctest runs code on a fake clock: a one-hour timeout takes microseconds.
+
+// The bug: with buffer 0, a worker that answers after the cancel leaks.
+void fetch_with_cancel(std::size_t buffer) {
+  auto results = goro::make_chan<int>(buffer);
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  goro::go([cancel = cancel] { cancel(); });  // the caller gives up
+  goro::go([results] { results.send(42); });  // the worker answers
+  std::optional<int> v;
+  (void)goro::select(goro::case_recv(results, v), goro::case_recv(ctx.done()));
+  cancel();
+}
+
+void section_testing_tools() {
+  auto body = [] { fetch_with_cancel(0); };
+  auto r = goro::testing::explore(body, {.iterations = 1000, .seed = 1});
+  if (r.failed) {
+    std::printf("  explore: failed in run %d of up to 1000; seed %llu replays it\n",
+                r.iteration + 1, static_cast<unsigned long long>(r.seed));
+    // The report's first lines: what failed, and the goroutine left blocked.
+    std::size_t cut = 0;
+    for (int line = 0; line < 4 && cut != std::string::npos; ++line) cut = r.report.find('\n', cut + 1);
+    print_indented(std::string_view(r.report).substr(0, cut), "    ");
+    auto replay = goro::testing::explore(body, {.iterations = 1, .seed = r.seed});
+    std::printf("  the seed alone, again: %s\n",
+                replay.failed && replay.schedule == r.schedule ? "fails the same way" : "passes");
+  } else {
+    std::printf("  explore: no failure found\n");
+  }
+  auto fixed = goro::testing::explore([] { fetch_with_cancel(1); }, {.iterations = 1000, .seed = 1});
+  std::printf("  with a buffer of one: %s in %d runs\n",
+              fixed.failed ? "still fails" : "no failure", fixed.iteration);
+
+  auto started = steady::now();
+  std::string fake;
+  goro::synctest::run([&fake] {
+    auto t0 = goro::now();
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 1h);
+    (void)ctx.done().recv();  // the timeout: everything else is blocked, so time jumps
+    fake = std::to_string(
+               std::chrono::duration_cast<std::chrono::minutes>(goro::now() - t0).count()) +
+           " min of fake time, \"" + ctx.err().message() + "\"";
+    cancel();
+  });
+  double real_ms = std::chrono::duration<double, std::milli>(steady::now() - started).count();
+  std::printf("  synctest: a one-hour timeout fired after %s, in %.2f ms of real time\n",
+              fake.c_str(), real_ms);
+}
+
+// ---------------------------------------------------------------------------------
 // The tour
 
 struct section {
@@ -680,6 +1134,12 @@ constexpr section sections[] = {
     {"a worker pool stopped by a context", &section_worker_pool},
     {"bounded fan-out: errgroup and semaphore", &section_bounded_fan_out},
     {"the deadlock detector", &section_deadlock},
+    {"closed channels", &section_closed_channels},
+    {"the forgotten done()", &section_forgotten_done},
+    {"lock granularity", &section_lock_granularity},
+    {"shared maps", &section_shared_maps},
+    {"unbounded fan-out", &section_unbounded_fan_out},
+    {"finding them first: schedule exploration and virtual time", &section_testing_tools},
 };
 constexpr int section_count = static_cast<int>(std::size(sections));
 
@@ -707,8 +1167,13 @@ int usage() {
 
 // The section number in `arg`, or 0 if it is not one.
 int parse_section(std::string_view arg) {
-  if (arg.size() != 1 || arg[0] < '1' || arg[0] > '0' + section_count) return 0;
-  return arg[0] - '0';
+  if (arg.empty() || arg.size() > 2 || arg[0] == '0') return 0;
+  int n = 0;
+  for (char c : arg) {
+    if (c < '0' || c > '9') return 0;
+    n = n * 10 + (c - '0');
+  }
+  return n <= section_count ? n : 0;
 }
 
 }  // namespace

@@ -13,9 +13,10 @@ if(NOT TOUR OR NOT MODE)
   message(FATAL_ERROR "usage: cmake -DTOUR=<tour> -DMODE=all|<section>|usage -P tour_check.cmake")
 endif()
 
-# `tour 0`, `tour 9`, `tour x` and `tour 1 2` print the usage and exit non-zero.
+# `tour 0`, `tour 15`, `tour 01`, `tour x` and `tour 1 2` print the usage and exit
+# non-zero.
 if(MODE STREQUAL "usage")
-  foreach(args "0" "9" "x" "1;2")
+  foreach(args "0" "15" "01" "x" "1;2")
     execute_process(COMMAND ${RUN} "${TOUR}" ${args} OUTPUT_VARIABLE out ERROR_VARIABLE err
                     RESULT_VARIABLE rc TIMEOUT 30)
     if(rc EQUAL 0 OR NOT err MATCHES "usage: tour")
@@ -81,11 +82,53 @@ set(checks
   "8:goroutine [0-9]+ .sync\\.Mutex\\.Lock"
   "8:goroutine [0-9]+ .sync\\.Mutex\\.Lock"
   "8:\\(child exited with status 2\\)"
+
+  "9:== 9\\. closed channels =="
+  "9:send on a closed channel throws goro::panic_error: \"send on closed channel\""
+  "9:receives after close: 1 2 nullopt"
+  "9:consumer got 3 words and still waits after 100 ms"
+  "9:goroutine [0-9]+ .chan receive.:\n[^\n]*count_words"
+  "9:consumer got 3 words and returned"
+  "9:4 producers x 5 values: received 20, then the range-for ended"
+  "9:check_no_leaks\\(\\): ok"
+
+  "10:== 10\\. the forgotten done\\(\\) =="
+  "10:job 2 failed: job 2: bad input \\(returns early, without done\\(\\)\\)"
+  "10:wg\\.wait\\(\\) has not returned after 100 ms"
+  "10:goroutine [0-9]+ .sync\\.WaitGroup\\.Wait"
+  "10:wg\\.wait\\(\\) returned"
+  "10:job 3 threw \"job 3: parse error\"; the guard still calls done\\(\\)"
+  "10:wg\\.wait\\(\\) returned"
+  "10:check_no_leaks\\(\\): ok"
+
+  "11:== 11\\. lock granularity =="
+  "11:mutex around the whole request: +[0-9]+ requests/s"
+  "11:mutex around the map update: +[0-9]+ requests/s +\\([0-9.]+x\\)"
+  "11:goro::mutex: +[0-9]+ reads/s"
+  "11:goro::rw_mutex, shared lock: +[0-9]+ reads/s +\\([0-9.]+x\\)"
+
+  "12:== 12\\. shared maps =="
+  "12:fatal error: concurrent map writes"
+  "12:examples/racy_map\\.cpp"
+  "12:a goro::mutex around every access: +8 words, 20000 counted \\(want 20000\\)"
+  "12:one owner goroutine, fed a channel: 8 words, 20000 counted \\(want 20000\\)"
+
+  "13:== 13\\. unbounded fan-out =="
+  "13:errgroup, set_limit\\(1000\\): +[0-9]+ records in +[0-9]+ ms; peak +[0-9]+ goroutines, memory \\+[0-9]+ MB"
+  "13:one goroutine per record: +[0-9]+ records in +[0-9]+ ms; peak +[0-9]+ goroutines, memory \\+[0-9]+ MB"
+
+  "14:== 14\\. finding them first: schedule exploration and virtual time =="
+  "14:explore: failed in run [0-9]+ of up to 1000; seed [0-9]+ replays it"
+  "14:leak: the body returned, and goroutines it started are blocked for good"
+  "14:goroutine [0-9]+ .chan send \\(durable\\)"
+  "14:the seed alone, again: fails the same way"
+  "14:with a buffer of one: no failure in 1000 runs"
+  "14:synctest: a one-hour timeout fired after 60 min of fake time, \"context deadline exceeded\""
 )
 
 if(MODE STREQUAL "all")
   set(args "")
-elseif(MODE MATCHES "^[1-8]$")
+elseif(MODE MATCHES "^([1-9]|1[0-4])$")
   set(args "${MODE}")
 else()
   message(FATAL_ERROR "MODE must be all, a section number or usage (got '${MODE}')")
