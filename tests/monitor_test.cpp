@@ -541,7 +541,9 @@ TEST_P(monitor_, a_processor_handed_off_just_after_it_went_idle_retires) {
     std::lock_guard lk(s.idle_lock);
     return !p->in_idle_list && s.npidle.load() == s.nprocs.load() && p->spare.load();
   }, 3000ms)) << "npidle=" << s.npidle.load() << " nprocs=" << s.nprocs.load()
-              << " in_idle_list=" << p->in_idle_list << " spare=" << p->spare.load();
+              << " in_idle_list=" << p->in_idle_list << " spare=" << p->spare.load()
+              << " retired=" << p->retired.load() << " id=" << p->id
+              << " created=" << s.created.load();
   // Every slot still runs goroutines.
   std::atomic<int> ran{0};
   goro::run([&] {
