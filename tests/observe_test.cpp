@@ -20,6 +20,7 @@
 
 #include "debug/dump.hpp"
 #include "support/fixture.hpp"
+#include "support/loopback_http.hpp"
 
 #if defined(GORO_TEST_PPROF)
 #include <zlib.h>
@@ -103,43 +104,12 @@ struct parked_crowd {
   }
 };
 
-std::string http_get(int port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  ::close(fd);
-  return out;
-}
 
 std::string body_of(const std::string& response) {
   auto at = response.find("\r\n\r\n");
   return at == std::string::npos ? std::string() : response.substr(at + 4);
 }
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
 
 // One server for the whole test program (each serve call starts another), or -1 when
 // the library was built without the HTTP server.
@@ -373,7 +343,9 @@ pp::Profile take_profile() {
 std::int64_t check_well_formed(const pp::Profile& prof) {
   const int strings = prof.string_table_size();
   EXPECT_GE(strings, 1);
-  if (strings >= 1) EXPECT_EQ(prof.string_table(0), "");
+  if (strings >= 1) {
+    EXPECT_EQ(prof.string_table(0), "");
+  }
   auto str_ok = [&](std::int64_t i) { return i >= 0 && i < strings; };
   EXPECT_EQ(prof.sample_type_size(), 1);
   if (prof.sample_type_size() == 1) {
@@ -398,7 +370,9 @@ std::int64_t check_well_formed(const pp::Profile& prof) {
   for (const auto& l : prof.location()) {
     EXPECT_NE(l.id(), 0u);
     EXPECT_TRUE(locations.insert(l.id()).second) << "duplicate location id";
-    if (l.mapping_id() != 0) EXPECT_TRUE(mappings.count(l.mapping_id()));
+    if (l.mapping_id() != 0) {
+      EXPECT_TRUE(mappings.count(l.mapping_id()));
+    }
     EXPECT_GE(l.line_size(), 1);
     for (const auto& line : l.line()) EXPECT_TRUE(functions.count(line.function_id()));
   }
@@ -478,7 +452,9 @@ TEST(profile, one_sample_per_stack_with_counts_wait_states_and_leaf_first_locati
       if (!contains(prof.string_table(static_cast<int>(f.name())), "park_in_alpha")) continue;
       named = true;
       const std::string& file = prof.string_table(static_cast<int>(f.filename()));
-      if (!file.empty()) EXPECT_TRUE(contains(file, "observe_test.cpp")) << file;
+      if (!file.empty()) {
+        EXPECT_TRUE(contains(file, "observe_test.cpp")) << file;
+      }
     }
     EXPECT_TRUE(named);
     bool self_mapped = false;
@@ -488,6 +464,35 @@ TEST(profile, one_sample_per_stack_with_counts_wait_states_and_leaf_first_locati
     }
     EXPECT_TRUE(self_mapped);
   });
+}
+
+// Starts n goroutines named `name`, parked; takes a profile and returns how many
+// goroutines its samples labelled with name `label`.
+std::int64_t goroutines_labelled(int n, const char* name, const std::string& label) {
+  std::int64_t found = -1;
+  goro::run([&] {
+    auto stop = goro::make_chan<int>();
+    goro::wait_group wg;
+    for (int i = 0; i < n; ++i) {
+      wg.add(1);
+      goro::go(goro::spawn_options{.name = name}, [stop, &wg] {
+        stop.recv();
+        wg.done();
+      });
+    }
+    EXPECT_TRUE(eventually([&] {
+      return waiting_for(goro::debug::metrics(), "chan receive") >= static_cast<std::uint64_t>(n);
+    }));
+    pp::Profile prof = take_profile();
+    check_well_formed(prof);
+    found = 0;
+    for (const auto& s : prof.sample()) {
+      if (label_of(prof, s, "name") == label) found += s.value(0);
+    }
+    stop.close();
+    wg.wait();
+  });
+  return found;
 }
 
 TEST(profile, strings_are_made_valid_utf8) {
@@ -501,49 +506,11 @@ TEST(profile, strings_are_made_valid_utf8) {
   EXPECT_EQ(goro::detail::valid_utf8("cut \xe2\x82"), "cut \xef\xbf\xbd\xef\xbf\xbd");
   // A goroutine named with bytes that are not UTF-8: the profile still parses (proto3
   // strings must be UTF-8), with the name's bad bytes replaced.
-  goro::run([] {
-    auto stop = goro::make_chan<int>();
-    goro::wait_group wg;
-    wg.add(1);
-    goro::go(goro::spawn_options{.name = "odd\xff name"}, [stop, &wg] {
-      stop.recv();
-      wg.done();
-    });
-    ASSERT_TRUE(eventually([&] { return waiting_for(goro::debug::metrics(), "chan receive") >= 1; }));
-    pp::Profile prof = take_profile();
-    check_well_formed(prof);
-    std::int64_t named = 0;
-    for (const auto& s : prof.sample()) {
-      if (label_of(prof, s, "name") == "odd\xef\xbf\xbd name") named += s.value(0);
-    }
-    EXPECT_EQ(named, 1);
-    stop.close();
-    wg.wait();
-  });
+  EXPECT_EQ(goroutines_labelled(1, "odd\xff name", "odd\xef\xbf\xbd name"), 1);
 }
 
 TEST(profile, named_goroutines_carry_their_name_as_a_label) {
-  goro::run([] {
-    auto stop = goro::make_chan<int>();
-    goro::wait_group wg;
-    for (int i = 0; i < 3; ++i) {
-      wg.add(1);
-      goro::go(goro::spawn_options{.name = "flusher \"main\""}, [stop, &wg] {
-        stop.recv();
-        wg.done();
-      });
-    }
-    ASSERT_TRUE(eventually([&] { return waiting_for(goro::debug::metrics(), "chan receive") >= 3; }));
-    pp::Profile prof = take_profile();
-    check_well_formed(prof);
-    std::int64_t named = 0;
-    for (const auto& s : prof.sample()) {
-      if (label_of(prof, s, "name") == "flusher \"main\"") named += s.value(0);
-    }
-    EXPECT_EQ(named, 3);
-    stop.close();
-    wg.wait();
-  });
+  EXPECT_EQ(goroutines_labelled(3, "flusher \"main\"", "flusher \"main\""), 3);
 }
 
 TEST(profile, stays_well_formed_while_goroutines_start_and_exit_everywhere) {

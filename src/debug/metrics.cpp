@@ -13,6 +13,8 @@
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "debug/dump.hpp"
 #include "goro/debug.hpp"
@@ -103,16 +105,6 @@ std::string label_value(const std::string& v) {
   return out;
 }
 
-void family(std::ostream& os, const char* name, const char* type, const char* help) {
-  os << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-}
-
-template <class T>
-void one(std::ostream& os, const char* name, const char* type, const char* help, T value) {
-  family(os, name, type, help);
-  os << name << ' ' << value << '\n';
-}
-
 int other_threads(const runtime_metrics& m) {
   return std::max(0, m.threads - m.worker_threads - m.blocking_threads - m.runtime_threads);
 }
@@ -146,89 +138,106 @@ std::vector<std::string> command_line() {
 
 }  // namespace
 
+namespace {
+
+// Every metric once, in the order both renderings list them: its name (Prometheus
+// adds "goro_"; /debug/vars uses it as is), type and help, and either one value or
+// labelled values (a label name and its values).
+struct metric {
+  const char* name;
+  const char* type;
+  const char* help;
+  std::uint64_t value = 0;
+  const char* label = nullptr;
+  std::vector<std::pair<std::string, std::uint64_t>> labelled = {};
+};
+
+std::vector<metric> table(const runtime_metrics& m) {
+  auto n = [](int v) { return static_cast<std::uint64_t>(std::max(0, v)); };
+  return {
+      {"goroutines", "gauge", "Goroutines that currently exist.", m.goroutines},
+      {"goroutines_running", "gauge", "Goroutines running on a worker thread.",
+       m.goroutines_running},
+      {"goroutines_runnable", "gauge", "Goroutines queued to run.", m.goroutines_runnable},
+      {"goroutines_waiting", "gauge", "Goroutines parked, by wait reason.", 0, "reason",
+       m.waiting_by_reason},
+      {"goroutines_created_total", "counter", "Goroutines started since start-up.",
+       m.goroutines_created_total},
+      {"max_procs", "gauge", "Processors: goroutines that may run in parallel.", n(m.max_procs)},
+      {"processors_idle", "gauge", "Processors whose worker sleeps for lack of work.",
+       n(m.processors_idle)},
+      {"processors_spinning", "gauge", "Processors looking for work without sleeping.",
+       n(m.processors_spinning)},
+      {"threads", "gauge",
+       "OS threads of the process, by role: goro's workers, goro::blocking helpers, goro's "
+       "own runtime threads, and the program's others.",
+       0, "role",
+       {{"worker", n(m.worker_threads)},
+        {"blocking", n(m.blocking_threads)},
+        {"runtime", n(m.runtime_threads)},
+        {"other", n(other_threads(m))}}},
+      {"context_switches_total", "counter", "Goroutines installed on a worker thread to run.",
+       m.context_switches_total},
+      {"steals_total", "counter", "Goroutines stolen from another processor's queue.",
+       m.steals_total},
+      {"parks_total", "counter", "Goroutines parked (blocked) since start-up.", m.parks_total},
+      {"worker_sleeps_total", "counter",
+       "Times a worker thread went to sleep in the kernel for lack of work.",
+       m.worker_sleeps_total},
+      {"worker_wakeups_total", "counter",
+       "Times a worker thread was signalled to wake (set its wake word and futex-woken), "
+       "whether or not it had gone to sleep yet.",
+       m.worker_wakeups_total},
+      {"timers_pending", "gauge", "Timers, sleeps and deadlines pending.", m.timers_pending},
+      {"network_waiters", "gauge", "Goroutines and threads waiting in the network poller.",
+       m.network_waiters},
+      {"stack_reserved_bytes", "gauge",
+       "Address space mapped for goroutine stacks, guard pages included.",
+       m.stack_bytes_reserved},
+      {"stack_committed_bytes", "gauge",
+       "Goroutine stack memory resident in RAM (pages written, not the shared zero page).",
+       m.stack_bytes_committed},
+      {"stack_pooled_bytes", "gauge",
+       "Goroutine stacks not in use: released ones pooled for reuse, and slots of mapped "
+       "slabs never used yet.",
+       m.stack_bytes_pooled},
+  };
+}
+
+}  // namespace
+
 void write_metrics(std::ostream& os) {
-  runtime_metrics m = metrics();
-  one(os, "goro_goroutines", "gauge", "Goroutines that currently exist.", m.goroutines);
-  one(os, "goro_goroutines_running", "gauge", "Goroutines running on a worker thread.",
-      m.goroutines_running);
-  one(os, "goro_goroutines_runnable", "gauge", "Goroutines queued to run.",
-      m.goroutines_runnable);
-  family(os, "goro_goroutines_waiting", "gauge", "Goroutines parked, by wait reason.");
-  for (const auto& [reason, n] : m.waiting_by_reason) {
-    os << "goro_goroutines_waiting{reason=\"" << label_value(reason) << "\"} " << n << '\n';
+  for (const metric& x : table(metrics())) {
+    os << "# HELP goro_" << x.name << ' ' << x.help << "\n# TYPE goro_" << x.name << ' '
+       << x.type << '\n';
+    if (x.label == nullptr) {
+      os << "goro_" << x.name << ' ' << x.value << '\n';
+      continue;
+    }
+    for (const auto& [v, n] : x.labelled) {
+      os << "goro_" << x.name << '{' << x.label << "=\"" << label_value(v) << "\"} " << n << '\n';
+    }
   }
-  one(os, "goro_goroutines_created_total", "counter", "Goroutines started since start-up.",
-      m.goroutines_created_total);
-  one(os, "goro_max_procs", "gauge", "Processors: goroutines that may run in parallel.",
-      m.max_procs);
-  one(os, "goro_processors_idle", "gauge", "Processors whose worker sleeps for lack of work.",
-      m.processors_idle);
-  one(os, "goro_processors_spinning", "gauge", "Processors looking for work without sleeping.",
-      m.processors_spinning);
-  family(os, "goro_threads", "gauge",
-         "OS threads of the process, by role: goro's workers, goro::blocking helpers, "
-         "goro's own runtime threads, and the program's others.");
-  os << "goro_threads{role=\"worker\"} " << m.worker_threads << '\n'
-     << "goro_threads{role=\"blocking\"} " << m.blocking_threads << '\n'
-     << "goro_threads{role=\"runtime\"} " << m.runtime_threads << '\n'
-     << "goro_threads{role=\"other\"} " << other_threads(m) << '\n';
-  one(os, "goro_context_switches_total", "counter",
-      "Goroutines installed on a worker thread to run.", m.context_switches_total);
-  one(os, "goro_steals_total", "counter", "Goroutines stolen from another processor's queue.",
-      m.steals_total);
-  one(os, "goro_parks_total", "counter", "Goroutines parked (blocked) since start-up.",
-      m.parks_total);
-  one(os, "goro_worker_sleeps_total", "counter",
-      "Times a worker thread went to sleep in the kernel for lack of work.",
-      m.worker_sleeps_total);
-  one(os, "goro_worker_wakeups_total", "counter",
-      "Times a worker thread was signalled to wake (set its wake word and futex-woken), "
-      "whether or not it had gone to sleep yet.",
-      m.worker_wakeups_total);
-  one(os, "goro_timers_pending", "gauge", "Timers, sleeps and deadlines pending.",
-      m.timers_pending);
-  one(os, "goro_network_waiters", "gauge",
-      "Goroutines and threads waiting in the network poller.", m.network_waiters);
-  one(os, "goro_stack_reserved_bytes", "gauge",
-      "Address space mapped for goroutine stacks, guard pages included.",
-      m.stack_bytes_reserved);
-  one(os, "goro_stack_committed_bytes", "gauge",
-      "Goroutine stack memory resident in RAM (pages written, not the shared zero page).",
-      m.stack_bytes_committed);
-  one(os, "goro_stack_pooled_bytes", "gauge",
-      "Goroutine stacks not in use: released ones pooled for reuse, and slots of mapped "
-      "slabs never used yet.",
-      m.stack_bytes_pooled);
 }
 
 void write_vars(std::ostream& os) {
-  runtime_metrics m = metrics();
   os << "{\n\"cmdline\": [";
   auto args = command_line();
   for (std::size_t i = 0; i < args.size(); ++i) os << (i ? ", " : "") << json_string(args[i]);
-  os << "],\n\"goroutines\": " << m.goroutines
-     << ",\n\"goroutines_running\": " << m.goroutines_running
-     << ",\n\"goroutines_runnable\": " << m.goroutines_runnable
-     << ",\n\"goroutines_waiting\": {";
-  for (std::size_t i = 0; i < m.waiting_by_reason.size(); ++i) {
-    os << (i ? ", " : "") << json_string(m.waiting_by_reason[i].first) << ": "
-       << m.waiting_by_reason[i].second;
+  os << "]";
+  for (const metric& x : table(metrics())) {
+    os << ",\n\"" << x.name << "\": ";
+    if (x.label == nullptr) {
+      os << x.value;
+      continue;
+    }
+    os << '{';
+    for (std::size_t i = 0; i < x.labelled.size(); ++i) {
+      os << (i ? ", " : "") << json_string(x.labelled[i].first) << ": " << x.labelled[i].second;
+    }
+    os << '}';
   }
-  os << "},\n\"goroutines_created_total\": " << m.goroutines_created_total
-     << ",\n\"max_procs\": " << m.max_procs << ",\n\"processors_idle\": " << m.processors_idle
-     << ",\n\"processors_spinning\": " << m.processors_spinning
-     << ",\n\"threads\": {\"worker\": " << m.worker_threads
-     << ", \"blocking\": " << m.blocking_threads << ", \"runtime\": " << m.runtime_threads
-     << ", \"other\": " << other_threads(m) << "}"
-     << ",\n\"context_switches_total\": " << m.context_switches_total
-     << ",\n\"steals_total\": " << m.steals_total << ",\n\"parks_total\": " << m.parks_total
-     << ",\n\"worker_sleeps_total\": " << m.worker_sleeps_total
-     << ",\n\"worker_wakeups_total\": " << m.worker_wakeups_total
-     << ",\n\"timers_pending\": " << m.timers_pending
-     << ",\n\"network_waiters\": " << m.network_waiters
-     << ",\n\"stack_reserved_bytes\": " << m.stack_bytes_reserved
-     << ",\n\"stack_committed_bytes\": " << m.stack_bytes_committed
-     << ",\n\"stack_pooled_bytes\": " << m.stack_bytes_pooled << "\n}\n";
+  os << "\n}\n";
 }
 
 }  // namespace goro::debug
