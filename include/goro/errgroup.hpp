@@ -36,6 +36,53 @@
 
 namespace goro {
 
+class errgroup;
+
+namespace detail {
+// One errgroup task: f(args...) as an error (nil for void).
+class group_task {
+ public:
+  virtual ~group_task() = default;
+  virtual error run() = 0;
+};
+
+template <class F, class... Args>
+class group_task_impl final : public group_task {
+ public:
+  template <class... U>
+  explicit group_task_impl(U&&... u) : call_(std::forward<U>(u)...) {}
+  error run() override {
+    if constexpr (std::is_void_v<decltype(call_())>) {
+      call_();
+      return {};
+    } else {
+      return error(call_());
+    }
+  }
+
+ private:
+  bound_call<F, Args...> call_;
+};
+
+// What errgroup::go starts: a task whose result is an error.
+struct errgroup_go {
+  using target = errgroup*;
+  template <class F, class... Args>
+  static constexpr bool check() {
+    using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+    if constexpr (!std::is_void_v<R> && !std::is_convertible_v<R, error>) {
+      static_assert(always_false<F>,
+                    "errgroup::go: the task must return goro::error (nil for success) or void");
+      return false;
+    } else {
+      return true;
+    }
+  }
+  template <class F, class... Args>
+  static void launch(errgroup* g, const std::source_location& where, F&& f, Args&&... args);
+};
+}  // namespace detail
+
 class errgroup {
  public:
   // A group with no context: a failing task cancels nothing.
@@ -51,47 +98,61 @@ class errgroup {
   // not count against a limit set after they started.
   void set_limit(int n);
 
-  // Runs f in a new goroutine (Go's Group.Go); at the limit, first parks the caller
-  // (or blocks the thread) until a running task returns. f takes no arguments and
-  // returns goro::error, or void (then only an exception is an error); f is
-  // decay-copied. An exception escaping f becomes its error (error::from).
-  template <class F>
-  void go(F&& f, std::source_location where = std::source_location::current()) {
+  // Runs f(args...) in a new goroutine (Go's Group.Go); at the limit, first parks the
+  // caller (or blocks the thread) until a running task returns. f returns goro::error,
+  // or void (then only an exception is an error). f and the arguments are
+  // decay-copied, as goro::go does (same compile-time checks; move-only callables and
+  // arguments by std::move), and destroyed when the task returns, before wait() can
+  // return. An exception escaping f becomes its error (error::from).
+  template <class... Args>
+  void go(detail::go_call<detail::errgroup_go, std::type_identity_t<Args>...> f,
+          Args&&... args) {
     acquire_slot();
-    start(wrap_task(std::forward<F>(f)), where);
+    start_or_release(f, std::forward<Args>(args)...);
   }
   // As go, but returns false instead of blocking when the limit is reached (Go's
-  // TryGo); never blocks.
-  template <class F>
-  bool try_go(F&& f, std::source_location where = std::source_location::current()) {
+  // TryGo); f and the arguments are then not copied. Never blocks.
+  template <class... Args>
+  bool try_go(detail::go_call<detail::errgroup_go, std::type_identity_t<Args>...> f,
+              Args&&... args) {
     if (!try_acquire_slot()) return false;
-    start(wrap_task(std::forward<F>(f)), where);
+    start_or_release(f, std::forward<Args>(args)...);
     return true;
   }
 
   // Waits for every task started so far (Go's Wait); returns the first error (nil if
   // none). Cancels the group's context. May be called more than once.
-  error wait();
+  [[nodiscard]] error wait();
 
   struct state;  // shared by the copies of one group (defined in the library)
 
  private:
-  template <class F>
-  static std::function<error()> wrap_task(F&& f) {
-    return [fn = std::decay_t<F>(std::forward<F>(f))]() mutable -> error {
-      if constexpr (std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>) {
-        fn();
-        return {};
-      } else {
-        return error(fn());
-      }
-    };
+  friend struct detail::errgroup_go;
+  template <class Call, class... Args>
+  void start_or_release(const Call& f, Args&&... args) {
+    try {
+      f.start(this, std::forward<Args>(args)...);
+    } catch (...) {
+      release_slot();  // copying f or an argument threw: nothing started
+      throw;
+    }
   }
   void acquire_slot();
+  void release_slot() noexcept;
   bool try_acquire_slot();
-  void start(std::function<error()> task, const std::source_location& where);
+  // Starts `task` (which owns f and its arguments) with the slot acquired.
+  void start(std::unique_ptr<detail::group_task> task, const std::source_location& where);
 
   std::shared_ptr<state> state_;
 };
+
+namespace detail {
+template <class F, class... Args>
+void errgroup_go::launch(errgroup* g, const std::source_location& where, F&& f, Args&&... args) {
+  g->start(std::make_unique<group_task_impl<std::decay_t<F>, std::decay_t<Args>...>>(
+               std::forward<F>(f), std::forward<Args>(args)...),
+           where);
+}
+}  // namespace detail
 
 }  // namespace goro

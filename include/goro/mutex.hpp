@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <source_location>
 
 #include "goro/detail/sema.hpp"
 
@@ -37,7 +38,18 @@ extern std::atomic<int> explorations;
 
 class mutex {
  public:
-  mutex() = default;
+  // `where` (the declaration's line) is named if the mutex is destroyed while in use.
+  constexpr mutex(std::source_location where = std::source_location::current()) noexcept
+      : where_(where) {}
+  // Destroying a mutex that goroutines or threads still wait to lock is a fatal error
+  // naming where it was made (they would touch freed memory), except while the process
+  // exits (goro/detail/lifetime.hpp). A mutex locked with nobody waiting may be
+  // destroyed.
+  ~mutex() {
+    if ((state_.load(std::memory_order_relaxed) >> waiter_shift) != 0 || sema_.has_waiters()) {
+      destroyed_in_use();
+    }
+  }
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
@@ -74,6 +86,7 @@ class mutex {
   static constexpr std::int32_t starving = 4;
   static constexpr int waiter_shift = 3;
 
+  void destroyed_in_use() const noexcept;
   void lock_slow();
   void unlock_slow(std::int32_t now);
   void lock_explored();
@@ -83,6 +96,7 @@ class mutex {
   // starvation mode; the rest counts the waiters parked on sema_.
   std::atomic<std::int32_t> state_{0};
   detail::sema sema_;
+  std::source_location where_;
 };
 
 }  // namespace goro

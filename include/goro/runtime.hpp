@@ -49,95 +49,43 @@ struct spawn_options {
   std::source_location where{};
 };
 
-namespace detail {
-template <class F>
-concept not_options = !std::same_as<std::remove_cvref_t<F>, spawn_options>;
-}  // namespace detail
-
 // go(f, args...) starts a goroutine running f(args...) (Go's `go` statement). The
 // callable and the arguments are decay-copied first (like std::thread), so the
 // loop-variable pitfall cannot happen: `for (int i...) goro::go(work, i);` gives each
 // goroutine its own i. The copies are invoked as rvalues on the new goroutine and
-// destroyed when it ends. Never blocks; starts the runtime on first use. Overloads
-// take up to six arguments; the creation site is recorded for diagnostics. An
-// exception escaping f is a goroutine panic (see above).
-template <detail::not_options F>
-void go(F&& f, std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f));
+// destroyed when it ends. Any number of arguments; the creation site (the caller's
+// line) is recorded for diagnostics. A mistake stops the build at the caller's line
+// with one sentence: f not callable with copies of the arguments, a reference
+// parameter (wrap the argument in std::ref), a move-only argument or callable passed
+// without std::move. Never blocks; starts the runtime on first use. An exception
+// escaping f is a goroutine panic (see above).
+template <class... Args>
+void go(detail::go_call<detail::plain_go, std::type_identity_t<Args>...> f, Args&&... args) {
+  spawn_options options;
+  f.start(&options, std::forward<Args>(args)...);
 }
-template <detail::not_options F, class A1>
-void go(F&& f, A1&& a1, std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1));
-}
-template <detail::not_options F, class A1, class A2>
-void go(F&& f, A1&& a1, A2&& a2, std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
-                         std::forward<A2>(a2));
-}
-template <detail::not_options F, class A1, class A2, class A3>
-void go(F&& f, A1&& a1, A2&& a2, A3&& a3,
-        std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
-                         std::forward<A2>(a2), std::forward<A3>(a3));
-}
-template <detail::not_options F, class A1, class A2, class A3, class A4>
-void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
-        std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
-                         std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
-}
-template <detail::not_options F, class A1, class A2, class A3, class A4, class A5>
-void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5,
-        std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
-                         std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4),
-                         std::forward<A5>(a5));
-}
-template <detail::not_options F, class A1, class A2, class A3, class A4, class A5, class A6>
-void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6,
-        std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(spawn_options{}, where, std::forward<F>(f), std::forward<A1>(a1),
-                         std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4),
-                         std::forward<A5>(a5), std::forward<A6>(a6));
+
+// go(options, f, args...): as go(f, args...), with a name, a stack size and
+// optionally an explicit creation site (options.where; else the caller's line).
+// Throws panic_error for a stack_size out of range; f and the arguments are then
+// destroyed, nothing runs.
+template <class... Args>
+void go(const spawn_options& options,
+        detail::go_call<detail::plain_go, std::type_identity_t<Args>...> f, Args&&... args) {
+  f.start(&options, std::forward<Args>(args)...);
 }
 
 namespace detail {
 inline const std::source_location& site(const spawn_options& o, const std::source_location& call) {
   return o.where.line() != 0 ? o.where : call;
 }
-}  // namespace detail
 
-// go(options, f, args...): as go(f, args...) (up to four arguments), with a name, a
-// stack size and optionally an explicit creation site. Throws panic_error for a
-// stack_size out of range; f and the arguments are then destroyed, nothing runs.
-template <class F>
-void go(const spawn_options& o, F&& f,
-        std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f));
+template <class F, class... Args>
+void plain_go::launch(const spawn_options* options, const std::source_location& where, F&& f,
+                      Args&&... args) {
+  spawn_callable(*options, site(*options, where), std::forward<F>(f), std::forward<Args>(args)...);
 }
-template <class F, class A1>
-void go(const spawn_options& o, F&& f, A1&& a1,
-        std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f), std::forward<A1>(a1));
-}
-template <class F, class A1, class A2>
-void go(const spawn_options& o, F&& f, A1&& a1, A2&& a2,
-        std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f), std::forward<A1>(a1),
-                         std::forward<A2>(a2));
-}
-template <class F, class A1, class A2, class A3>
-void go(const spawn_options& o, F&& f, A1&& a1, A2&& a2, A3&& a3,
-        std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f), std::forward<A1>(a1),
-                         std::forward<A2>(a2), std::forward<A3>(a3));
-}
-template <class F, class A1, class A2, class A3, class A4>
-void go(const spawn_options& o, F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
-        std::source_location where = std::source_location::current()) {
-  detail::spawn_callable(o, detail::site(o, where), std::forward<F>(f), std::forward<A1>(a1),
-                         std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
-}
+}  // namespace detail
 
 namespace detail {
 int run_main(task* main_task, const std::source_location& where);

@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <source_location>
 
 #include "goro/detail/sema.hpp"
 #include "goro/mutex.hpp"
@@ -30,7 +31,15 @@ namespace goro {
 
 class rw_mutex {
  public:
-  rw_mutex() = default;
+  // `where` (the declaration's line) is named if it is destroyed while in use.
+  constexpr rw_mutex(std::source_location where = std::source_location::current()) noexcept
+      : writer_(where), where_(where) {}
+  // Destroying an rw_mutex that goroutines or threads still wait to lock (readers or
+  // writers) is a fatal error naming where it was made, except while the process exits
+  // (goro/detail/lifetime.hpp). One locked with nobody waiting may be destroyed.
+  ~rw_mutex() {
+    if (writer_sem_.has_waiters() || reader_sem_.has_waiters()) destroyed_in_use();
+  }
   rw_mutex(const rw_mutex&) = delete;
   rw_mutex& operator=(const rw_mutex&) = delete;
 
@@ -56,11 +65,14 @@ class rw_mutex {
  private:
   static constexpr std::int32_t max_readers = 1 << 30;
 
+  void destroyed_in_use() const noexcept;
+
   mutex writer_;                            // held by the writer (or the one waiting)
   detail::sema writer_sem_;                 // the writer waits for readers to leave
   detail::sema reader_sem_;                 // readers wait for the writer to finish
   std::atomic<std::int32_t> readers_{0};    // active readers; - max_readers while a writer is in
   std::atomic<std::int32_t> departing_{0};  // readers the waiting writer still waits for
+  std::source_location where_;
 };
 
 }  // namespace goro

@@ -10,6 +10,11 @@
 //   (it could never succeed; acquire(ctx, n) waits for ctx instead, as x/sync);
 //   releasing more than is held.
 //
+// Polarity: acquire(ctx) returns a goro::error, true on failure; try_acquire returns
+// whether it took the units, true on success. `if (sem.acquire(ctx))` therefore means
+// "if it failed": write `if (goro::error err = sem.acquire(ctx, 1))` to say so. Both
+// results are [[nodiscard]]: units taken and not known about are never released.
+//
 // Example:
 //   goro::semaphore sem(64);              // at most 64 calls in flight
 //   if (goro::error err = sem.acquire(ctx, 1)) return err;   // ctx ended first
@@ -17,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <source_location>
 
 #include "goro/context.hpp"
 #include "goro/detail/wait_list.hpp"
@@ -27,7 +33,13 @@ namespace goro {
 class semaphore {
  public:
   // A semaphore of `size` units, all free (Go's NewWeighted). size < 0: panic_error.
-  explicit semaphore(std::int64_t size);
+  // `where` (the declaration's line) is named if it is destroyed while in use.
+  explicit semaphore(std::int64_t size,
+                     std::source_location where = std::source_location::current());
+  // Destroying a semaphore with units held or acquirers waiting is a fatal error naming
+  // where it was made (a later release() would write to freed memory), except while
+  // the process exits (goro/detail/lifetime.hpp).
+  ~semaphore();
   semaphore(const semaphore&) = delete;
   semaphore& operator=(const semaphore&) = delete;
 
@@ -40,11 +52,12 @@ class semaphore {
   // behind it): it waits for ctx and returns ctx.err() — forever for a context that is
   // never done, as x/sync. n < 0 panics. Cancel safety: on an error nothing was
   // acquired; on nil all n units are held. Units granted just as ctx ended are given
-  // back and the result is ctx.err().
-  error acquire(const context& ctx, std::int64_t n = 1);
+  // back and the result is ctx.err(). Nil (false) means the units are held.
+  [[nodiscard]] error acquire(const context& ctx, std::int64_t n = 1);
   // Takes n units if available now and nobody is queued (Go's TryAcquire); false
-  // otherwise, including n > size. Never blocks. Panics if n < 0.
-  bool try_acquire(std::int64_t n = 1);
+  // otherwise, including n > size. True means the units are held. Never blocks. Panics
+  // if n < 0.
+  [[nodiscard]] bool try_acquire(std::int64_t n = 1);
   // Returns n units (Go's Release) and grants queued waiters in order while the head
   // fits. Never blocks. Panics if n < 0 or n is more than is held.
   void release(std::int64_t n = 1);
@@ -59,6 +72,7 @@ class semaphore {
   detail::wait_list waiters_;  // FIFO of parked acquirers
   // The synctest bubble it was made in: waiting on it is a durable block there.
   detail::bubble* const bubble_ = detail::current_bubble();
+  std::source_location where_;
 };
 
 }  // namespace goro

@@ -34,9 +34,35 @@
 
 namespace goro {
 
+class wait_group;
+
+namespace detail {
+// What wait_group::go starts: add(1), then a goroutine that runs f(args...), destroys
+// them, and calls done().
+struct wait_group_go {
+  struct target {
+    wait_group* group;
+    const spawn_options* options;
+  };
+  template <class F, class... Args>
+  static constexpr bool check() {
+    return true;
+  }
+  template <class F, class... Args>
+  static void launch(target t, const std::source_location& where, F&& f, Args&&... args);
+};
+}  // namespace detail
+
 class wait_group {
  public:
-  wait_group() = default;
+  // `where` (the declaration's line) is named if it is destroyed while in use.
+  wait_group(std::source_location where = std::source_location::current()) noexcept
+      : where_(where) {}
+  // Destroying a wait_group whose counter is not zero, or that has waiters, is a fatal
+  // error naming where it was made (the done() calls still to come would write to freed
+  // memory), as destroying a joinable std::thread terminates; except while the process
+  // exits (goro/detail/lifetime.hpp). Keep it alive until wait() returns.
+  ~wait_group();
   wait_group(const wait_group&) = delete;
   wait_group& operator=(const wait_group&) = delete;
 
@@ -54,29 +80,24 @@ class wait_group {
   // Panics if, once released, it finds the group already reused (see Panics).
   void wait();
 
-  // add(1), then runs f() in a new goroutine that calls done() when f returns (Go
-  // 1.25's WaitGroup.Go). f is decay-copied and takes no arguments; the goroutine's
-  // creation site is the caller of go(). Never blocks. An exception escaping f is a
-  // goroutine panic (SPEC §4).
-  template <class F>
-  void go(F&& f, std::source_location where = std::source_location::current()) {
-    add(1);
-    spawn_options opts;
-    opts.where = where;
-    using fn_type = std::decay_t<F>;
-    goro::go(opts, [this, fn = std::optional<fn_type>(std::forward<F>(f))]() mutable {
-      // As std::thread::join: once wait() returns, f and everything it captured are
-      // destroyed. So f is destroyed first (after it returns or throws), then done().
-      struct done_on_exit {
-        wait_group* wg;
-        std::optional<fn_type>* fn;
-        ~done_on_exit() {
-          fn->reset();
-          wg->done();
-        }
-      } guard{this, &fn};
-      (*fn)();
-    });
+  // add(1), then runs f(args...) in a new goroutine that calls done() when f returns
+  // (Go 1.25's WaitGroup.Go). f and the arguments are decay-copied, as goro::go does
+  // (same compile-time checks, any number of arguments, move-only ones by std::move);
+  // f and the copies are destroyed before done(), so once wait() returns nothing of
+  // them is left. The goroutine's creation site is the caller of go(). Never blocks.
+  // An exception escaping f is a goroutine panic (SPEC §4).
+  template <class... Args>
+  void go(detail::go_call<detail::wait_group_go, std::type_identity_t<Args>...> f,
+          Args&&... args) {
+    spawn_options options;
+    f.start({this, &options}, std::forward<Args>(args)...);
+  }
+  // As go(f, args...), with a name, a stack size and optionally a creation site.
+  template <class... Args>
+  void go(const spawn_options& options,
+          detail::go_call<detail::wait_group_go, std::type_identity_t<Args>...> f,
+          Args&&... args) {
+    f.start({this, &options}, std::forward<Args>(args)...);
   }
 
  private:
@@ -87,6 +108,39 @@ class wait_group {
   detail::wait_list waiters_;
   // The synctest bubble it was made in: waiting on it is a durable block there.
   detail::bubble* const bubble_ = detail::current_bubble();
+  std::source_location where_;
 };
+
+namespace detail {
+template <class F, class... Args>
+void wait_group_go::launch(target t, const std::source_location& where, F&& f, Args&&... args) {
+  using call = bound_call<std::decay_t<F>, std::decay_t<Args>...>;
+  // Built before add(1): a copy that throws leaves the counter as it was.
+  std::optional<call> c(std::in_place, std::forward<F>(f), std::forward<Args>(args)...);
+  t.group->add(1);
+  spawn_options options = *t.options;
+  options.where = site(*t.options, where);
+  auto body = [wg = t.group, c = std::move(c)]() mutable {
+    // As std::thread::join: once wait() returns, f, its arguments and everything they
+    // captured are destroyed. So they are destroyed first (after f returns or throws),
+    // then done().
+    struct done_on_exit {
+      wait_group* wg;
+      std::optional<call>* c;
+      ~done_on_exit() {
+        c->reset();
+        wg->done();
+      }
+    } guard{wg, &c};
+    (*c)();
+  };
+  try {
+    spawn_callable(options, options.where, std::move(body));
+  } catch (...) {
+    t.group->done();  // nothing started (a stack_size out of range)
+    throw;
+  }
+}
+}  // namespace detail
 
 }  // namespace goro

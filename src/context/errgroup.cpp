@@ -58,20 +58,26 @@ bool errgroup::try_acquire_slot() {
   return !state_->limiter || state_->limiter.try_send(std::monostate{});
 }
 
-void errgroup::start(std::function<error()> task, const std::source_location& where) {
+void errgroup::release_slot() noexcept {
+  if (state_->limiter) (void)state_->limiter.try_recv();
+}
+
+void errgroup::start(std::unique_ptr<detail::group_task> task, const std::source_location& where) {
   std::shared_ptr<state> s = state_;
   s->wg.add(1);
   spawn_options opts;
   opts.where = where;
   // The limiter this task's token went to (nil: none): set_limit may replace the
   // group's while the task runs.
-  goro::go(opts, [s, limiter = s->limiter, task = std::move(task)]() mutable {
+  auto body = [s, limiter = s->limiter, task = std::move(task)]() mutable {
     error err;
     try {
-      err = task();
+      err = task->run();
     } catch (...) {
       err = error::from(std::current_exception());
     }
+    // f and its arguments go before wait() can return (as wait_group::go).
+    task.reset();
     if (err) {
       std::lock_guard lk(s->mu);
       if (!s->first) {
@@ -79,9 +85,15 @@ void errgroup::start(std::function<error()> task, const std::source_location& wh
         if (s->has_cancel) s->cancel(err);
       }
     }
-    if (limiter) limiter.try_recv();  // give the token back
+    if (limiter) (void)limiter.try_recv();  // give the token back
     s->wg.done();
-  });
+  };
+  try {
+    goro::go(opts, std::move(body));
+  } catch (...) {
+    s->wg.done();
+    throw;
+  }
 }
 
 error errgroup::wait() {

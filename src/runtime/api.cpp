@@ -15,8 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include "goro/error.hpp"
 #include "goro/runtime.hpp"
 #include "debug/dump.hpp"
+#include "goro/detail/lifetime.hpp"
 #include "runtime/bubble.hpp"
 #include "runtime/goroutine.hpp"
 #include "runtime/parking.hpp"
@@ -28,10 +30,14 @@ namespace goro {
 
 namespace detail {
 
-// What an exception says and its type, for panic reports and explore's failures.
+// What an exception says and its type, for panic reports and explore's failures. A
+// thrown goro::error (not a std::exception) says its message, as Go's panic(err)
+// prints err.Error().
 std::string describe_exception(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
+  } catch (const goro::error& err) {
+    return (err ? err.message() : std::string("<nil>")) + " [goro::error]";
   } catch (const std::exception& ex) {
     int status = 0;
     std::unique_ptr<char, decltype(&std::free)> type(
@@ -135,9 +141,10 @@ std::size_t count_abandoned(std::uint64_t main_id, goroutine_view& oldest) {
 
 void check_abandoned(std::uint64_t main_id) {
   exit_check mode = exit_check_mode();
-  if (mode == exit_check::off) return;
   goroutine_view oldest;
   std::size_t count = count_abandoned(main_id, oldest);
+  note_abandoned(count > 0);
+  if (mode == exit_check::off) return;
   // A goroutine whose work main waited for may still be finishing its last
   // instructions (after wait_group::done, a channel send): give those a moment, as
   // check_no_leaks does, before calling anything abandoned.
@@ -146,6 +153,7 @@ void check_abandoned(std::uint64_t main_id) {
     oldest = goroutine_view{};
     count = count_abandoned(main_id, oldest);
   }
+  note_abandoned(count > 0);
   if (count == 0) return;
   std::fprintf(stderr,
                "goro: main returned with %zu goroutine%s still running (abandoned); the oldest, "
@@ -219,6 +227,7 @@ int run_main(task* main_fn, const std::source_location& where) {
     throw panic_error("goro::run: called from a goroutine; call it once from a plain thread");
   }
   sched();
+  note_abandoned(false);
   main_task wrapper(main_fn, current_parker());
   // The wrapper lives in this frame; a forwarding task lets the goroutine own a task.
   struct forward final : task {

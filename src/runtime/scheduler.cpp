@@ -160,6 +160,7 @@
 #include <thread>
 
 #include "goro/detail/spawn.hpp"
+#include "goro/detail/lifetime.hpp"
 #include "runtime/bubble.hpp"
 #include "goro/panic.hpp"
 #include "runtime/context.hpp"
@@ -365,6 +366,7 @@ void start_runtime() {
   if (n == 0) n = configured_max_procs();
   install_fault_handlers();
   install_dump_signal();
+  note_exit_handler();
   pthread_atfork(nullptr, nullptr, on_fork_child);
   if (n > max_threads()) {
     std::fprintf(stderr,

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "goro/detail/lifetime.hpp"
 #include "goro/runtime.hpp"
 #include "runtime/bubble.hpp"
 #include "runtime/sys.hpp"
@@ -62,6 +63,14 @@ void mutex::unlock_explored() {
   std::int32_t now = state_.fetch_sub(locked, std::memory_order_release) - locked;
   if (now != 0) unlock_slow(now);
   if (ex != nullptr) detail::explore_point(ex);
+}
+
+void mutex::destroyed_in_use() const noexcept {
+  if (detail::process_exiting()) return;
+  char what[160];
+  std::snprintf(what, sizeof what, "mutex destroyed while %d goroutines or threads wait to lock it",
+                static_cast<int>(state_.load(std::memory_order_relaxed) >> waiter_shift));
+  detail::fatal_destroyed_in_use(what, where_);
 }
 
 void mutex::lock_slow() {

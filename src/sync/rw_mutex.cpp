@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "goro/detail/lifetime.hpp"
+
 namespace goro {
 namespace {
 [[noreturn]] void fatal(const char* what) {
@@ -17,6 +19,14 @@ namespace {
   std::abort();
 }
 }  // namespace
+
+void rw_mutex::destroyed_in_use() const noexcept {
+  if (detail::process_exiting()) return;
+  detail::fatal_destroyed_in_use(
+      writer_sem_.has_waiters() ? "rw_mutex destroyed while a writer waits for its readers to leave"
+                                : "rw_mutex destroyed while readers wait to lock it",
+      where_);
+}
 
 void rw_mutex::lock_shared() {
   if (readers_.fetch_add(1, std::memory_order_acquire) + 1 < 0) {

@@ -8,10 +8,12 @@
 // under waiters_.locked) the context's own lock.
 #include "goro/semaphore.hpp"
 
+#include <cstdio>
 #include <string>
 
 #include "goro/panic.hpp"
 #include "goro/context.hpp"
+#include "goro/detail/lifetime.hpp"
 #include "runtime/bubble.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/sys.hpp"
@@ -45,8 +47,18 @@ void check_weight(std::int64_t n, const char* what) {
 
 }  // namespace
 
-semaphore::semaphore(std::int64_t size) : size_(size) {
+semaphore::semaphore(std::int64_t size, std::source_location where)
+    : size_(size), where_(where) {
   if (size < 0) throw panic_error("semaphore: negative size " + std::to_string(size));
+}
+
+semaphore::~semaphore() {
+  if ((used_ == 0 && waiters_.head == nullptr) || detail::process_exiting()) return;
+  char what[160];
+  std::snprintf(what, sizeof what, "semaphore destroyed with %lld of %lld units held%s",
+                static_cast<long long>(used_), static_cast<long long>(size_),
+                waiters_.head != nullptr ? " and acquirers waiting" : "");
+  detail::fatal_destroyed_in_use(what, where_);
 }
 
 void semaphore::acquire(std::int64_t n) {

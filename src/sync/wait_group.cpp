@@ -22,6 +22,10 @@
 #include <mutex>
 
 #include "goro/wait_group.hpp"
+
+#include <cstdio>
+
+#include "goro/detail/lifetime.hpp"
 #include "runtime/bubble.hpp"
 #include "runtime/parking.hpp"
 #include "runtime/sys.hpp"
@@ -39,6 +43,22 @@ std::int32_t counter_of(std::uint64_t s) { return static_cast<std::int32_t>(s >>
 std::uint32_t waiters_of(std::uint64_t s) { return static_cast<std::uint32_t>(s); }
 
 }  // namespace
+
+wait_group::~wait_group() {
+  std::uint64_t s = state_.load(std::memory_order_acquire);
+  if (s == 0 || detail::process_exiting()) return;
+  char what[200];
+  if (counter_of(s) != 0) {
+    std::snprintf(what, sizeof what,
+                  "wait_group destroyed with its counter at %d: the done() calls still to come "
+                  "would write to freed memory",
+                  static_cast<int>(counter_of(s)));
+  } else {
+    std::snprintf(what, sizeof what, "wait_group destroyed while %u waiters wait on it",
+                  static_cast<unsigned>(waiters_of(s)));
+  }
+  detail::fatal_destroyed_in_use(what, where_);
+}
 
 void wait_group::add(int delta) {
   std::uint64_t step = static_cast<std::uint64_t>(static_cast<std::int64_t>(delta)) << 32;

@@ -17,6 +17,8 @@ class sema {
   void acquire(wait_reason reason, bool lifo = false);
   // Releases one unit: hands it to the first waiter if any, else counts it.
   void release();
+  // Whether any waiter is queued (a destructor's check; unsynchronised).
+  bool has_waiters() const noexcept { return waiters_.head != nullptr; }
 
  private:
   std::uint32_t count_ = 0;  // under waiters_.locked

@@ -1,15 +1,28 @@
-// goro/detail/spawn.hpp — the type-erased task behind goro::go. Not public API.
+// goro/detail/spawn.hpp — the type-erased task behind goro::go, and go_call, which
+// checks go's arguments at the caller's line. Not public API.
 //
 // go() decay-copies its callable and arguments into a task_impl and hands it to
 // the runtime; the runtime runs it once on the goroutine's stack, then destroys it.
+//
+// go_call: go(f, args...) has a variadic argument list and still records its caller's
+// source_location. It cannot put a defaulted location after a pack, so its first
+// parameter is a go_call<kind, Args...> built from f, whose type is deduced from the
+// arguments after it only (the technique of std::format_string). go_call's converting
+// constructor deduces f's type, takes the caller's location as its defaulted
+// argument, and checks that f can be called with copies of the arguments, with one
+// static_assert sentence for each mistake. A `kind` says what the call starts (a plain
+// goroutine, a wait_group's, an errgroup's task).
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <source_location>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace goro {
@@ -47,5 +60,119 @@ void spawn_callable(const spawn_options& options, const std::source_location& wh
   using impl = task_impl<std::decay_t<F>, std::decay_t<Args>...>;
   spawn(options, new impl(std::forward<F>(f), std::forward<Args>(args)...), where);
 }
+
+// A callable and its arguments, decay-copied, called once as rvalues.
+template <class F, class... Args>
+class bound_call {
+ public:
+  template <class UF, class... UArgs>
+  explicit bound_call(UF&& f, UArgs&&... args)
+      : f_(std::forward<UF>(f)), args_(std::forward<UArgs>(args)...) {}
+  decltype(auto) operator()() { return std::apply(std::move(f_), std::move(args_)); }
+
+ private:
+  F f_;
+  std::tuple<Args...> args_;
+};
+
+template <class...>
+inline constexpr bool always_false = false;
+
+// Whether `what` (go, wait_group::go, ...) can call F with decay-copies of Args as
+// std::thread would; when not, one static_assert names the mistake and returns false,
+// so the caller instantiates nothing more (no second page of errors from <tuple>).
+template <class F, class... Args>
+consteval bool check_callable() {
+  using fn = std::decay_t<F>;
+  if constexpr (!std::is_constructible_v<fn, F>) {
+    static_assert(always_false<F>,
+                  "go(f, args...) copies the callable (like std::thread), and this one cannot be "
+                  "copied: pass it with std::move(f)");
+    return false;
+  } else if constexpr (!(std::is_constructible_v<std::decay_t<Args>, Args> && ...)) {
+    static_assert(always_false<F>,
+                  "go(f, args...) copies its arguments (like std::thread), and one of them is "
+                  "move-only: pass it with std::move(arg)");
+    return false;
+  } else if constexpr (!std::is_invocable_v<fn, std::decay_t<Args>...>) {
+    if constexpr (std::is_invocable_v<fn&, std::decay_t<Args>&...>) {
+      static_assert(always_false<F>,
+                    "go(f, args...) passes copies of its arguments (like std::thread), and the "
+                    "function takes one by non-const reference: wrap that argument in "
+                    "std::ref(x), and keep x alive until the goroutine is done with it");
+    } else {
+      static_assert(always_false<F>,
+                    "go(f, args...): f cannot be called with (copies of) these arguments; "
+                    "check their number and types");
+    }
+    return false;
+  } else {
+    return true;
+  }
+}
+
+// What go_call starts: the plain goroutine of goro::go.
+struct plain_go {
+  using target = const spawn_options*;
+  template <class F, class... Args>
+  static constexpr bool check() {
+    return true;
+  }
+  template <class F, class... Args>
+  static void launch(target options, const std::source_location& where, F&& f, Args&&... args);
+};
+
+// go's first parameter: the callable, the caller's location, and the function that
+// starts it (instantiated for the callable's type). Valid only during the call
+// expression it is made in (it points at the caller's argument).
+template <class Kind, class... Args>
+class go_call {
+ public:
+  template <class F>
+    requires(!std::same_as<std::remove_cvref_t<F>, spawn_options>)
+  go_call(F&& f,  // NOLINT: implicit, it is go's first argument
+          std::source_location where = std::source_location::current()) noexcept
+      : where_(where) {
+    if constexpr (check_callable<F, Args...>()) {
+      if constexpr (Kind::template check<F, Args...>()) {
+        if constexpr (std::is_function_v<std::remove_reference_t<F>>) {
+          fn_ = reinterpret_cast<void (*)()>(&f);
+        } else {
+          obj_ = const_cast<void*>(static_cast<const volatile void*>(std::addressof(f)));
+        }
+        launch_ = &launch<F>;
+      }
+    }
+  }
+  go_call(const go_call&) = delete;
+  go_call& operator=(const go_call&) = delete;
+
+  const std::source_location& where() const noexcept { return where_; }
+
+  // Starts it; forwards the caller's arguments.
+  void start(typename Kind::target target, Args&&... args) const {
+    launch_(*this, target, std::forward<Args>(args)...);
+  }
+
+ private:
+  template <class F>
+  static void launch(const go_call& self, typename Kind::target target, Args&&... args) {
+    using ref = std::remove_reference_t<F>;
+    if constexpr (std::is_function_v<ref>) {
+      Kind::launch(target, self.where_, reinterpret_cast<ref*>(self.fn_),
+                   std::forward<Args>(args)...);
+    } else {
+      Kind::launch(target, self.where_, std::forward<F>(*static_cast<ref*>(self.obj_)),
+                   std::forward<Args>(args)...);
+    }
+  }
+
+  union {
+    void* obj_ = nullptr;
+    void (*fn_)();
+  };
+  std::source_location where_;
+  void (*launch_)(const go_call&, typename Kind::target, Args&&...) = nullptr;
+};
 
 }  // namespace goro::detail

@@ -1,0 +1,47 @@
+# Runs one must-not-compile case: the compiler must reject SOURCE, and its output must
+# match the case's `// expect-error: <regex>` line, name the case's own file and the
+# line marked `// error-here` (the user's line, not only a library header), and stay
+# within `// max-lines: N` lines (default 40) — a mistake is a sentence, not a page.
+# Called by ctest: cmake -DCXX=... -DSOURCE=... -DINCLUDE=... -DSTD=... -P check.cmake
+file(READ "${SOURCE}" text)
+string(REGEX MATCH "// expect-error: ([^\n]*)" _ "${text}")
+set(expect "${CMAKE_MATCH_1}")
+if(expect STREQUAL "")
+  message(FATAL_ERROR "${SOURCE}: no '// expect-error: <regex>' line")
+endif()
+set(max_lines 40)
+if(text MATCHES "// max-lines: ([0-9]+)")
+  set(max_lines "${CMAKE_MATCH_1}")
+endif()
+# The line number of the `// error-here` marker.
+file(STRINGS "${SOURCE}" lines)
+set(n 0)
+set(here 0)
+foreach(l IN LISTS lines)
+  math(EXPR n "${n} + 1")
+  if(l MATCHES "// error-here")
+    set(here ${n})
+  endif()
+endforeach()
+if(here EQUAL 0)
+  message(FATAL_ERROR "${SOURCE}: no '// error-here' marker")
+endif()
+execute_process(
+  COMMAND ${CXX} -std=${STD} -fsyntax-only -fno-diagnostics-color -I${INCLUDE} ${SOURCE}
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(rc EQUAL 0)
+  message(FATAL_ERROR "${SOURCE} compiled; it must not")
+endif()
+if(NOT out MATCHES "${expect}")
+  message(FATAL_ERROR "${SOURCE}: the diagnostics do not match '${expect}':\n${out}")
+endif()
+get_filename_component(name "${SOURCE}" NAME)
+if(NOT out MATCHES "${name}:${here}:")
+  message(FATAL_ERROR "${SOURCE}: the diagnostics do not name the user's line ${name}:${here}:\n${out}")
+endif()
+string(REGEX MATCHALL "\n" nl "${out}")
+list(LENGTH nl count)
+if(count GREATER max_lines)
+  message(FATAL_ERROR "${SOURCE}: ${count} lines of diagnostics (at most ${max_lines}):\n${out}")
+endif()
+message(STATUS "${name}: rejected at line ${here}, ${count} lines")
