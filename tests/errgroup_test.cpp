@@ -49,4 +49,39 @@ TEST_P(errgroup, changing_a_limit_whose_tokens_are_held_panics) {
   EXPECT_NO_THROW(g.set_limit(3));  // every token returned
 }
 
+// g.go(f, args...): arguments copied per task, move-only callables and arguments
+// moved in (a std::function could not hold them), and every task's callable and
+// arguments destroyed by the time wait() returns.
+TEST_P(errgroup, go_takes_arguments_and_move_only_tasks) {
+  auto alive = std::make_shared<int>(0);
+  goro::errgroup g;
+  std::atomic<int> sum{0};
+  for (int i = 1; i <= 10; ++i) {
+    g.go([&sum](int v, std::shared_ptr<int> keep) -> goro::error {
+      sum += v;
+      (void)keep;
+      return {};
+    }, i, alive);
+  }
+  g.go([p = std::make_unique<int>(100), &sum, keep = alive] { sum += *p; (void)keep; });
+  EXPECT_TRUE(g.try_go([](std::unique_ptr<int> p) -> goro::error {
+    return *p == 7 ? goro::error{} : goro::make_error("wrong argument");
+  }, std::make_unique<int>(7)));
+  EXPECT_FALSE(g.wait());
+  EXPECT_EQ(sum.load(), 155);
+  EXPECT_EQ(alive.use_count(), 1) << "a task outlived wait()";
+}
+
+// The first error of tasks started with arguments is the group's.
+TEST_P(errgroup, a_task_with_arguments_reports_its_error) {
+  goro::errgroup g;
+  auto fail_at = [](int i, int bad) -> goro::error {
+    return i == bad ? goro::make_error("task " + std::to_string(i)) : goro::error{};
+  };
+  for (int i = 0; i < 5; ++i) g.go(fail_at, i, 3);
+  goro::error err = g.wait();
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err.message(), "task 3");
+}
+
 }  // namespace

@@ -84,6 +84,78 @@ TEST_P(runtime, move_only_arguments_are_moved_in) {
   EXPECT_EQ(got, 42);
 }
 
+// No argument limit: eight arguments of mixed kinds, each copied.
+TEST_P(runtime, go_takes_any_number_of_arguments) {
+  goro::wait_group wg;
+  std::atomic<long> sum{0};
+  std::string label = "x";
+  wg.add(1);
+  goro::go(
+      [&](int a, long b, short c, char d, std::string e, double f, unsigned g, std::size_t h) {
+        sum = a + b + c + d + static_cast<long>(e.size()) + static_cast<long>(f) +
+              static_cast<long>(g) + static_cast<long>(h);
+        wg.done();
+      },
+      1, 2L, short{3}, char{4}, label, 6.0, 7u, std::size_t{8});
+  wg.wait();
+  EXPECT_EQ(sum.load(), 1 + 2 + 3 + 4 + 1 + 6 + 7 + 8);
+}
+
+// std::ref passes a reference, as with std::thread; the caller keeps the referent alive.
+TEST_P(runtime, go_passes_a_reference_through_std_ref) {
+  int counter = 0;
+  goro::wait_group wg;
+  wg.add(1);
+  goro::go(
+      [&wg](int& c) {
+        c = 7;
+        wg.done();
+      },
+      std::ref(counter));
+  wg.wait();
+  EXPECT_EQ(counter, 7);
+}
+
+// A move-only callable (moved in) and move-only arguments, also with options.
+TEST_P(runtime, go_accepts_a_move_only_callable_and_options_with_arguments) {
+  goro::wait_group wg;
+  std::atomic<int> got{0};
+  auto owned = std::make_unique<int>(5);
+  wg.add(2);
+  goro::go([p = std::move(owned), &got, &wg] {
+    got += *p;
+    wg.done();
+  });
+  goro::spawn_options opts;
+  opts.name = "with-args";
+  goro::go(
+      opts,
+      [&](std::unique_ptr<int> a, int b) {
+        got += *a + b;
+        wg.done();
+      },
+      std::make_unique<int>(30), 7);
+  wg.wait();
+  EXPECT_EQ(got.load(), 42);
+}
+
+// The creation site a dump shows is the line of the go call itself.
+TEST_P(runtime, go_records_the_callers_line) {
+  auto release = goro::make_chan<int>();
+  std::atomic<std::uint64_t> id{0};
+  const int line = __LINE__ + 1;
+  goro::go([&id, release](int) { id = goro::this_goroutine::id(); (void)release.recv(); }, 1);
+  ASSERT_TRUE(eventually([&] { return id.load() != 0; }));
+  std::string dump = goro::debug::goroutines(2);
+  release.close();
+  std::string header = "goroutine " + std::to_string(id.load()) + " [";
+  auto at = dump.find(header);
+  ASSERT_NE(at, std::string::npos) << dump;
+  auto end = dump.find("\n\n", at);
+  std::string block = dump.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  EXPECT_NE(block.find("runtime_test.cpp:" + std::to_string(line)), std::string::npos) << block;
+}
+
 TEST_P(runtime, ids_are_zero_on_threads_and_unique_in_goroutines) {
   EXPECT_EQ(goro::this_goroutine::id(), 0u);
   constexpr int n = 500;

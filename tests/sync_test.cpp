@@ -1,8 +1,10 @@
 // sync_test — mutex, rw_mutex, once, cond (goro/sync.hpp), from Go's semantics.
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -276,6 +278,89 @@ TEST_P(sync_, cond_signal_between_unlock_and_park_is_not_lost) {
     cv.signal();
     wg.wait();
   }
+}
+
+// Go's sync.OnceFunc: copies share one call; concurrent first calls run f once and
+// wait for it; f is released after it ran.
+TEST_P(sync_, once_func_runs_f_once_across_copies_and_goroutines) {
+  std::atomic<int> runs{0};
+  auto token = std::make_shared<int>(0);
+  auto f = goro::once_func([&runs, token] {
+    goro::sleep(2ms);  // the other callers arrive meanwhile and wait
+    runs++;
+  });
+  token.reset();
+  goro::wait_group wg;
+  std::atomic<int> returned_after_run{0};
+  for (int i = 0; i < 20; ++i) {
+    wg.go([f, &runs, &returned_after_run] {
+      f();
+      if (runs.load() == 1) returned_after_run++;
+    });
+  }
+  wg.wait();
+  f();
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(returned_after_run.load(), 20) << "a caller returned before f had finished";
+}
+
+// Go: if f panics, the returned function panics with the same value on every call,
+// and f does not run again (unlike once::call, std::call_once's rule).
+TEST_P(sync_, once_func_rethrows_the_first_exception_on_every_call) {
+  int runs = 0;
+  auto f = goro::once_func([&runs] {
+    ++runs;
+    throw std::runtime_error("broken " + std::to_string(runs));
+  });
+  for (int i = 0; i < 3; ++i) {
+    try {
+      f();
+      ADD_FAILURE() << "no exception";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "broken 1");
+    }
+  }
+  EXPECT_EQ(runs, 1);
+}
+
+// Go's sync.OnceValue: the first call computes, every call returns the same value.
+TEST_P(sync_, once_value_computes_once_and_returns_copies) {
+  std::atomic<int> runs{0};
+  auto config = goro::once_value([&runs] {
+    runs++;
+    return std::vector<int>{1, 2, 3};
+  });
+  goro::wait_group wg;
+  std::atomic<int> right{0};
+  for (int i = 0; i < 10; ++i) {
+    wg.go([config, &right] {
+      if (config() == std::vector<int>{1, 2, 3}) right++;
+    });
+  }
+  wg.wait();
+  auto v = config();
+  v.push_back(4);  // a copy: the next call is unaffected
+  EXPECT_EQ(config().size(), 3u);
+  EXPECT_EQ(right.load(), 10);
+  EXPECT_EQ(runs.load(), 1);
+  auto failing = goro::once_value([]() -> int { throw std::logic_error("no value"); });
+  EXPECT_THROW((void)failing(), std::logic_error);
+  EXPECT_THROW((void)failing(), std::logic_error);
+}
+
+// semaphore_guard: acquires and releases for a scope; adopt_lock takes over units
+// from a successful acquire(ctx, n).
+TEST_P(sync_, semaphore_guard_releases_at_scope_exit) {
+  goro::semaphore sem(3);
+  {
+    goro::semaphore_guard two(sem, 2);
+    EXPECT_FALSE(sem.try_acquire(2));
+    ASSERT_FALSE(sem.acquire(goro::background(), 1));
+    goro::semaphore_guard adopted(sem, 1, std::adopt_lock);
+    EXPECT_FALSE(sem.try_acquire(1));
+  }
+  EXPECT_TRUE(sem.try_acquire(3)) << "a guard did not release its units";
+  sem.release(3);
 }
 
 }  // namespace

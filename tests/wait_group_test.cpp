@@ -1,5 +1,6 @@
 // wait_group_test — goro::wait_group from goroutines and plain threads, in every mix.
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -146,6 +147,29 @@ TEST_P(wait_group, go_runs_and_counts_down_even_when_nested) {
   }
   outer.wait();
   EXPECT_EQ(leaves.load(), 100);
+}
+
+// wg.go(f, args...): the arguments are copied per goroutine (each gets its own i), a
+// move-only callable and argument are moved in, and both are destroyed before wait()
+// returns (nothing of them outlives the wait).
+TEST_P(wait_group, go_takes_arguments_and_destroys_them_before_wait_returns) {
+  constexpr int n = 50;
+  std::vector<std::atomic<int>> seen(n);
+  auto alive = std::make_shared<int>(0);
+  {
+    goro::wait_group wg;
+    for (int i = 0; i < n; ++i) {
+      wg.go([&seen](int v, std::shared_ptr<int> keep) { seen[static_cast<std::size_t>(v)]++; (void)keep; },
+            i, alive);
+    }
+    wg.go([p = std::make_unique<int>(1), keep = alive] { (void)p; (void)keep; });
+    goro::spawn_options opts;
+    opts.name = "named";
+    wg.go(opts, [](std::unique_ptr<int> p) { EXPECT_EQ(*p, 3); }, std::make_unique<int>(3));
+    wg.wait();
+    EXPECT_EQ(alive.use_count(), 1) << "a callable or an argument outlived wait()";
+  }
+  for (int i = 0; i < n; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)].load(), 1) << i;
 }
 
 TEST_P(wait_group, wait_blocks_until_the_last_done) {
