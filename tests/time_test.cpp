@@ -2,6 +2,9 @@
 // timers and tickers: Go 1.23 stop/reset, far-future durations, release of unreferenced
 // timers.
 #include <atomic>
+#include <vector>
+#include <functional>
+#include <memory>
 #include <thread>
 
 #include "support/fixture.hpp"
@@ -308,6 +311,109 @@ TEST_P(time_timers, many_goroutines_wait_on_their_own_timers) {
   }
   wg.wait();
   EXPECT_EQ(fired.load(), 2000);
+}
+
+// ---- sleep(ctx, d), sleep_until, after_func(d, f) ----
+
+class time_ctx : public procs_test {};
+GORO_PROCS_SUITE(time_ctx);
+
+// The full sleep is nil; a cancel ends it early with the context's error; a context
+// already done fails at once, also for d <= 0.
+TEST_P(time_ctx, sleep_with_a_context_ends_early_on_cancel) {
+  goro::wait_group wg;
+  wg.go([] {
+    auto start = steady::now();
+    EXPECT_FALSE(goro::sleep(goro::background(), 5ms));
+    EXPECT_GE(ms_since(start), 5.0);
+  });
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  std::atomic<bool> ended{false};
+  goro::error got;
+  double took = 0;
+  wg.go([&, ctx = ctx] {
+    auto start = steady::now();
+    got = goro::sleep(ctx, 1h);
+    took = ms_since(start);
+    ended = true;
+  });
+  goro::sleep(10ms);
+  EXPECT_FALSE(ended.load());
+  cancel();
+  wg.wait();
+  EXPECT_EQ(got, goro::canceled);
+  EXPECT_LT(took, 5000.0);
+  EXPECT_EQ(goro::sleep(ctx, 0ms), goro::canceled);
+  EXPECT_EQ(goro::sleep(ctx, -1s), goro::canceled);
+  EXPECT_FALSE(goro::sleep(goro::background(), -1s));
+}
+
+TEST_P(time_ctx, sleep_with_a_deadline_on_a_plain_thread) {
+  auto [ctx, cancel] = goro::with_timeout(goro::background(), 5ms);
+  auto start = steady::now();
+  EXPECT_EQ(goro::sleep(ctx, 1h), goro::deadline_exceeded);
+  EXPECT_LT(ms_since(start), 5000.0);
+  cancel();
+}
+
+// In a synctest bubble, an hour's sleep_until and a minute's timeout take no real time.
+TEST(time_ctx_bubble, sleep_until_and_sleep_with_a_timeout_use_fake_time) {
+  auto start = steady::now();
+  goro::synctest::run([] {
+    goro::time_point t0 = goro::now();
+    goro::sleep_until(t0 + 1h);
+    EXPECT_EQ(goro::now() - t0, std::chrono::nanoseconds(1h));
+    auto [ctx, cancel] = goro::with_timeout(goro::background(), 1min);
+    EXPECT_EQ(goro::sleep_until(ctx, goro::now() + 24h), goro::deadline_exceeded);
+    EXPECT_EQ(goro::now() - t0, std::chrono::nanoseconds(1h + 1min));
+    goro::sleep_until(t0);  // in the past: at once
+    cancel();
+  });
+  EXPECT_LT(ms_since(start), 5000.0);
+}
+
+// Go's time.AfterFunc: f runs in its own goroutine after d.
+TEST_P(time_ctx, after_func_runs_f_in_its_own_goroutine_after_d) {
+  auto start = steady::now();
+  auto ran = goro::make_chan<std::uint64_t>(1);
+  auto stop = goro::after_func(20ms, [ran] { ran.send(goro::this_goroutine::id()); });
+  auto id = ran.recv();
+  ASSERT_TRUE(id.has_value());
+  EXPECT_NE(*id, 0u);
+  EXPECT_NE(*id, goro::this_goroutine::id());
+  EXPECT_GE(ms_since(start), 20.0);
+  EXPECT_FALSE(stop()) << "stop after f started must report false";
+}
+
+TEST_P(time_ctx, after_func_stop_prevents_the_call) {
+  std::atomic<int> calls{0};
+  auto stop = goro::after_func(50ms, [&calls] { calls++; });
+  EXPECT_TRUE(stop());
+  EXPECT_FALSE(stop()) << "a second stop has nothing to stop";
+  goro::sleep(100ms);
+  EXPECT_EQ(calls.load(), 0);
+}
+
+// Dropping the stop function does not stop f (Go); a move-only f is accepted; d <= 0
+// starts f at once.
+TEST_P(time_ctx, after_func_runs_when_its_stop_function_is_dropped) {
+  auto done = goro::make_chan<int>(2);
+  (void)goro::after_func(5ms, [p = std::make_unique<int>(7), done] { done.send(*p); });
+  goro::after_func(-1s, [done] { done.send(1); });
+  int sum = *done.recv() + *done.recv();
+  EXPECT_EQ(sum, 8);
+}
+
+// Many pending after_funcs, all stopped: no goroutine, timer or context is left.
+TEST_P(time_ctx, stopped_after_funcs_leave_nothing_behind) {
+  std::size_t before = goro::num_goroutine();
+  std::vector<std::function<bool()>> stops;
+  for (int i = 0; i < 1000; ++i) stops.push_back(goro::after_func(1h, [] {}));
+  for (auto& s : stops) EXPECT_TRUE(s());
+  stops.clear();
+  EXPECT_EQ(goro::num_goroutine(), before);
+  EXPECT_TRUE(eventually([] { return goro::detail::timer_arm_count() == 0; }))
+      << goro::detail::timer_arm_count() << " timers still armed";
 }
 
 }  // namespace

@@ -28,11 +28,19 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <source_location>
+#include <type_traits>
+#include <utility>
 
 #include "goro/chan.hpp"
+#include "goro/detail/spawn.hpp"
+#include "goro/error.hpp"
 
 namespace goro {
+
+class context;
 
 using time_point = std::chrono::steady_clock::time_point;
 
@@ -53,6 +61,9 @@ std::int64_t to_ns(std::chrono::duration<Rep, Period> d) {
   }
   return std::chrono::ceil<std::chrono::nanoseconds>(d).count();
 }
+
+error sleep_ctx(const context& ctx, std::int64_t ns);
+std::function<bool()> after_func_ns(std::int64_t ns, task* f, const std::source_location& where);
 
 struct timer_impl;
 std::shared_ptr<timer_impl> timer_start(std::int64_t delay_ns, std::int64_t period_ns);
@@ -76,6 +87,39 @@ template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> d) {
   std::int64_t ns = detail::to_ns(d);
   if (ns > 0) detail::sleep_ns(ns);
+}
+
+// Sleeps for d, or until ctx is done, whichever comes first: nil after the full
+// sleep, ctx.err() when ctx ended it (SPEC's goro::sleep(ctx, d); Go's select on
+// ctx.Done() and time.After(d)). A ctx already done returns its err at once, also for
+// d <= 0; otherwise d <= 0 returns nil at once. Parks the goroutine ("select") or
+// blocks the thread. Needs goro/context.hpp for the context.
+template <class Rep, class Period>
+[[nodiscard]] error sleep(const context& ctx, std::chrono::duration<Rep, Period> d) {
+  return detail::sleep_ctx(ctx, detail::to_ns(d));
+}
+
+// Sleeps until goro::now() reaches t (steady_clock, or a synctest bubble's fake time);
+// returns at once if t has passed.
+inline void sleep_until(time_point t) { sleep(t - now()); }
+// As sleep_until(t), or until ctx is done: nil, or ctx.err().
+[[nodiscard]] inline error sleep_until(const context& ctx, time_point t) {
+  return detail::sleep_ctx(ctx, detail::to_ns(t - now()));
+}
+
+// Runs f() in a goroutine of its own after d (Go's time.AfterFunc); d <= 0 starts it
+// at once. Returns a stop function: stop() prevents the call if f has not started
+// yet, and then returns true; false once f has started (or stop was called). Dropping
+// the stop function does not stop f (Go code relies on that). f is decay-copied (it
+// may be move-only) and takes no arguments; an exception escaping it is a goroutine
+// panic. The goroutine's creation site is the caller's line. Never blocks.
+template <class Rep, class Period, class F>
+std::function<bool()> after_func(std::chrono::duration<Rep, Period> d, F&& f,
+                                 std::source_location where = std::source_location::current()) {
+  using fn = std::decay_t<F>;
+  static_assert(std::is_invocable_v<fn>, "after_func(d, f): f must be callable with no arguments");
+  return detail::after_func_ns(detail::to_ns(d), new detail::task_impl<fn>(std::forward<F>(f)),
+                               where);
 }
 
 // A channel that receives the time once, after d (Go's time.After); d <= 0 fires at
