@@ -374,13 +374,13 @@ void tcp_echo() {
     std::fprintf(stderr, "tcp_echo: %s\n", err.message().c_str());
     std::exit(1);
   }
-  goro::go([ln]() mutable {
+  goro::go([ln]() {
     for (;;) {
       auto [c, aerr] = ln.accept();
       if (aerr) return;
-      goro::go([c]() mutable {
+      goro::go([c]() {
         std::array<std::byte, msg> buf;
-        while (!c.read_full(buf).second && !c.write(buf).second) {
+        while (!c.read_full(buf).error() && !c.write(buf).error()) {
         }
         c.close();
       });
@@ -408,7 +408,7 @@ void tcp_echo() {
       l.resize(rounds);
       for (int r = 0; r < rounds; ++r) {
         auto t0 = clock_type::now();
-        if (c.write(out).second || c.read_full(in).second) {
+        if (c.write(out).error() || c.read_full(in).error()) {
           std::fprintf(stderr, "tcp_echo: round trip failed\n");
           std::exit(1);
         }
@@ -478,9 +478,9 @@ void idle_conns() {
       std::fprintf(stderr, "idle_conns: accept %d: %s\n", i, aerr.message().c_str());
       std::exit(1);
     }
-    goro::go([c, &served]() mutable {
+    goro::go([c, &served]() {
       std::array<std::byte, 64> buf;
-      while (!c.read(buf).second) {
+      while (!c.read(buf).error()) {
       }
       c.close();
       served.done();

@@ -18,7 +18,7 @@
 void serve(goro::context ctx, goro::net::conn c, std::atomic<long>& bytes) {
   // Shutdown ends a read that is waiting: the deadline wakes it with a timeout.
   auto stop =
-      goro::after_func(ctx, [c]() mutable { c.set_read_deadline(goro::time_point::min()); });
+      goro::after_func(ctx, [c]() { c.set_read_deadline(goro::time_point::min()); });
   std::array<std::byte, 4096> buf;
   for (;;) {
     auto [n, err] = c.read(buf);
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
     std::printf("listening on %s\n", ln.addr().c_str());
     std::fflush(stdout);
     // Shutdown also closes the listener, which wakes the accept below.
-    auto stop_accepting = goro::after_func(ctx, [ln]() mutable { ln.close(); });
+    auto stop_accepting = goro::after_func(ctx, [ln]() { ln.close(); });
 
     goro::wait_group connections;
     std::atomic<long> bytes{0};

@@ -1,5 +1,6 @@
 // context_test — goro::error, goro::context and goro::errgroup, from Go's semantics.
 #include <atomic>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -190,6 +191,65 @@ TEST_P(context, cancel_cause_is_reported) {
   EXPECT_FALSE(goro::cause(goro::background()));
 }
 
+// Go's TestCause cases for WithDeadlineCause / WithTimeoutCause.
+TEST_P(context, a_deadline_with_a_cause_reports_it_when_the_deadline_passes) {
+  auto cause_err = goro::make_error("cause error");
+  {
+    auto [ctx, cancel] = goro::with_timeout_cause(goro::background(), 0ms, cause_err);
+    EXPECT_EQ(ctx.err(), goro::deadline_exceeded) << "a passed deadline is done at once";
+    EXPECT_EQ(goro::cause(ctx), cause_err);
+    cancel();
+    EXPECT_EQ(goro::cause(ctx), cause_err) << "the first cancellation's cause stays";
+  }
+  {
+    auto t0 = steady::now();
+    auto [ctx, cancel] = goro::with_timeout_cause(goro::background(), 20ms, cause_err);
+    auto [child, child_cancel] = goro::with_cancel(ctx);
+    EXPECT_FALSE(goro::cause(ctx)) << "nil while not done";
+    child.done().recv();
+    EXPECT_GE(ms_since(t0), 19.0);
+    EXPECT_EQ(ctx.err(), goro::deadline_exceeded);
+    EXPECT_EQ(goro::cause(ctx), cause_err);
+    EXPECT_EQ(goro::cause(child), cause_err) << "children inherit the cause";
+    EXPECT_TRUE(child.err().is(goro::deadline_exceeded));
+  }
+  {
+    auto [ctx, cancel] =
+        goro::with_deadline_cause(goro::background(), steady::now() - 1s, cause_err);
+    EXPECT_EQ(ctx.err(), goro::deadline_exceeded);
+    EXPECT_EQ(goro::cause(ctx), cause_err);
+  }
+}
+
+TEST_P(context, a_deadline_cause_is_not_used_when_the_context_ends_otherwise) {
+  auto cause_err = goro::make_error("cause error");
+  {  // cancelled first: Canceled, as WithTimeout
+    auto [ctx, cancel] = goro::with_timeout_cause(goro::background(), 1h, cause_err);
+    cancel();
+    EXPECT_EQ(ctx.err(), goro::canceled);
+    EXPECT_EQ(goro::cause(ctx), goro::canceled);
+  }
+  {  // the parent cancelled with its own cause
+    auto finished_early = goro::make_error("finished early");
+    auto [parent, cancel_parent] = goro::with_cancel_cause(goro::background());
+    auto [ctx, cancel] = goro::with_timeout_cause(parent, 1h, cause_err);
+    cancel_parent(finished_early);
+    EXPECT_EQ(ctx.err(), goro::canceled);
+    EXPECT_EQ(goro::cause(ctx), finished_early);
+  }
+  {  // the parent's deadline comes first: the child relies on it, and it has no cause
+    auto [parent, cancel_parent] = goro::with_timeout(goro::background(), 20ms);
+    auto [ctx, cancel] = goro::with_timeout_cause(parent, 1h, cause_err);
+    ctx.done().recv();
+    EXPECT_EQ(ctx.err(), goro::deadline_exceeded);
+    EXPECT_EQ(goro::cause(ctx), goro::deadline_exceeded);
+  }
+  {  // a nil cause is deadline_exceeded
+    auto [ctx, cancel] = goro::with_timeout_cause(goro::background(), -1s, goro::error{});
+    EXPECT_EQ(goro::cause(ctx), goro::deadline_exceeded);
+  }
+}
+
 TEST_P(context, after_func_runs_once_and_stop_prevents_it) {
   auto [ctx, cancel] = goro::with_cancel(goro::background());
   std::atomic<int> runs{0};
@@ -213,6 +273,36 @@ TEST_P(context, after_func_runs_once_and_stop_prevents_it) {
   cancel2();
   std::this_thread::sleep_for(20ms);
   EXPECT_EQ(runs2.load(), 0);
+}
+
+TEST_P(context, after_func_takes_a_move_only_callable) {
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  auto got = goro::make_chan<int>(1);
+  auto owned = std::make_unique<int>(42);
+  auto stop = goro::after_func(ctx, [owned = std::move(owned), got] { got.send(*owned); });
+  cancel();
+  EXPECT_EQ(got.recv(), 42);
+  EXPECT_FALSE(stop());
+}
+
+TEST_P(context, after_func_destroys_a_stopped_callable_without_running_it) {
+  struct tracked {
+    std::shared_ptr<std::atomic<int>> destroyed;
+    std::unique_ptr<int> move_only = std::make_unique<int>(0);
+    tracked(std::shared_ptr<std::atomic<int>> d) : destroyed(std::move(d)) {}
+    tracked(tracked&&) = default;
+    ~tracked() {
+      if (destroyed && move_only) destroyed->fetch_add(1);  // the moved-from copy does not count
+    }
+    void operator()() const { ADD_FAILURE() << "a stopped after_func ran"; }
+  };
+  auto destroyed = std::make_shared<std::atomic<int>>(0);
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  auto stop = goro::after_func(ctx, tracked(destroyed));
+  EXPECT_EQ(destroyed->load(), 0);
+  EXPECT_TRUE(stop());
+  EXPECT_EQ(destroyed->load(), 1) << "stopping releases f at once";
+  cancel();
 }
 
 TEST_P(context, stop_token_interop_both_ways) {

@@ -28,12 +28,14 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -70,7 +72,7 @@ class context {
   recv_chan<std::monostate> done() const;
   // nil while not done; then goro::canceled or goro::deadline_exceeded (Go's Err),
   // the reason of whichever cancellation reached this context first.
-  error err() const;
+  [[nodiscard]] error err() const;
   // The deadline, if any (Go's Deadline): the earliest along the chain up to the
   // nearest without_cancel().
   std::optional<time_point> deadline() const;
@@ -120,48 +122,80 @@ class cancel_cause_func {
 // Go's context.Background().
 context background();
 
+// The with_* functions are [[nodiscard]]: a derived context that is not used, or whose
+// cancel function is dropped, is a bug (Go's vet reports the lost cancel). Keep the
+// cancel function and call it when done with the context, as in Go: it releases the
+// child's registration with its parent and its timer at once.
+
 // A child that is cancelled when `cancel` is called or the parent is (Go's WithCancel).
 // If the parent is already done, the child is done at once with the parent's err and
 // cause.
-std::pair<context, cancel_func> with_cancel(const context& parent);
+[[nodiscard]] std::pair<context, cancel_func> with_cancel(const context& parent);
 // As with_cancel, and cancel(cause) records a cause for goro::cause().
-std::pair<context, cancel_cause_func> with_cancel_cause(const context& parent);
+[[nodiscard]] std::pair<context, cancel_cause_func> with_cancel_cause(const context& parent);
 // A child cancelled at `deadline` (err: deadline_exceeded), by cancel, or by the parent
 // (Go's WithDeadline). A deadline already past gives a context that is done at once;
 // time_point::max() one that is never done by its deadline. If
 // the parent's deadline is not later, the child relies on it and arms no timer of its
 // own. Its timer is released as soon as the context is cancelled. Starts the runtime,
 // whose processors fire the timer.
-std::pair<context, cancel_func> with_deadline(const context& parent, time_point deadline);
+[[nodiscard]] std::pair<context, cancel_func> with_deadline(const context& parent,
+                                                            time_point deadline);
+// As with_deadline, and when the deadline passes, goro::cause(ctx) is `cause` (Go's
+// WithDeadlineCause); err() is goro::deadline_exceeded either way. A nil cause is
+// deadline_exceeded. If the parent's deadline comes first, the child relies on it and
+// `cause` is never used (as in Go). Cancelling gives goro::canceled, as with_deadline.
+[[nodiscard]] std::pair<context, cancel_func> with_deadline_cause(const context& parent,
+                                                                  time_point deadline, error cause);
 // with_deadline(parent, now + timeout) (Go's WithTimeout); a zero or negative timeout
 // gives a context that is done at once.
 template <class Rep, class Period>
-std::pair<context, cancel_func> with_timeout(const context& parent,
-                                             std::chrono::duration<Rep, Period> timeout) {
+[[nodiscard]] std::pair<context, cancel_func> with_timeout(
+    const context& parent, std::chrono::duration<Rep, Period> timeout) {
   // to_ns maps a zero or negative timeout to 0: the context is done at once.
-  return with_deadline(
-      parent, goro::now() + std::chrono::nanoseconds(detail::to_ns(timeout)));
+  return with_deadline(parent, goro::now() + std::chrono::nanoseconds(detail::to_ns(timeout)));
+}
+// with_deadline_cause(parent, now + timeout, cause) (Go's WithTimeoutCause).
+template <class Rep, class Period>
+[[nodiscard]] std::pair<context, cancel_func> with_timeout_cause(
+    const context& parent, std::chrono::duration<Rep, Period> timeout, error cause) {
+  return with_deadline_cause(parent, goro::now() + std::chrono::nanoseconds(detail::to_ns(timeout)),
+                             std::move(cause));
 }
 // A child carrying key -> value (Go's WithValue): value is converted to T and stored
 // immutable, looked up with ctx.value(key). Cancellation and deadline are the parent's.
 template <class T, class V>
-context with_value(const context& parent, const context_key<T>& key, V&& value);
+[[nodiscard]] context with_value(const context& parent, const context_key<T>& key, V&& value);
 // A child with the parent's values but never cancelled and with no deadline (Go's
 // WithoutCancel): done() is the nil channel, err() stays nil.
-context without_cancel(const context& parent);
+[[nodiscard]] context without_cancel(const context& parent);
 // A child cancelled (goro::canceled) when `token` is stop-requested, at once if it
 // already is, or when the parent is cancelled. It has no cancel function of its own.
-context with_stop_token(const context& parent, std::stop_token token);
+[[nodiscard]] context with_stop_token(const context& parent, std::stop_token token);
 
 // The cause of ctx's cancellation (Go's context.Cause): the error given to its
-// cancel_cause_func (or an ancestor's), else ctx.err(); nil while not done.
-error cause(const context& ctx);
+// cancel_cause_func (or an ancestor's), or to with_deadline_cause for its deadline,
+// else ctx.err(); nil while not done.
+[[nodiscard]] error cause(const context& ctx);
+
+namespace detail {
+// after_func's body, on a type-erased f that is called at most once.
+std::function<bool()> context_after_func(const context& ctx, std::function<void()> f);
+}  // namespace detail
 
 // Runs f in its own goroutine once ctx is done (Go's context.AfterFunc), at once if it
 // already is; if ctx can never be cancelled, f never runs. The returned function stops
 // that: it returns true if it prevented f from running, false if f was already started
-// (or stopped before). Neither call blocks; both may be used from anywhere.
-std::function<bool()> after_func(const context& ctx, std::function<void()> f);
+// (or stopped before). Neither call blocks; both may be used from anywhere. f is
+// decay-copied (moved from an rvalue; a move-only callable is fine) and destroyed once
+// it has run, or once it can no longer run (stopped, or ctx gone).
+template <class F>
+  requires std::invocable<std::decay_t<F>&>
+std::function<bool()> after_func(const context& ctx, F&& f) {
+  // Held by a shared_ptr: the hook that starts f is copied, f itself never is.
+  auto held = std::make_shared<std::decay_t<F>>(std::forward<F>(f));
+  return detail::context_after_func(ctx, [held] { (*held)(); });
+}
 
 namespace detail {
 struct context_access {

@@ -5,11 +5,11 @@
 // (function, file:line when debug info is available) and where it was created:
 //
 //   goroutine 7 [chan receive, 3 minutes]:
-//   goro::chan<int>::recv() const
-//   	/src/include/goro/chan.hpp:156
+//   goro::recv_chan<int>::recv() const
+//   	/src/include/goro/chan.hpp:210
 //   worker(goro::recv_chan<int>)
 //   	/src/app/main.cpp:42
-//   created by main::{lambda()#1}::operator()() const in goroutine 1
+//   created by main()::<lambda()> in goroutine 1
 //   	/src/app/main.cpp:60
 //
 // Level 1 groups goroutines with identical stacks and wait reasons and prints a count
@@ -68,7 +68,7 @@ struct leak_options {
 // nil when, within the grace period, every goroutine other than the caller, the
 // baseline and the ignored ones has exited (checked every 10 ms); otherwise an error
 // whose message is "found N leaked goroutine(s):" followed by their level-2 dump.
-error check_no_leaks(const leak_options& options = {});
+[[nodiscard]] error check_no_leaks(const leak_options& options = {});
 
 // Writes the goroutine profile in pprof's format, as Go's runtime/pprof does for
 // /debug/pprof/goroutine without ?debug: a gzip-compressed profile.proto `Profile`
@@ -88,7 +88,7 @@ error check_no_leaks(const leak_options& options = {});
 // so and names the packages.
 // Blocking: as write_goroutines (symbolizes on a helper thread when called from a
 // goroutine).
-error write_goroutine_profile(std::ostream& os);
+[[nodiscard]] error write_goroutine_profile(std::ostream& os);
 
 // A snapshot of the runtime's gauges and counters. Reading it walks every goroutine
 // descriptor and every stack slab (a mincore call each): milliseconds with a million
@@ -182,6 +182,6 @@ void write_vars(std::ostream& os);
 // 127.0.0.1:6060: Address already in use"), or a library built without the HTTP server
 // (GORO_DEBUG_SERVER=OFF). A running server turns off deadlock detection (its threads
 // could act on goroutines).
-error serve(const std::string& addr = "127.0.0.1:6060", bool allow_remote = false);
+[[nodiscard]] error serve(const std::string& addr = "127.0.0.1:6060", bool allow_remote = false);
 
 }  // namespace goro::debug

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <source_location>
 
 #include "goro/context.hpp"
@@ -73,6 +74,28 @@ class semaphore {
   // The synctest bubble it was made in: waiting on it is a durable block there.
   detail::bubble* const bubble_ = detail::current_bubble();
   std::source_location where_;
+};
+
+// Holds n units of a semaphore for a scope (Go's `defer sem.Release(n)` after an
+// Acquire): semaphore_guard g(sem, n) acquires them (blocking, as acquire(n)); with
+// std::adopt_lock it takes over units already acquired, e.g. after a successful
+// acquire(ctx, n):
+//   if (goro::error err = sem.acquire(ctx, 1)) return err;
+//   goro::semaphore_guard held(sem, 1, std::adopt_lock);
+// The destructor releases them. The semaphore must outlive the guard.
+class [[nodiscard]] semaphore_guard {
+ public:
+  semaphore_guard(semaphore& sem, std::int64_t n = 1) : sem_(&sem), n_(n) { sem.acquire(n); }
+  semaphore_guard(semaphore& sem, std::int64_t n, std::adopt_lock_t) noexcept
+      : sem_(&sem), n_(n) {}
+  semaphore_guard(semaphore& sem, std::adopt_lock_t) noexcept : sem_(&sem), n_(1) {}
+  semaphore_guard(const semaphore_guard&) = delete;
+  semaphore_guard& operator=(const semaphore_guard&) = delete;
+  ~semaphore_guard() { sem_->release(n_); }
+
+ private:
+  semaphore* sem_;
+  std::int64_t n_;
 };
 
 }  // namespace goro

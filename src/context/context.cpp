@@ -65,6 +65,7 @@ struct context_node : std::enable_shared_from_this<context_node> {
   error cause_;                             // under lock
   chan<std::monostate> done;                // closed on cancel
   std::optional<time_point> deadline;       // set once at creation
+  error deadline_cause;                     // nil means deadline_exceeded; set before arming
   context_node* registered_with = nullptr;  // the ancestor whose children we are in
   std::unordered_map<context_node*, std::weak_ptr<context_node>> children;  // under lock
   std::vector<std::pair<std::uint64_t, std::function<void()>>> callbacks;   // under lock
@@ -256,7 +257,8 @@ void cancel_node(std::shared_ptr<context_node> n, const error& err, const error&
 void fire_deadline(timer_entry* e) {
   auto* arm = static_cast<deadline_arm*>(e->arg);
   if (auto n = arm->node.lock()) {
-    cancel_node(std::move(n), deadline_exceeded, deadline_exceeded, true, /*on_timer=*/true);
+    error cause = n->deadline_cause;
+    cancel_node(std::move(n), deadline_exceeded, cause, true, /*on_timer=*/true);
   }
   release_arm(arm);  // the heap's share
 }
@@ -429,13 +431,19 @@ std::pair<context, cancel_cause_func> with_cancel_cause(const context& parent) {
 }
 
 std::pair<context, cancel_func> with_deadline(const context& parent, time_point deadline) {
+  return with_deadline_cause(parent, deadline, {});
+}
+
+std::pair<context, cancel_func> with_deadline_cause(const context& parent, time_point deadline,
+                                                    error cause) {
   auto inherited = parent.deadline();
   if (inherited && *inherited <= deadline) return with_cancel(parent);  // parent's comes first
   auto n = detail::new_cancel_node(parent);
   n->deadline = deadline;
+  n->deadline_cause = std::move(cause);
   auto now = goro::now();  // a synctest bubble's fake time inside one
   if (deadline <= now) {
-    detail::cancel_node(n, deadline_exceeded, deadline_exceeded, true, false);
+    detail::cancel_node(n, deadline_exceeded, n->deadline_cause, true, false);
   } else if (!n->cancelled.load(std::memory_order_acquire)) {
     detail::arm_deadline(n, deadline - now);
   }
@@ -467,7 +475,7 @@ error cause(const context& ctx) {
   return n->cause_;
 }
 
-std::function<bool()> after_func(const context& ctx, std::function<void()> f) {
+std::function<bool()> detail::context_after_func(const context& ctx, std::function<void()> f) {
   // 0: waiting, 1: started, 2: stopped.
   auto state = std::make_shared<std::atomic<int>>(0);
   std::uint64_t id = detail::context_on_cancel(ctx, [state, f = std::move(f)]() mutable {

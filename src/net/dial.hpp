@@ -13,6 +13,7 @@
 #include "goro/context.hpp"
 #include "goro/error.hpp"
 #include "goro/net.hpp"
+#include "goro/result.hpp"
 #include "goro/time.hpp"
 #include "net/address.hpp"
 
@@ -35,7 +36,7 @@ std::optional<time_point> partial_deadline(time_point now, time_point deadline,
 // partial deadline; for "tcp" with both families, the family of the first address
 // first and the other after fallback_delay (at once if the first family fails), the
 // first connection to succeed winning. All fail: the first error (of the first family).
-std::pair<conn, error> dial_endpoints(const context& ctx, std::string_view network,
-                                      const std::vector<addr::endpoint>& eps);
+result<conn> dial_endpoints(const context& ctx, std::string_view network,
+                            const std::vector<addr::endpoint>& eps);
 
 }  // namespace goro::net::dialing

@@ -215,17 +215,18 @@ std::string conn_name(const char* op, const net_socket& s) {
   return std::string(op) + " tcp " + s.local + "->" + s.remote;
 }
 
-// The error for a poll status other than ready.
+// The error for a poll status other than ready: "<what>: use of closed network
+// connection", or Go's "<what>: i/o timeout" (is(deadline_exceeded)).
 error wait_error(poll_status st, const std::string& what) {
   if (st == poll_status::closing) return wrap(err_closed, what);
-  return wrap(deadline_exceeded, what + ": i/o timeout");
+  return wrap(detail::io_timeout, what);
 }
 
 error null_error(const char* op) {
   return make_error(std::string(op) + ": null goro::net handle (default-constructed)");
 }
 
-std::pair<std::size_t, error> do_read(net_socket* s, std::span<std::byte> buf) {
+result<std::size_t> do_read(net_socket* s, std::span<std::byte> buf) {
   socket_ref ref(s);
   if (!ref) return {0, wrap(err_closed, conn_name("read", *s))};
   if (buf.empty()) return {0, {}};
@@ -250,17 +251,17 @@ std::pair<std::size_t, error> do_read(net_socket* s, std::span<std::byte> buf) {
 
 // ---- conn --------------------------------------------------------------------------
 
-std::pair<std::size_t, error> conn::read(std::span<std::byte> buf) {
+result<std::size_t> conn::read(std::span<std::byte> buf) const {
   if (!s_) return {0, null_error("read")};
   std::lock_guard lk(s_->read_lock);
   return do_read(s_.get(), buf);
 }
 
-std::pair<std::size_t, error> conn::read(std::span<char> buf) {
+result<std::size_t> conn::read(std::span<char> buf) const {
   return read(std::as_writable_bytes(buf));
 }
 
-std::pair<std::size_t, error> conn::read_full(std::span<std::byte> buf) {
+result<std::size_t> conn::read_full(std::span<std::byte> buf) const {
   if (!s_) return {0, null_error("read")};
   std::lock_guard lk(s_->read_lock);
   std::size_t done = 0;
@@ -275,11 +276,11 @@ std::pair<std::size_t, error> conn::read_full(std::span<std::byte> buf) {
   return {done, {}};
 }
 
-std::pair<std::size_t, error> conn::read_full(std::span<char> buf) {
+result<std::size_t> conn::read_full(std::span<char> buf) const {
   return read_full(std::as_writable_bytes(buf));
 }
 
-std::pair<std::size_t, error> conn::write(std::span<const std::byte> data) {
+result<std::size_t> conn::write(std::span<const std::byte> data) const {
   if (!s_) return {0, null_error("write")};
   net_socket* s = s_.get();
   std::lock_guard lk(s->write_lock);
@@ -308,17 +309,17 @@ std::pair<std::size_t, error> conn::write(std::span<const std::byte> data) {
   return {done, {}};
 }
 
-std::pair<std::size_t, error> conn::write(std::string_view data) {
+result<std::size_t> conn::write(std::string_view data) const {
   return write(std::as_bytes(std::span<const char>(data.data(), data.size())));
 }
 
-error conn::close() {
+error conn::close() const {
   if (!s_) return null_error("close");
   if (!s_->shut(true)) return wrap(err_closed, conn_name("close", *s_));
   return {};
 }
 
-error conn::close_write() {
+error conn::close_write() const {
   if (!s_) return null_error("close_write");
   socket_ref ref(s_.get());
   if (!ref) return wrap(err_closed, conn_name("close_write", *s_));
@@ -342,9 +343,13 @@ error set_deadlines(net_socket* s, time_point t, bool read, bool write) {
 }
 }  // namespace
 
-error conn::set_deadline(time_point t) { return set_deadlines(s_.get(), t, true, true); }
-error conn::set_read_deadline(time_point t) { return set_deadlines(s_.get(), t, true, false); }
-error conn::set_write_deadline(time_point t) { return set_deadlines(s_.get(), t, false, true); }
+error conn::set_deadline(time_point t) const { return set_deadlines(s_.get(), t, true, true); }
+error conn::set_read_deadline(time_point t) const {
+  return set_deadlines(s_.get(), t, true, false);
+}
+error conn::set_write_deadline(time_point t) const {
+  return set_deadlines(s_.get(), t, false, true);
+}
 
 int conn::native_handle() const noexcept {
   if (!s_ || (s_->state.load(std::memory_order_acquire) & 1)) return -1;
@@ -353,7 +358,7 @@ int conn::native_handle() const noexcept {
 
 // ---- listener ----------------------------------------------------------------------
 
-std::pair<conn, error> listener::accept() {
+result<conn> listener::accept() const {
   if (!s_) return {conn(), null_error("accept")};
   net_socket* s = s_.get();
   std::lock_guard lk(s->read_lock);
@@ -388,7 +393,7 @@ std::pair<conn, error> listener::accept() {
 
 std::string listener::addr() const { return s_ ? s_->local : std::string(); }
 
-error listener::close() {
+error listener::close() const {
   if (!s_) return null_error("close");
   if (!s_->shut(true)) return wrap(err_closed, "close tcp " + s_->local);
   return {};
@@ -399,7 +404,7 @@ int listener::native_handle() const noexcept {
   return s_->fd;
 }
 
-std::pair<listener, error> listen(std::string_view network, std::string_view address) {
+result<listener> listen(std::string_view network, std::string_view address) {
   std::string op = "listen " + std::string(network);
   auto [family, hp, perr] = parse_target(op, network, address);
   if (perr) return {listener(), perr};
@@ -492,6 +497,9 @@ std::pair<std::shared_ptr<net_socket>, error> connect_one(const context& ctx, co
       link->sock = nullptr;
     }
     if (error cerr = ctx.err()) return {nullptr, wrap(cerr, where)};
+    // The socket's only deadline is ctx's (its timer may not have marked ctx yet): the
+    // error has the context's text, as any other end of ctx gives.
+    if (st == poll_status::timeout) return {nullptr, wrap(deadline_exceeded, where)};
     if (st != poll_status::ready) return {nullptr, wait_error(st, where)};
     if (so_error != 0) return {nullptr, wrap(errno_error(so_error), where + ": connect")};
     detail::poll_set_deadline(s->pd, poll_mode::write, 0);
@@ -532,7 +540,7 @@ std::pair<sock_ptr, error> dial_serial(const context& ctx, const std::vector<end
     if (auto d = ctx.deadline()) {
       auto pd = partial_deadline(std::chrono::steady_clock::now(), *d, eps.size() - i);
       if (!pd) {
-        if (!first) first = wrap(deadline_exceeded, op + " " + format(eps[i]) + ": i/o timeout");
+        if (!first) first = wrap(deadline_exceeded, op + " " + format(eps[i]));
         break;
       }
       if (*pd < *d) std::tie(attempt, cancel) = with_deadline(ctx, *pd);
@@ -614,8 +622,8 @@ std::pair<sock_ptr, error> dial_parallel(const context& ctx, std::vector<endpoin
 
 }  // namespace
 
-std::pair<conn, error> dial_endpoints(const context& ctx, std::string_view network,
-                                      const std::vector<endpoint>& eps) {
+result<conn> dial_endpoints(const context& ctx, std::string_view network,
+                            const std::vector<endpoint>& eps) {
   std::string op = "dial " + std::string(network);
   if (error e = ctx.err()) return {conn(), wrap(e, op)};
   std::vector<endpoint> primaries, fallbacks;
@@ -634,8 +642,7 @@ std::pair<conn, error> dial_endpoints(const context& ctx, std::string_view netwo
 
 }  // namespace dialing
 
-std::pair<conn, error> dial(const context& ctx, std::string_view network,
-                            std::string_view address) {
+result<conn> dial(const context& ctx, std::string_view network, std::string_view address) {
   std::string op = "dial " + std::string(network);
   auto [family, hp, perr] = parse_target(op, network, address);
   if (perr) return {conn(), perr};
@@ -648,7 +655,7 @@ std::pair<conn, error> dial(const context& ctx, std::string_view network,
   return dialing::dial_endpoints(ctx, network, eps);
 }
 
-std::pair<conn, error> dial(std::string_view network, std::string_view address) {
+result<conn> dial(std::string_view network, std::string_view address) {
   return dial(background(), network, address);
 }
 
