@@ -16,8 +16,7 @@ void fetch(std::size_t buffer) {
   auto [ctx, cancel] = goro::with_cancel(goro::background());
   goro::go([cancel = cancel] { cancel(); });  // the caller gives up
   goro::go([results] { results.send(42); });  // the worker answers
-  std::optional<int> v;
-  (void)goro::select(goro::case_recv(results, v), goro::case_recv(ctx.done()));
+  (void)results.recv(ctx);
   cancel();
 }
 

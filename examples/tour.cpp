@@ -411,18 +411,10 @@ void listener(goro::recv_chan<int> requests) {
   for (int r : requests) std::printf("handled request %d\n", r);
 }
 
-// The same, but it also stops when ctx is done.
+// The same, but it also stops when ctx is done: recv(ctx) selects on the channel and
+// ctx.done(), and gives nullopt when either is closed.
 void listener_with_context(goro::context ctx, goro::recv_chan<int> requests) {
-  for (;;) {
-    std::optional<int> r;
-    switch (goro::select(goro::case_recv(requests, r), goro::case_recv(ctx.done()))) {
-      case 0:
-        if (!r) return;  // closed
-        std::printf("handled request %d\n", *r);
-        break;
-      case 1: return;  // cancelled
-    }
-  }
+  while (auto r = requests.recv(ctx)) std::printf("handled request %d\n", *r);
 }
 
 // The number of goroutines whose header in the level-2 dump reads `[<reason>`, e.g.
@@ -495,20 +487,17 @@ void section_leak() {
 // 6. a worker pool stopped by a context
 //
 // Workers read jobs from a channel and send results; a producer would go on forever.
-// Every blocking step is a select that also watches ctx.done(), so cancelling the
-// context stops every goroutine of the pool, wherever it is blocked.
+// Every blocking step also watches ctx.done() (recv(ctx) and send(ctx, v) are selects
+// on the channel and ctx.done()), so cancelling the context stops every goroutine of
+// the pool, wherever it is blocked.
 
 void pool_worker(goro::context ctx, int me, goro::recv_chan<int> jobs,
                  goro::send_chan<int> results) {
-  for (;;) {
-    std::optional<int> job;
-    if (goro::select(goro::case_recv(jobs, job), goro::case_recv(ctx.done())) == 1) break;
-    if (!job) return;  // jobs closed: no more work
+  while (auto job = jobs.recv(ctx)) {
     goro::sleep(1ms);  // the "work"
-    if (goro::select(goro::case_send(results, *job * *job), goro::case_recv(ctx.done())) == 1) {
-      break;
-    }
+    if (results.send(ctx, *job * *job)) break;  // the error: ctx is done
   }
+  if (!ctx.err()) return;  // jobs closed: no more work
   std::printf("  worker %d: stopped (%s)\n", me, ctx.err().message().c_str());
 }
 
@@ -524,7 +513,7 @@ void section_worker_pool() {
   }
   pool.go([ctx = ctx, jobs] {  // the producer
     for (int job = 0;; ++job) {
-      if (goro::select(goro::case_send(jobs, job), goro::case_recv(ctx.done())) == 1) return;
+      if (jobs.send(ctx, job)) return;
     }
   });
 
@@ -1091,8 +1080,7 @@ void fetch_with_cancel(std::size_t buffer) {
   auto [ctx, cancel] = goro::with_cancel(goro::background());
   goro::go([cancel = cancel] { cancel(); });  // the caller gives up
   goro::go([results] { results.send(42); });  // the worker answers
-  std::optional<int> v;
-  (void)goro::select(goro::case_recv(results, v), goro::case_recv(ctx.done()));
+  (void)results.recv(ctx);
   cancel();
 }
 

@@ -1,6 +1,6 @@
 // workers — a pool of workers reading jobs from a channel and writing results, each
-// waiting in a select on ctx.done(); cancelling the context stops them all, and
-// nothing is left behind.
+// blocking step watching a context (recv(ctx) and send(ctx, v): a select on
+// ctx.done()); cancelling the context stops them all, and nothing is left behind.
 #include <goro/goro.hpp>
 
 #include <cstdio>
@@ -17,23 +17,17 @@ struct result {
 };
 
 // Receives jobs until ctx is done or jobs is closed; sends each result (or gives up
-// on ctx). Every blocking step is a select with ctx.done(), so cancel stops it.
+// on ctx). Every blocking step also watches ctx, so cancel stops it.
 void worker(goro::context ctx, int me, goro::recv_chan<job> jobs, goro::send_chan<result> results) {
-  for (;;) {
-    std::optional<job> j;
-    switch (goro::select(goro::case_recv(jobs, j), goro::case_recv(ctx.done()))) {
-      case 0:
-        if (!j) return;    // no more jobs
-        goro::sleep(1ms);  // the "work"
-        switch (goro::select(goro::case_send(results, result{j->id, j->payload * j->payload}),
-                             goro::case_recv(ctx.done()))) {
-          case 0: break;
-          case 1: std::printf("worker %d: cancelled while delivering job %d\n", me, j->id); return;
-        }
-        break;
-      case 1: std::printf("worker %d: cancelled (%s)\n", me, ctx.err().message().c_str()); return;
+  while (auto j = jobs.recv(ctx)) {
+    goro::sleep(1ms);  // the "work"
+    if (results.send(ctx, result{j->id, j->payload * j->payload})) {
+      std::printf("worker %d: cancelled while delivering job %d\n", me, j->id);
+      return;
     }
   }
+  // nullopt: jobs closed (no more work), or ctx done.
+  if (ctx.err()) std::printf("worker %d: cancelled (%s)\n", me, ctx.err().message().c_str());
 }
 
 int main() {
@@ -48,8 +42,7 @@ int main() {
     // A producer that would go on forever; it stops on cancel too.
     goro::go([=] {
       for (int id = 0;; ++id) {
-        if (goro::select(goro::case_send(jobs, job{id, id}), goro::case_recv(ctx.done())) == 1)
-          return;
+        if (jobs.send(ctx, job{id, id})) return;  // ctx is done
       }
     });
 

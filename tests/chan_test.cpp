@@ -1,9 +1,14 @@
 // chan_test — goro/chan.hpp, from Go's channel semantics: FIFO, hand-off, buffering,
-// close, panics, nil channels, move-only values, goroutine/thread mixes.
+// close, panics, nil channels, move-only values, goroutine/thread mixes; the
+// context-aware send and receive, the status of a non-blocking receive, channels as
+// input ranges and the directional views.
 #include <atomic>
+#include <iterator>
 #include <memory>
+#include <ranges>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "support/fixture.hpp"
@@ -112,7 +117,7 @@ TEST_P(chan, panics_with_gos_messages) {
     return std::string("no panic");
   };
   EXPECT_EQ(message([&] { ch.send(1); }), "send on closed channel");
-  EXPECT_EQ(message([&] { ch.try_send(1); }), "send on closed channel");
+  EXPECT_EQ(message([&] { (void)ch.try_send(1); }), "send on closed channel");
   EXPECT_EQ(message([&] { ch.close(); }), "close of closed channel");
   goro::chan<int> nil;
   EXPECT_EQ(message([&] { nil.close(); }), "close of nil channel");
@@ -265,6 +270,307 @@ TEST_P(chan, many_senders_many_receivers_every_value_once) {
   ch.close();
   consumers.wait();
   for (auto& s : seen) ASSERT_EQ(s.load(), 1);
+}
+
+// --- recv(ctx) and send(ctx, v): a select against ctx.done() ---
+
+TEST_P(chan, recv_ctx_returns_the_value_that_arrives_before_ctx_is_done) {
+  auto ch = goro::make_chan<int>();
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  goro::wait_group wg;
+  wg.go([ch] {
+    goro::sleep(10ms);
+    ch.send(7);
+  });
+  EXPECT_EQ(ch.recv(ctx), 7);
+  EXPECT_FALSE(ctx.err());
+  wg.wait();
+  cancel();
+}
+
+TEST_P(chan, recv_ctx_gives_up_on_cancel_without_receiving_goroutines_and_threads) {
+  auto ch = goro::make_chan<int>();
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  std::atomic<int> gave_up{0};
+  goro::wait_group wg;
+  for (int i = 0; i < 4; ++i) {
+    wg.go([&, ctx = ctx] {
+      if (!ch.recv(ctx) && ctx.err().is(goro::canceled)) gave_up.fetch_add(1);
+    });
+  }
+  std::thread t([&, ctx = ctx] {
+    if (!ch.recv(ctx) && ctx.err().is(goro::canceled)) gave_up.fetch_add(1);
+  });
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(gave_up.load(), 0) << "recv(ctx) returned before ctx was done";
+  cancel();
+  wg.wait();
+  t.join();
+  EXPECT_EQ(gave_up.load(), 5);
+  // No receiver is left waiting: an unbuffered send cannot complete.
+  EXPECT_FALSE(ch.try_send(1));
+}
+
+TEST_P(chan, recv_ctx_ends_at_the_deadline_with_deadline_exceeded) {
+  auto ch = goro::make_chan<int>(1);
+  auto [ctx, cancel] = goro::with_timeout(goro::background(), 20ms);
+  auto t0 = steady::now();
+  EXPECT_EQ(ch.recv(ctx), std::nullopt);
+  EXPECT_GE(ms_since(t0), 15.0);
+  EXPECT_TRUE(ctx.err().is(goro::deadline_exceeded));
+  ch.send(3);  // the buffer is untouched: the value waits for the next receive
+  EXPECT_EQ(ch.recv(), 3);
+  cancel();
+}
+
+TEST_P(chan, recv_ctx_on_a_closed_channel_drains_then_reports_closed_with_ctx_live) {
+  auto ch = goro::make_chan<int>(2);
+  ch.send(1);
+  ch.close();
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  EXPECT_EQ(ch.recv(ctx), 1);
+  EXPECT_EQ(ch.recv(ctx), std::nullopt);
+  EXPECT_FALSE(ctx.err()) << "closed and drained, not cancelled";
+  cancel();
+}
+
+TEST_P(chan, recv_ctx_on_nil_waits_for_ctx_and_background_waits_for_the_value) {
+  goro::chan<int> nil;
+  auto [ctx, cancel] = goro::with_timeout(goro::background(), 10ms);
+  EXPECT_EQ(nil.recv(ctx), std::nullopt);
+  EXPECT_TRUE(ctx.err().is(goro::deadline_exceeded));
+  // background() can never be done: recv(ctx) is recv().
+  auto ch = goro::make_chan<int>();
+  goro::wait_group wg;
+  wg.go([ch] {
+    goro::sleep(10ms);
+    ch.send(5);
+  });
+  EXPECT_EQ(ch.recv(goro::background()), 5);
+  wg.wait();
+  cancel();
+}
+
+TEST_P(chan, send_ctx_delivers_and_returns_nil) {
+  auto ch = goro::make_chan<std::string>();
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  goro::wait_group wg;
+  std::optional<std::string> got;
+  wg.go([&] { got = ch.recv(); });
+  EXPECT_FALSE(ch.send(ctx, std::string("hello")));
+  wg.wait();
+  EXPECT_EQ(got, "hello");
+  cancel();
+}
+
+TEST_P(chan, send_ctx_gives_up_on_cancel_and_keeps_the_value) {
+  auto ch = goro::make_chan<std::unique_ptr<int>>();
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  std::atomic<bool> kept{false};
+  goro::error err;
+  goro::wait_group wg;
+  wg.go([&, ctx = ctx] {
+    auto p = std::make_unique<int>(9);
+    err = ch.send(ctx, std::move(p));
+    kept = p && *p == 9;  // not sent, so not moved from
+  });
+  std::this_thread::sleep_for(20ms);
+  cancel();
+  wg.wait();
+  EXPECT_TRUE(err.is(goro::canceled)) << err.message();
+  EXPECT_TRUE(kept.load());
+  EXPECT_EQ(ch.try_recv(), std::nullopt) << "no sender is left waiting";
+}
+
+TEST_P(chan, send_ctx_on_a_closed_channel_panics_and_on_nil_waits_for_ctx) {
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  auto ch = goro::make_chan<int>(1);
+  ch.close();
+  EXPECT_THROW((void)ch.send(ctx, 1), goro::panic_error);
+  goro::send_chan<int> nil;
+  auto [tctx, tcancel] = goro::with_timeout(ctx, 10ms);
+  EXPECT_TRUE(nil.send(tctx, 1).is(goro::deadline_exceeded));
+  tcancel();
+  cancel();
+}
+
+TEST_P(chan, when_both_ctx_and_the_channel_are_ready_either_may_win_as_in_go) {
+  // Go's select picks at random among ready cases; so do recv(ctx) and send(ctx, v).
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  cancel();
+  auto ch = goro::make_chan<int>(1);
+  int received = 0, sent = 0;
+  for (int i = 0; i < 400; ++i) {
+    if (ch.len() == 0) ch.send(i);
+    if (ch.recv(ctx)) ++received;
+  }
+  for (int i = 0; i < 400; ++i) {
+    (void)ch.try_recv();  // room for one: the send is ready
+    if (!ch.send(ctx, i)) ++sent;
+  }
+  // Each count is Binomial(400, 1/2): 0 or 400 has probability 2^-399.
+  EXPECT_GT(received, 0);
+  EXPECT_LT(received, 400);
+  EXPECT_GT(sent, 0);
+  EXPECT_LT(sent, 400);
+}
+
+// --- try_recv(recv_status&): empty and closed told apart ---
+
+TEST_P(chan, try_recv_status_tells_empty_from_closed) {
+  goro::recv_status st = goro::recv_status::received;
+  auto ch = goro::make_chan<int>(2);
+  EXPECT_EQ(ch.try_recv(st), std::nullopt);
+  EXPECT_EQ(st, goro::recv_status::would_block) << "open and empty";
+  ch.send(1);
+  ch.send(2);
+  ch.close();
+  EXPECT_EQ(ch.try_recv(st), 1);
+  EXPECT_EQ(st, goro::recv_status::received) << "closed, buffered values come first";
+  EXPECT_EQ(ch.try_recv(st), 2);
+  EXPECT_EQ(st, goro::recv_status::received);
+  EXPECT_EQ(ch.try_recv(st), std::nullopt);
+  EXPECT_EQ(st, goro::recv_status::closed) << "closed and drained";
+  EXPECT_EQ(ch.try_recv(st), std::nullopt);
+  EXPECT_EQ(st, goro::recv_status::closed);
+  goro::recv_chan<int> nil;
+  st = goro::recv_status::closed;
+  EXPECT_EQ(nil.try_recv(st), std::nullopt);
+  EXPECT_EQ(st, goro::recv_status::would_block) << "nil is never ready, never closed";
+}
+
+TEST_P(chan, try_recv_status_takes_from_a_waiting_sender_of_an_unbuffered_channel) {
+  auto ch = goro::make_chan<int>();
+  goro::wait_group wg;
+  wg.go([ch] { ch.send(8); });
+  goro::recv_status st = goro::recv_status::would_block;
+  std::optional<int> v;
+  EXPECT_TRUE(eventually([&] {
+    v = ch.try_recv(st);
+    return v.has_value();
+  }));
+  EXPECT_EQ(v, 8);
+  EXPECT_EQ(st, goro::recv_status::received);
+  wg.wait();
+}
+
+// --- channels as input ranges ---
+
+static_assert(std::ranges::input_range<goro::chan<int>>);
+static_assert(std::ranges::input_range<goro::recv_chan<int>>);
+static_assert(std::ranges::input_range<const goro::chan<std::unique_ptr<int>>>);
+static_assert(!std::ranges::input_range<goro::send_chan<int>>);
+static_assert(std::input_iterator<std::ranges::iterator_t<goro::chan<int>>>);
+static_assert(std::is_same_v<std::ranges::range_reference_t<goro::chan<int>>, int&>);
+static_assert(!std::ranges::forward_range<goro::chan<int>>, "single pass, as Go's range");
+
+TEST_P(chan, take_receives_exactly_n_and_leaves_the_rest_in_the_channel) {
+  auto ch = goro::make_chan<int>(4);
+  for (int i = 1; i <= 4; ++i) ch.send(i);
+  std::vector<int> got;
+  for (int v : ch | std::views::take(3)) got.push_back(v);
+  EXPECT_EQ(got, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(ch.len(), 1u) << "take(3) received a fourth value";
+  EXPECT_EQ(ch.try_recv(), 4);
+}
+
+TEST_P(chan, take_on_an_unbuffered_channel_does_not_wait_for_a_fourth_value) {
+  // With an eager iterator the loop would block in ++ after the third value until a
+  // fourth arrived; the sender here sends three and then waits for the loop's result.
+  auto ch = goro::make_chan<int>();
+  auto done = goro::make_chan<int>();
+  goro::wait_group wg;
+  wg.go([&] {
+    for (int i = 0; i < 3; ++i) ch.send(i);
+    EXPECT_EQ(done.recv(), 3);
+  });
+  int sum = 0;
+  for (int v : ch | std::views::take(3)) sum += v;
+  done.send(sum);
+  wg.wait();
+}
+
+TEST_P(chan, range_adaptors_and_algorithms_consume_until_closed) {
+  auto ch = goro::make_chan<int>();
+  goro::go([ch] {
+    for (int i = 0; i < 10; ++i) ch.send(i);
+    ch.close();
+  });
+  goro::recv_chan<int> in = ch;
+  std::vector<int> odd_squares;
+  for (int v : in | std::views::filter([](int x) { return x % 2 == 1; }) |
+                   std::views::transform([](int x) { return x * x; })) {
+    odd_squares.push_back(v);
+  }
+  EXPECT_EQ(odd_squares, (std::vector<int>{1, 9, 25, 49, 81}));
+  EXPECT_EQ(std::ranges::distance(in), 0) << "closed and drained: an empty range";
+}
+
+TEST_P(chan, an_iterator_receives_only_when_read_and_drop_skips_values) {
+  auto ch = goro::make_chan<int>(4);
+  for (int i = 0; i < 4; ++i) ch.send(i);
+  auto it = ch.begin();
+  EXPECT_EQ(ch.len(), 4u) << "begin() received before the value was read";
+  EXPECT_EQ(*it, 0);
+  EXPECT_EQ(*it, 0) << "reading twice receives once";
+  EXPECT_EQ(ch.len(), 3u);
+  ++it;  // past 0
+  ++it;  // past 1, received and dropped
+  EXPECT_EQ(ch.len(), 2u);
+  for (int v : ch | std::views::drop(1) | std::views::take(1)) EXPECT_EQ(v, 3);
+  EXPECT_EQ(ch.len(), 0u);
+}
+
+// --- chan<T> as send_chan<T> and recv_chan<T> ---
+
+static_assert(std::is_base_of_v<goro::recv_chan<int>, goro::chan<int>>);
+static_assert(std::is_base_of_v<goro::send_chan<int>, goro::chan<int>>);
+static_assert(sizeof(goro::chan<int>) == 2 * sizeof(std::shared_ptr<int>));
+static_assert(sizeof(goro::recv_chan<int>) == sizeof(std::shared_ptr<int>));
+static_assert(sizeof(goro::send_chan<int>) == sizeof(std::shared_ptr<int>));
+static_assert(!std::is_convertible_v<goro::recv_chan<int>, goro::chan<int>>);
+static_assert(!std::is_convertible_v<goro::send_chan<int>, goro::recv_chan<int>>);
+
+template <class T>
+std::vector<T> drain(goro::recv_chan<T> in) {
+  std::vector<T> out;
+  for (T v : in) out.push_back(v);
+  return out;
+}
+template <class T>
+void fill(goro::send_chan<T> out, T first, int n) {
+  for (int i = 0; i < n; ++i) out.send(first + static_cast<T>(i));
+  out.close();
+}
+
+TEST_P(chan, a_chan_is_deduced_as_either_directional_view) {
+  auto ch = goro::make_chan<long>(8);
+  fill(ch, 10L, 3);  // send_chan<T> deduced from chan<long>
+  EXPECT_EQ(drain(ch), (std::vector<long>{10, 11, 12}));  // recv_chan<T> likewise
+  EXPECT_TRUE(std::ranges::empty(drain(ch))) << "closed and drained";
+}
+
+TEST_P(chan, views_of_one_channel_compare_equal_and_nil_views_are_false) {
+  auto ch = goro::make_chan<int>(1);
+  goro::send_chan<int> out = ch;
+  goro::recv_chan<int> in = ch;
+  goro::chan<int> other = goro::make_chan<int>(1);
+  EXPECT_TRUE(out == ch);
+  EXPECT_TRUE(in == ch);
+  EXPECT_TRUE(ch == out);
+  EXPECT_FALSE(in == other);
+  EXPECT_TRUE(in);
+  EXPECT_TRUE(out);
+  goro::chan<int> nil;
+  in = nil;
+  out = nil;
+  EXPECT_FALSE(in);
+  EXPECT_FALSE(out);
+  EXPECT_TRUE(in == goro::recv_chan<int>{});
+  goro::chan<int> copy = ch;
+  copy = goro::chan<int>{};
+  EXPECT_FALSE(copy);
+  EXPECT_TRUE(ch) << "assigning a copy leaves the original";
 }
 
 }  // namespace

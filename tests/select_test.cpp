@@ -1,10 +1,14 @@
 // select_test — goro/select.hpp: readiness, default, fairness, nil cases, send and
-// receive on one channel, closes, and a randomised many-to-many stress.
+// receive on one channel, closes, a randomised many-to-many stress, case_send's
+// conversions, and select_recv over run-time lists.
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <random>
+#include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -227,6 +231,163 @@ TEST_P(select_, stress_many_to_many_with_random_cases_and_closes) {
   EXPECT_EQ(received.load(), producers * per) << "seed " << seed;
   for (std::size_t i = 0; i < seen.size(); ++i)
     ASSERT_EQ(seen[i].load(), 1) << "value " << i << " seed " << seed;
+}
+
+// --- case_send conversions ---
+
+TEST_P(select_, case_send_converts_implicitly_without_narrowing) {
+  auto longs = goro::make_chan<long>(1);
+  auto doubles = goro::make_chan<double>(1);
+  auto strings = goro::make_chan<std::string>(1);
+  auto owned = goro::make_chan<std::unique_ptr<int>>(1);
+  EXPECT_EQ(goro::select(goro::case_send(longs, 7)), 0);            // int -> long widens
+  EXPECT_EQ(goro::select(goro::case_send(doubles, 2.5f)), 0);       // float -> double
+  EXPECT_EQ(goro::select(goro::case_send(strings, "text")), 0);     // const char* -> string
+  EXPECT_EQ(goro::select(goro::case_send(owned, std::make_unique<int>(3))), 0);
+  EXPECT_EQ(longs.recv(), 7L);
+  EXPECT_EQ(doubles.recv(), 2.5);
+  EXPECT_EQ(strings.recv(), "text");
+  EXPECT_EQ(**owned.recv(), 3);
+  // What the compiler rejects (double -> int, a raw pointer to unique_ptr, ...) is in
+  // tests/compile_fail/.
+  static_assert(goro::detail::non_narrowing_to<int, long>);
+  static_assert(!goro::detail::non_narrowing_to<double, int>);
+  static_assert(!goro::detail::non_narrowing_to<int*, bool>);
+  static_assert(!goro::detail::select_case_arg<goro::chan<int>&>);
+  static_assert(goro::detail::select_case_arg<goro::detail::default_case>);
+}
+
+// --- select_recv: Go's reflect.Select over a run-time list of receives ---
+
+TEST_P(select_, select_recv_fans_in_every_value_from_n_producers) {
+  // 20 channels: more than the 16 cases a select keeps on its stack.
+  constexpr int producers = 20, per = 300;
+  std::vector<goro::chan<int>> chans;
+  for (int p = 0; p < producers; ++p) chans.push_back(goro::make_chan<int>(p % 3));
+  goro::wait_group wg;
+  for (int p = 0; p < producers; ++p) {
+    wg.go([ch = chans[static_cast<std::size_t>(p)], p] {
+      for (int i = 0; i < per; ++i) ch.send(p * per + i);
+      ch.close();
+    });
+  }
+  std::vector<goro::recv_chan<int>> live(chans.begin(), chans.end());
+  std::vector<int> seen(producers * per), last(producers, -1);
+  int open = producers;
+  while (open > 0) {
+    std::optional<int> v;
+    int i = goro::select_recv(live, v);
+    ASSERT_GE(i, 0);
+    ASSERT_LT(i, producers);
+    auto k = static_cast<std::size_t>(i);
+    if (!v) {
+      live[k] = {};  // closed and drained: a nil entry never fires again
+      --open;
+      continue;
+    }
+    ASSERT_EQ(*v / per, i) << "the index names the channel the value came from";
+    ASSERT_GT(*v, last[k]) << "FIFO per channel";
+    last[k] = *v;
+    ++seen[static_cast<std::size_t>(*v)];
+  }
+  wg.wait();
+  for (std::size_t v = 0; v < seen.size(); ++v) ASSERT_EQ(seen[v], 1) << "value " << v;
+}
+
+TEST_P(select_, select_recv_chooses_uniformly_among_list_and_extra_cases) {
+  // Four ready channels in the list and a fifth as an extra case: a chi-square test over
+  // 100,000 selects (4 degrees of freedom; 18.47 is the 0.1% critical value).
+  constexpr int n = 100'000;
+  std::vector<goro::chan<int>> list(4);
+  for (auto& c : list) {
+    c = goro::make_chan<int>(1);
+    c.send(0);
+  }
+  auto extra = goro::make_chan<int>(1);
+  extra.send(0);
+  std::array<int, 5> hits{};
+  std::optional<int> v, w;
+  for (int i = 0; i < n; ++i) {
+    int k = goro::select_recv(list, v, goro::case_recv(extra, w));
+    ASSERT_GE(k, 0);
+    ASSERT_LT(k, 5);
+    ++hits[static_cast<std::size_t>(k)];
+    (k == 4 ? extra : list[static_cast<std::size_t>(k)]).send(0);  // ready again
+  }
+  double chi2 = 0;
+  for (int h : hits) chi2 += (h - n / 5.0) * (h - n / 5.0) / (n / 5.0);
+  EXPECT_LT(chi2, 18.47) << hits[0] << " " << hits[1] << " " << hits[2] << " " << hits[3] << " "
+                         << hits[4];
+}
+
+TEST_P(select_, select_recv_reports_a_closed_channel_by_its_index_with_nullopt) {
+  auto open = goro::make_chan<int>(), closed = goro::make_chan<int>();
+  closed.close();
+  std::array<goro::chan<int>, 3> list{open, goro::chan<int>{}, closed};
+  std::optional<int> v = 99;
+  EXPECT_EQ(goro::select_recv(list, v), 2);
+  EXPECT_EQ(v, std::nullopt);
+}
+
+TEST_P(select_, select_recv_with_a_default_never_blocks) {
+  std::optional<int> v = 99;
+  std::vector<goro::recv_chan<int>> nils(3);
+  EXPECT_EQ(goro::select_recv(nils, v, goro::case_default()), 3) << "nil entries never fire";
+  std::vector<goro::recv_chan<int>> none;
+  EXPECT_EQ(goro::select_recv(none, v, goro::case_default()), 0);
+  auto empty = goro::make_chan<int>();
+  std::span<const goro::chan<int>> one(&empty, 1);
+  EXPECT_EQ(goro::select_recv(one, v, goro::case_default()), 1);
+  EXPECT_EQ(v, 99) << "out is written only when a list case runs";
+  auto ready = goro::make_chan<int>(1);
+  ready.send(4);
+  std::array<goro::recv_chan<int>, 2> two{empty, ready};
+  EXPECT_EQ(goro::select_recv(two, v, goro::case_default()), 1);
+  EXPECT_EQ(v, 4);
+}
+
+TEST_P(select_, select_recv_stops_on_ctx_and_runs_send_cases) {
+  std::vector<goro::chan<int>> list{goro::make_chan<int>(), goro::make_chan<int>()};
+  auto [ctx, cancel] = goro::with_cancel(goro::background());
+  std::optional<int> v = 99;
+  std::atomic<int> idx{-1};
+  goro::wait_group wg;
+  wg.go([&, ctx = ctx] { idx = goro::select_recv(list, v, goro::case_recv(ctx.done())); });
+  std::thread t([&] {
+    std::this_thread::sleep_for(20ms);
+    cancel();
+  });
+  wg.wait();
+  t.join();
+  EXPECT_EQ(idx.load(), 2);
+  EXPECT_EQ(v, 99);
+  // Nothing was received: both channels still take no send without a receiver.
+  EXPECT_FALSE(list[0].try_send(1));
+  auto out = goro::make_chan<int>(1);
+  EXPECT_EQ(goro::select_recv(list, v, goro::case_send(out, 5)), 2);
+  EXPECT_EQ(out.recv(), 5);
+}
+
+TEST(select_forever, select_recv_over_an_empty_or_nil_list_blocks_forever) {
+  EXPECT_EXIT(
+      {
+        std::atomic<bool> returned{false};
+        goro::go([&] {
+          std::vector<goro::chan<int>> none;
+          std::optional<int> v;
+          goro::select_recv(none, v);
+          returned = true;
+        });
+        goro::go([&] {
+          std::vector<goro::chan<int>> nils(2);
+          std::optional<int> v;
+          goro::select_recv(nils, v);
+          returned = true;
+        });
+        std::this_thread::sleep_for(200ms);
+        std::exit(returned ? 1 : 0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

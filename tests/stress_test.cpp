@@ -57,6 +57,9 @@ TEST_P(stress, token_ring_of_goroutines_and_threads) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(hops.load(), static_cast<long>(nodes) * laps) << "seed " << seed;
   turn[0]->wait();  // the last hop handed the token back to node 0
+  // Every other node re-armed its turn after its last wait: disarm before the
+  // wait_groups go (one destroyed with a non-zero counter is a fatal error).
+  for (int i = 1; i < nodes; ++i) turn[static_cast<std::size_t>(i)]->done();
 }
 
 // Goroutines that randomly yield, sleep, spawn children and wait for them, for a

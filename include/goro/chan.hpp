@@ -5,15 +5,28 @@
 // completes only when a receiver takes the value. Senders and receivers are served in
 // FIFO order. Values are moved, never copied twice; move-only T works.
 //
-// Blocking: send, recv and range-for park the calling goroutine, or block the calling
-//   plain thread, until they can complete; try_send/try_recv, close, len and cap never
-//   block. On a nil channel, send and recv block forever (as Go).
-// Thread-safety: every operation may be used concurrently from goroutines and threads.
+// send_chan<T> and recv_chan<T> are the directional handles (Go's `chan<- T` and
+// `<-chan T`). chan<T> derives from both, so it converts to either wherever Go would
+// assign it, also where a template deduces T: a `template <class T> void
+// consume(goro::recv_chan<T>)` accepts a chan<int>. A chan<T> holds its channel once per
+// view (two shared pointers); do not assign to one of its views through a base
+// reference, which would retarget that view alone.
+//
+// chan<T> and recv_chan<T> are C++20 input ranges that receive lazily: each element is
+// received when it is first read or compared with end(), so `ch | std::views::take(3)`
+// receives exactly three values. The range ends when the channel is closed and drained.
+//
+// Blocking: send, recv and iteration park the calling goroutine, or block the calling
+//   plain thread, until they can complete; send(ctx, v) and recv(ctx) also return when
+//   ctx is done; try_send/try_recv, close, len and cap never block. On a nil channel,
+//   send and recv block forever (as Go), and their ctx forms until ctx is done.
+// Thread-safety: every operation may be used concurrently from goroutines and threads;
+//   an iterator belongs to the one goroutine or thread that uses it.
 // Panics (goro::panic_error, Go's messages): send on a closed channel ("send on closed
-//   channel", also for a sender blocked when the channel is closed), close of a closed
-//   channel ("close of closed channel"), close of nil ("close of nil channel"),
-//   make_chan with a capacity out of range ("makechan: size out of range"). Also for
-//   try_send: a closed channel panics rather than returning false.
+//   channel", also for a sender blocked when the channel is closed, and for try_send
+//   and send(ctx, v)), close of a closed channel ("close of closed channel"), close of
+//   nil ("close of nil channel"), make_chan with a capacity out of range ("makechan:
+//   size out of range").
 //
 // Example:
 //   auto jobs = goro::make_chan<int>(16);
@@ -29,10 +42,12 @@
 #include <utility>
 
 #include "goro/detail/channel.hpp"
+#include "goro/error.hpp"
 #include "goro/panic.hpp"
 
 namespace goro {
 
+class context;  // goro/context.hpp
 template <class T>
 class send_chan;
 template <class T>
@@ -42,25 +57,46 @@ class chan;
 template <class T>
 chan<T> make_chan(std::size_t cap = 0);
 
+// What a non-blocking receive found (try_recv(recv_status&)); Go's `v, ok := <-ch` in a
+// select with a default tells the same three apart.
+enum class recv_status {
+  received,     // a value was received (ok == true)
+  would_block,  // nothing ready: open and empty, or a nil channel (the default runs)
+  closed,       // closed and drained (ok == false): every later receive ends at once
+};
+
 namespace detail {
-// Access to a handle's channel for select and the directional views.
+// Access to a handle's channel for select, the runtime and the directional views.
 struct chan_access {
-  template <class H>
-  static auto* core(const H& h) noexcept {
-    return h.state_.get();
+  template <class T>
+  static const std::shared_ptr<channel<T>>& state(const recv_chan<T>& h) noexcept {
+    return h.state_;
+  }
+  template <class T>
+  static const std::shared_ptr<channel<T>>& state(const send_chan<T>& h) noexcept {
+    return h.state_;
+  }
+  template <class T>
+  static const std::shared_ptr<channel<T>>& state(const chan<T>& h) noexcept {
+    return state(static_cast<const recv_chan<T>&>(h));
   }
   template <class H>
-  static const auto& state(const H& h) noexcept {
-    return h.state_;
+  static channel_core* core(const H& h) noexcept {
+    return state(h).get();
   }
   // A handle of type H on `state` (which may share ownership with another object).
   template <class H, class S>
   static H make(S state) noexcept {
-    H h;
-    h.state_ = std::move(state);
-    return h;
+    return H(std::move(state));
   }
 };
+
+// Runs Go's select over `c` and ctx.done(); true if `c` ran, false if ctx was done
+// first (either may run when both are ready). Defined in src/chan/select.cpp, where
+// goro::context is complete.
+bool select_or_done(select_case c, const context& ctx);
+// ctx.err(), for the templates below that see goro::context incomplete.
+error context_err(const context& ctx);
 
 template <class T>
 class chan_ops {
@@ -72,15 +108,36 @@ class chan_ops {
     s->send(&v, true);
   }
   static bool try_send(const state_ptr& s, T&& v) { return s && s->send(&v, false); }
-  static std::optional<T> recv(const state_ptr& s) {
+  // v is moved from only if it is sent.
+  static error send(const state_ptr& s, const context& ctx, T& v) {
+    if (select_or_done(select_case{s.get(), &v, true, false}, ctx)) return error{};
+    return context_err(ctx);
+  }
+  static void recv_into(const state_ptr& s, std::optional<T>& out) {
     if (!s) block_forever(wait_reason::chan_receive_nil);
-    std::optional<T> out;
     s->recv(&out, true);
+  }
+  static std::optional<T> recv(const state_ptr& s) {
+    std::optional<T> out;
+    recv_into(s, out);
     return out;
   }
-  static std::optional<T> try_recv(const state_ptr& s) {
+  static std::optional<T> recv(const state_ptr& s, const context& ctx) {
     std::optional<T> out;
-    if (s) s->recv(&out, false);
+    (void)select_or_done(select_case{s.get(), &out, false, false}, ctx);
+    return out;
+  }
+  static std::optional<T> try_recv(const state_ptr& s, recv_status* status) {
+    std::optional<T> out;
+    recv_status st = recv_status::would_block;
+    if (s) {
+      switch (s->recv(&out, false)) {
+        case channel_core::recv_status::value: st = recv_status::received; break;
+        case channel_core::recv_status::closed: st = recv_status::closed; break;
+        case channel_core::recv_status::would_block: break;
+      }
+    }
+    if (status) *status = st;
     return out;
   }
   static void close(const state_ptr& s) {
@@ -91,42 +148,121 @@ class chan_ops {
   static std::size_t cap(const state_ptr& s) noexcept { return s ? s->capacity : 0; }
 };
 
-// Go's `for v := range ch`: receives until the channel is closed and drained.
+// Go's `for v := range ch` as a C++20 input iterator. It receives lazily: the element
+// at its position is received when first read (operator*) or compared with end, and
+// ++ on an element not yet received receives and drops it. So an adaptor that stops
+// after n elements (std::views::take) receives exactly n.
 template <class T>
 class chan_iterator {
  public:
+  using iterator_concept = std::input_iterator_tag;
   using value_type = T;
   using difference_type = std::ptrdiff_t;
+
   chan_iterator() = default;
-  explicit chan_iterator(std::shared_ptr<channel<T>> s) : s_(std::move(s)) { advance(); }
-  T& operator*() { return *current_; }
+  explicit chan_iterator(std::shared_ptr<channel<T>> s) : s_(std::move(s)) {}
+
+  // The received value; blocks like recv() if it has not been received yet. Not valid
+  // at end (closed and drained).
+  T& operator*() const {
+    fetch();
+    return *current_;
+  }
   chan_iterator& operator++() {
-    advance();
+    fetch();
+    fetched_ = false;
+    current_.reset();
     return *this;
   }
-  void operator++(int) { advance(); }
+  void operator++(int) { ++*this; }
+  // At end once the channel is closed and drained; blocks like recv() to find out.
   friend bool operator==(const chan_iterator& it, std::default_sentinel_t) {
+    it.fetch();
     return !it.current_.has_value();
   }
 
  private:
-  void advance() {
-    current_.reset();
-    current_ = chan_ops<T>::recv(s_);
+  void fetch() const {
+    if (fetched_) return;
+    chan_ops<T>::recv_into(s_, current_);
+    fetched_ = true;
   }
   std::shared_ptr<channel<T>> s_;
-  std::optional<T> current_;
+  // Lazily received state: logically the element at this position, so filled in by
+  // const reads.
+  mutable std::optional<T> current_;
+  mutable bool fetched_ = false;
 };
 }  // namespace detail
 
-// A bidirectional channel handle (Go's `chan T`).
+// The receive half of a channel (Go's `<-chan T`). Nothing here panics: a receiver
+// cannot close.
 template <class T>
-class chan {
+class recv_chan {
  public:
   using value_type = T;
 
   // The nil channel.
-  chan() = default;
+  recv_chan() = default;
+
+  // Receives a value (Go's `v, ok := <-ch`); nullopt once the channel is closed and
+  // drained (ok == false). Blocks while empty and open. Nil: blocks forever.
+  std::optional<T> recv() const { return detail::chan_ops<T>::recv(state_); }
+
+  // Receives a value, or gives up when ctx is done: Go's
+  //   select { case v, ok := <-ch: ...; case <-ctx.Done(): ... }
+  // nullopt when the channel is closed and drained or when ctx is done first; then
+  // ctx.err() != nil tells that ctx was done (or done as well: when both are ready,
+  // one is picked at random, as Go's select does). Nothing is received when it gives
+  // up. Blocks until one of the two; nil channel: until ctx is done (forever for a
+  // context that cannot be cancelled).
+  [[nodiscard]] std::optional<T> recv(const context& ctx) const {
+    return detail::chan_ops<T>::recv(state_, ctx);
+  }
+
+  // Receives without blocking; nullopt if nothing is ready, or the channel is closed
+  // and drained (the overload below tells the two apart). Nil: nullopt.
+  [[nodiscard]] std::optional<T> try_recv() const {
+    return detail::chan_ops<T>::try_recv(state_, nullptr);
+  }
+  // As try_recv(), and sets `status`: received (a value is returned), would_block
+  // (open and empty, or nil) or closed (closed and drained).
+  [[nodiscard]] std::optional<T> try_recv(recv_status& status) const {
+    return detail::chan_ops<T>::try_recv(state_, &status);
+  }
+
+  // Buffered values now / buffer capacity (0 for nil). Never block; len is a snapshot.
+  std::size_t len() const noexcept { return detail::chan_ops<T>::len(state_); }
+  std::size_t cap() const noexcept { return detail::chan_ops<T>::cap(state_); }
+
+  // Range-for receives until closed and drained: `for (T v : ch) ...` (Go's range);
+  // reading the first element or comparing with end() blocks like recv(), nil:
+  // forever. See detail::chan_iterator for the lazy receive.
+  detail::chan_iterator<T> begin() const { return detail::chan_iterator<T>(state_); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  // True unless nil. Handles compare equal when they refer to the same channel (two
+  // nil handles are equal).
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+  friend bool operator==(const recv_chan& a, const recv_chan& b) noexcept {
+    return a.state_ == b.state_;
+  }
+
+ private:
+  friend struct detail::chan_access;
+  friend class chan<T>;
+  explicit recv_chan(std::shared_ptr<detail::channel<T>> s) noexcept : state_(std::move(s)) {}
+  std::shared_ptr<detail::channel<T>> state_;
+};
+
+// The send half of a channel (Go's `chan<- T`).
+template <class T>
+class send_chan {
+ public:
+  using value_type = T;
+
+  // The nil channel.
+  send_chan() = default;
 
   // Sends v (Go's `ch <- v`); blocks until a receiver takes it (unbuffered) or there is
   // buffer space. The const& overload copies v first. Panics if the channel is closed,
@@ -137,106 +273,82 @@ class chan {
   }
   void send(T&& v) const { detail::chan_ops<T>::send(state_, std::move(v)); }
 
-  // Receives a value (Go's `v, ok := <-ch`); nullopt once the channel is closed and
-  // drained (ok == false). Blocks while empty and open. Nil: blocks forever.
-  std::optional<T> recv() const { return detail::chan_ops<T>::recv(state_); }
+  // Sends v, or gives up when ctx is done: Go's
+  //   select { case ch <- v: return nil; case <-ctx.Done(): return ctx.Err() }
+  // Returns nil when sent, ctx.err() when ctx is done first (when both are ready, one
+  // is picked at random, as Go's select does); v is moved from only when sent. Panics
+  // like send() on a closed channel. Blocks until one of the two; nil channel: until
+  // ctx is done (forever for a context that cannot be cancelled).
+  [[nodiscard]] error send(const context& ctx, const T& v) const
+    requires std::copy_constructible<T>
+  {
+    T copy(v);
+    return detail::chan_ops<T>::send(state_, ctx, copy);
+  }
+  [[nodiscard]] error send(const context& ctx, T&& v) const {
+    return detail::chan_ops<T>::send(state_, ctx, v);
+  }
 
   // Sends without blocking (Go's select with a default); true if sent (v is moved from
   // only then): a receiver was waiting or the buffer had room. Nil: false. Panics if
   // the channel is closed.
-  bool try_send(const T& v) const requires std::copy_constructible<T> {
+  [[nodiscard]] bool try_send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
     return detail::chan_ops<T>::try_send(state_, std::move(copy));
   }
-  bool try_send(T&& v) const { return detail::chan_ops<T>::try_send(state_, std::move(v)); }
-
-  // Receives without blocking; nullopt if nothing is ready, or the channel is closed
-  // and drained (the two are not told apart). Nil: nullopt.
-  std::optional<T> try_recv() const { return detail::chan_ops<T>::try_recv(state_); }
+  [[nodiscard]] bool try_send(T&& v) const {
+    return detail::chan_ops<T>::try_send(state_, std::move(v));
+  }
 
   // Closes the channel (Go's close): blocked receivers get nullopt, later receivers
   // drain the buffer and then get nullopt; blocked senders panic. Never blocks. Panics
   // if already closed or nil.
   void close() const { detail::chan_ops<T>::close(state_); }
 
-  // Buffered values now / buffer capacity (0 for nil). Never block; len is a snapshot.
+  // As recv_chan's.
   std::size_t len() const noexcept { return detail::chan_ops<T>::len(state_); }
   std::size_t cap() const noexcept { return detail::chan_ops<T>::cap(state_); }
-
-  // Range-for receives until closed and drained: `for (T v : ch) ...` (Go's range).
-  // begin() and each increment block like recv(); nil: blocks forever.
-  detail::chan_iterator<T> begin() const { return detail::chan_iterator<T>(state_); }
-  std::default_sentinel_t end() const noexcept { return {}; }
-
-  // True unless nil. Handles compare equal when they refer to the same channel (two
-  // nil handles are equal).
   explicit operator bool() const noexcept { return state_ != nullptr; }
-  friend bool operator==(const chan& a, const chan& b) noexcept { return a.state_ == b.state_; }
+  friend bool operator==(const send_chan& a, const send_chan& b) noexcept {
+    return a.state_ == b.state_;
+  }
 
  private:
   friend struct detail::chan_access;
-  friend class send_chan<T>;
-  friend class recv_chan<T>;
+  friend class chan<T>;
+  explicit send_chan(std::shared_ptr<detail::channel<T>> s) noexcept : state_(std::move(s)) {}
+  std::shared_ptr<detail::channel<T>> state_;
+};
+
+// A bidirectional channel handle (Go's `chan T`): every member of send_chan<T> and
+// recv_chan<T>, documented there.
+template <class T>
+class chan : public send_chan<T>, public recv_chan<T> {
+ public:
+  using value_type = T;
+
+  // The nil channel.
+  chan() = default;
+
+  using send_chan<T>::send;
+  using send_chan<T>::try_send;
+  using send_chan<T>::close;
+  using recv_chan<T>::recv;
+  using recv_chan<T>::try_recv;
+  using recv_chan<T>::len;
+  using recv_chan<T>::cap;
+  using recv_chan<T>::begin;
+  using recv_chan<T>::end;
+  using recv_chan<T>::operator bool;
+  friend bool operator==(const chan& a, const chan& b) noexcept {
+    return static_cast<const recv_chan<T>&>(a) == static_cast<const recv_chan<T>&>(b);
+  }
+
+ private:
+  friend struct detail::chan_access;
   friend chan make_chan<T>(std::size_t);
-  explicit chan(std::shared_ptr<detail::channel<T>> s) : state_(std::move(s)) {}
-  std::shared_ptr<detail::channel<T>> state_;
-};
-
-// The send half of a channel (Go's `chan<- T`); converts implicitly from chan<T>.
-// Its members behave exactly as chan<T>'s of the same name: same blocking, same
-// panics, same thread-safety.
-template <class T>
-class send_chan {
- public:
-  using value_type = T;
-  // The nil channel.
-  send_chan() = default;
-  // A send-only handle to c's channel (nil if c is nil).
-  send_chan(const chan<T>& c) : state_(c.state_) {}  // NOLINT: implicit, as in Go
-
-  void send(const T& v) const requires std::copy_constructible<T> {
-    T copy(v);
-    detail::chan_ops<T>::send(state_, std::move(copy));
-  }
-  void send(T&& v) const { detail::chan_ops<T>::send(state_, std::move(v)); }
-  bool try_send(const T& v) const requires std::copy_constructible<T> {
-    T copy(v);
-    return detail::chan_ops<T>::try_send(state_, std::move(copy));
-  }
-  bool try_send(T&& v) const { return detail::chan_ops<T>::try_send(state_, std::move(v)); }
-  void close() const { detail::chan_ops<T>::close(state_); }
-  std::size_t len() const noexcept { return detail::chan_ops<T>::len(state_); }
-  std::size_t cap() const noexcept { return detail::chan_ops<T>::cap(state_); }
-  explicit operator bool() const noexcept { return state_ != nullptr; }
-
- private:
-  friend struct detail::chan_access;
-  std::shared_ptr<detail::channel<T>> state_;
-};
-
-// The receive half of a channel (Go's `<-chan T`); converts implicitly from chan<T>.
-// Its members behave exactly as chan<T>'s of the same name: same blocking, same
-// thread-safety; nothing here panics (a receiver cannot close).
-template <class T>
-class recv_chan {
- public:
-  using value_type = T;
-  // The nil channel.
-  recv_chan() = default;
-  // A receive-only handle to c's channel (nil if c is nil).
-  recv_chan(const chan<T>& c) : state_(c.state_) {}  // NOLINT: implicit, as in Go
-
-  std::optional<T> recv() const { return detail::chan_ops<T>::recv(state_); }
-  std::optional<T> try_recv() const { return detail::chan_ops<T>::try_recv(state_); }
-  std::size_t len() const noexcept { return detail::chan_ops<T>::len(state_); }
-  std::size_t cap() const noexcept { return detail::chan_ops<T>::cap(state_); }
-  detail::chan_iterator<T> begin() const { return detail::chan_iterator<T>(state_); }
-  std::default_sentinel_t end() const noexcept { return {}; }
-  explicit operator bool() const noexcept { return state_ != nullptr; }
-
- private:
-  friend struct detail::chan_access;
-  std::shared_ptr<detail::channel<T>> state_;
+  explicit chan(std::shared_ptr<detail::channel<T>> s) noexcept
+      : send_chan<T>(s), recv_chan<T>(std::move(s)) {}
 };
 
 // Makes a channel with room for `cap` buffered values (0: unbuffered), Go's make(chan

@@ -8,10 +8,14 @@
 //    exactly one case runs; the others' waiters are stale and are unlinked by us once
 //    we wake (step 4) or skipped by wakers that meet them first.
 // 4. Lock everything again and unlink the waiters that are still queued.
+//
+// The context-aware channel operations (recv(ctx), send(ctx, v)) are a two-case select
+// against ctx.done(); select_or_done at the end.
 #include <algorithm>
 #include <memory>
 #include <random>
 
+#include "goro/context.hpp"
 #include "goro/select.hpp"
 #include "runtime/bubble.hpp"
 #include "runtime/parking.hpp"
@@ -211,5 +215,13 @@ int select_impl(select_case* cases, int n) {
   if (cases[won].is_send && !waiters[won].success) panic_send_on_closed();
   return won;
 }
+
+bool select_or_done(select_case c, const context& ctx) {
+  recv_chan<std::monostate> done = ctx.done();  // nil for a context that cannot be cancelled
+  select_case cases[2] = {c, select_case{chan_access::core(done), nullptr, false, false}};
+  return select_impl(cases, 2) == 0;
+}
+
+error context_err(const context& ctx) { return ctx.err(); }
 
 }  // namespace goro::detail

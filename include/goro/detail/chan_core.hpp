@@ -128,6 +128,20 @@ class channel_core {
   void send_to_receiver(chan_waiter* w, void* src) noexcept;
 };
 
+// One case of a select, type-erased (goro/select.hpp makes them; so do the
+// context-aware operations of goro/chan.hpp).
+struct select_case {
+  channel_core* ch = nullptr;  // null: a nil channel (never ready) or the default case
+  void* elem = nullptr;        // send: T*, moved from only if this case runs;
+                               // recv: std::optional<T>* or null, written only if it runs
+  bool is_send = false;
+  bool is_default = false;
+};
+
+// Runs Go's select over `n` cases; returns the index of the case that ran
+// (src/chan/select.cpp).
+int select_impl(select_case* cases, int n);
+
 // Marks `w` complete and wakes it. Call after releasing the channel's lock.
 void wake_waiter(chan_waiter* w) noexcept;
 
