@@ -2,7 +2,14 @@
 // wraps and joins, As for the exception an error was made from, Join's nil rule and
 // message, the sentinels' std::errc, a thrown error keeping its identity, and result's
 // tuple, bool and value() contracts.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <iterator>
+#include <fstream>
+#include <cstdio>
 #include <list>
 #include <memory>
 #include <ranges>
@@ -85,6 +92,44 @@ TEST(error, join_skips_nils_and_joins_messages_with_newlines) {
   EXPECT_EQ(parts[1], err2);
   EXPECT_FALSE(j.unwrap()) << "errors.Unwrap of a join is nil";
   EXPECT_EQ(goro::join(err1).message(), "err1");
+}
+
+// Go's `err = errors.Join(err, e)` in a loop, and long wrap chains, on a goroutine's
+// 64 KiB stack: message, is, as and destruction walk the tree without recursing per
+// link.
+TEST(error, deep_joins_and_wrap_chains_work_on_a_goroutine_stack) {
+  goro::wait_group wg;
+  wg.go([] {
+    auto needle = goro::make_error("needle");
+    goro::error joined;
+    for (int i = 0; i < 5000; ++i) {
+      joined = goro::join(joined, i == 10 ? needle : goro::make_error("e"));
+    }
+    std::string m = joined.message();
+    EXPECT_EQ(std::count(m.begin(), m.end(), '\n'), 4999);
+    EXPECT_EQ(m.substr(0, 4), "e\ne\n");
+    EXPECT_TRUE(joined.is(needle));
+    EXPECT_FALSE(joined.is(goro::canceled));
+    EXPECT_EQ(joined.as<std::runtime_error>(), nullptr);
+    goro::error chain = goro::make_error("root");
+    for (int i = 0; i < 100000; ++i) chain = goro::wrap(chain, "w");
+    EXPECT_TRUE(chain.is(chain));
+    EXPECT_EQ(chain.message().size(), 100000 * 3 + 4);  // "w: " per wrap, then "root"
+    joined = {};
+    chain = {};  // destroyed link by link
+  });
+  wg.wait();
+}
+
+// A join inside a wrap inside a join: the same text as Go's errors.Join and %w.
+TEST(error, nested_joins_and_wraps_read_as_in_go) {
+  auto a = goro::make_error("a");
+  auto b = goro::make_error("b");
+  auto inner = goro::wrap(goro::join(a, b), "inner");
+  auto outer = goro::join(inner, goro::make_error("c"));
+  EXPECT_EQ(outer.message(), "inner: a\nb\nc");
+  EXPECT_EQ(goro::wrap(outer, "top").message(), "top: inner: a\nb\nc");
+  EXPECT_TRUE(outer.is(b));
 }
 
 TEST(error, is_sees_every_joined_error_at_any_depth) {
@@ -233,6 +278,27 @@ TEST(error_panic, a_goro_error_escaping_a_goroutine_prints_its_message) {
         std::this_thread::sleep_for(10s);
       },
       "panic: saving: disk full \\[goro::error\\]\n\ngoroutine [0-9]+ \\[running\\]:");
+}
+
+// A NUL byte in the message (text from hostile input) must not cut the report short:
+// the type, the goroutine and its creation site still follow. (The child's stderr goes
+// to a file: death-test regexes stop at a NUL.)
+TEST(error_panic, a_nul_byte_in_the_message_does_not_hide_the_rest_of_the_report) {
+  std::string path = ::testing::TempDir() + "goro_nul_panic_report";  // the child re-executes
+  EXPECT_DEATH(
+      {
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(fd, 2);
+        goro::go([] { throw goro::make_error(std::string("before\0after", 12)); });
+        std::this_thread::sleep_for(10s);
+      },
+      "");
+  std::ifstream in(path, std::ios::binary);
+  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(path.c_str());
+  EXPECT_NE(report.find(std::string("panic: before\0after [goro::error]", 33)), std::string::npos)
+      << report;
+  EXPECT_NE(report.find("created by"), std::string::npos) << report;
 }
 
 // ---- Printing ----

@@ -7,6 +7,10 @@
 // Links are never changed after they are shared, so no search takes a lock.
 #include "goro/error.hpp"
 
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "context/sentinel.hpp"
 
 namespace goro {
@@ -14,6 +18,29 @@ namespace goro {
 namespace detail {
 
 struct error_impl {
+  error_impl() = default;
+  error_impl(const error_impl&) = delete;
+  error_impl& operator=(const error_impl&) = delete;
+  // Iterative: a chain of a million wraps, or a join built by `err = join(err, e)` in a
+  // loop, must not recurse once per link (a goroutine's stack is 64 KiB). Links this
+  // one owns alone are taken apart in a loop; a link someone else still holds is left
+  // to its last owner, whose destructor does the same.
+  ~error_impl() {
+    std::vector<std::shared_ptr<const error_impl>> pending;
+    auto take_children = [&pending](error_impl& p) {
+      if (p.cause) pending.push_back(std::move(p.cause));
+      for (auto& j : p.joined) pending.push_back(std::move(j));
+      p.joined.clear();
+    };
+    take_children(*this);
+    while (!pending.empty()) {
+      std::shared_ptr<const error_impl> p = std::move(pending.back());
+      pending.pop_back();
+      // Sole owner: nobody else can reach it, and it was made non-const.
+      if (p.use_count() == 1) take_children(const_cast<error_impl&>(*p));
+    }
+  }
+
   std::string text;                         // this link's own message
   std::error_code code;                     // set for errors from a std::error_code
   bool match_code = false;                  // as a target of is(): any error with `code`
@@ -30,35 +57,69 @@ struct error_access {
 
 namespace {
 
-// True if `visit` holds for a link of the tree under p, depth first. Recursion only
-// goes into joins; a chain of wraps is walked in a loop.
+// True if `visit` holds for a link of the tree under root, depth first: a link, then
+// what it wraps or joins, in order. A link has a cause or joined errors, not both. An
+// explicit stack: trees may be deep (see ~error_impl).
 template <class Visit>
-bool any_link(const error_impl* p, Visit& visit) noexcept {
-  for (; p != nullptr; p = p->cause.get()) {
+bool any_link(const error_impl* root, Visit& visit) noexcept {
+  if (root == nullptr) return false;
+  std::vector<const error_impl*> todo{root};
+  while (!todo.empty()) {
+    const error_impl* p = todo.back();
+    todo.pop_back();
     if (visit(p)) return true;
-    for (const auto& j : p->joined) {
-      if (any_link(j.get(), visit)) return true;
-    }
+    if (p->cause) todo.push_back(p->cause.get());
+    for (auto j = p->joined.rbegin(); j != p->joined.rend(); ++j) todo.push_back(j->get());
   }
   return false;
 }
 
-void append_message(std::string& out, const error_impl* p) {
-  for (; p != nullptr; p = p->cause.get()) {
-    if (!out.empty() && !p->text.empty()) out += ": ";
-    out += p->text;
-    if (p->opaque) return;
-    if (!p->joined.empty()) {
-      std::string all;
-      for (std::size_t i = 0; i < p->joined.size(); ++i) {
-        std::string one;
-        append_message(one, p->joined[i].get());
-        if (i > 0) all += '\n';
-        all += one;
+// The message of the tree under root: each link's text, ": " before what it wraps,
+// and a join's messages separated by "\n" (Go's errors.Join). An opaque link ends its
+// branch. Iterative, with one frame per join being assembled.
+std::string tree_message(const error_impl* root) {
+  struct frame {
+    const error_impl* p;     // the next link of this branch's chain; null when done
+    std::string out;         // this branch's message so far
+    std::string all;         // the joined messages collected so far
+    std::size_t next = 0;    // the next joined error to assemble
+    bool joining = false;
+  };
+  std::vector<frame> stack;
+  stack.push_back(frame{root, {}, {}});
+  std::string finished;
+  for (;;) {
+    frame& f = stack.back();
+    if (!f.joining) {
+      while (f.p != nullptr) {
+        if (!f.out.empty() && !f.p->text.empty()) f.out += ": ";
+        f.out += f.p->text;
+        if (f.p->opaque) {
+          f.p = nullptr;
+        } else if (!f.p->joined.empty()) {
+          f.joining = true;
+          break;
+        } else {
+          f.p = f.p->cause.get();
+        }
       }
-      if (!out.empty() && !all.empty()) out += ": ";
-      out += all;
-      return;
+      if (f.joining) {
+        stack.push_back(frame{f.p->joined[0].get(), {}, {}});
+        continue;
+      }
+    } else {
+      if (!f.out.empty() && !f.all.empty()) f.out += ": ";
+      f.out += f.all;
+    }
+    // This branch is complete: hand it to the join waiting for it, if any.
+    finished = std::move(f.out);
+    stack.pop_back();
+    if (stack.empty()) return finished;
+    frame& parent = stack.back();
+    if (parent.next > 0) parent.all += '\n';
+    parent.all += finished;
+    if (++parent.next < parent.p->joined.size()) {
+      stack.push_back(frame{parent.p->joined[parent.next].get(), {}, {}});
     }
   }
 }
@@ -124,11 +185,7 @@ error error::from(std::exception_ptr e) {
   return error(std::move(impl));
 }
 
-std::string error::message() const {
-  std::string out;
-  detail::append_message(out, impl_.get());
-  return out;
-}
+std::string error::message() const { return impl_ ? detail::tree_message(impl_.get()) : std::string(); }
 
 bool error::is(const error& target) const noexcept {
   if (!target.impl_) return !impl_;

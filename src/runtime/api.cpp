@@ -55,11 +55,14 @@ std::string describe_exception(std::exception_ptr e) {
 
 namespace {
 
+// All of `text`, NUL bytes included (an error message may hold them).
+void write_stderr(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stderr); }
+
 // The level-2 dump of every goroutine except `skip`, to stderr.
 void dump_to_stderr(std::uint64_t skip) {
   std::ostringstream os;
   write_goroutine_dump(os, 2, skip);
-  std::fputs(os.str().c_str(), stderr);
+  write_stderr(os.str());
 }
 
 
@@ -187,7 +190,7 @@ void report_panic(goroutine* g, std::exception_ptr e) noexcept {
   os << "created by " << info.where.function_name();
   if (info.parent_id != 0) os << " in goroutine " << info.parent_id;
   os << "\n\t" << info.where.file_name() << ":" << info.where.line() << "\n\n";
-  std::fputs(os.str().c_str(), stderr);
+  write_stderr(os.str());
   dump_to_stderr(info.id);
   std::fflush(stderr);
   std::abort();

@@ -37,7 +37,10 @@ void fatal_destroyed_in_use(const char* what, const std::source_location& where)
      << ")\n\tIt must outlive every goroutine and thread that uses it: wait for them (a "
         "wait_group, an errgroup) before it goes out of scope, or keep it in a "
         "std::shared_ptr they share.\n\n";
-  std::fputs(os.str().c_str(), stderr);
+  {
+    std::string text = os.str();  // whole: the object's text may hold NUL bytes
+    std::fwrite(text.data(), 1, text.size(), stderr);
+  }
   std::ostringstream dump;
   write_goroutine_dump(dump, 2, 0);
   std::fputs(dump.str().c_str(), stderr);
