@@ -196,4 +196,30 @@ TEST(lifetime_exit, run_returning_with_goroutines_abandoned_on_a_local_static_is
       ::testing::ExitedWithCode(0), "");
 }
 
+// Go's os.Exit(3) from a goroutine while others wait on a singleton's lock: the
+// function-local static is made after the runtime started (its destructor runs before
+// the exit handler), and static objects are never a lifetime error.
+goro::mutex& singleton_lock() {
+  static goro::mutex m;
+  return m;
+}
+
+TEST(lifetime_exit, exit_from_a_goroutine_while_others_wait_on_a_local_static) {
+  EXPECT_EXIT(
+      {
+        goro::run([] {
+          goro::go([] {
+            singleton_lock().lock();
+            goro::sleep(1h);
+          });
+          goro::sleep(10ms);
+          goro::go([] { singleton_lock().lock(); });
+          if (!some_goroutine_waits("sync.Mutex.Lock")) std::_Exit(4);
+          goro::go([] { std::exit(3); });
+          goro::sleep(1h);
+        });
+      },
+      ::testing::ExitedWithCode(3), "");
+}
+
 }  // namespace

@@ -83,6 +83,12 @@ concept select_case_arg =
 template <class... Cases>
 inline constexpr bool all_cases_v = (select_case_arg<Cases> && ...);
 
+// Cases are temporaries made in the select call: a case kept in a variable holds no
+// reference to its channel (which may be gone by the time it is used), and a send
+// case's value is moved out by the first select that runs it.
+template <class... Cases>
+inline constexpr bool all_temporaries_v = (!std::is_lvalue_reference_v<Cases> && ...);
+
 template <class... Cases>
 inline constexpr int default_count =
     (0 + ... + static_cast<int>(std::is_same_v<std::remove_cvref_t<Cases>, default_case>));
@@ -172,6 +178,12 @@ int select(Cases&&... cases) {
                   "goro::select takes cases: goro::case_recv(ch), goro::case_send(ch, v), "
                   "goro::case_default()");
     return -1;
+  } else if constexpr (!detail::all_temporaries_v<Cases...>) {
+    static_assert(detail::all_temporaries_v<Cases...>,
+                  "goro::select: make the cases in the call, goro::select(goro::case_recv(ch), "
+                  "...): a case kept in a variable does not keep its channel alive, and a send "
+                  "case's value is moved out by the first select that runs it");
+    return -1;
   } else if constexpr (detail::default_count<Cases...> > 1) {
     static_assert(detail::default_count<Cases...> <= 1, "goro::select: at most one case_default()");
     return -1;
@@ -208,6 +220,10 @@ int select_recv(const Chans& chans, std::optional<T>& out, Cases&&... cases) {
     static_assert(detail::all_cases_v<Cases...>,
                   "goro::select_recv: after the list come cases: goro::case_recv(ch), "
                   "goro::case_send(ch, v), goro::case_default()");
+    return -1;
+  } else if constexpr (!detail::all_temporaries_v<Cases...>) {
+    static_assert(detail::all_temporaries_v<Cases...>,
+                  "goro::select_recv: make the cases in the call (see goro::select)");
     return -1;
   } else if constexpr (detail::default_count<Cases...> > 1) {
     static_assert(detail::default_count<Cases...> <= 1,

@@ -2,7 +2,10 @@
 // (goro/detail/lifetime.hpp).
 #include "goro/detail/lifetime.hpp"
 
+#include <link.h>
+
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -25,9 +28,37 @@ void note_exit_handler() noexcept { std::atexit(on_exit); }
 
 void note_abandoned(bool any) noexcept { abandoned.store(any, std::memory_order_relaxed); }
 
-bool process_exiting() noexcept {
+namespace {
+struct static_search {
+  std::uintptr_t address;
+  bool found = false;
+};
+
+// dl_iterate_phdr's callback: whether the address lies in a writable loaded segment of
+// this module (its .data and .bss, where objects of static storage duration live).
+int find_in_module(dl_phdr_info* info, std::size_t, void* arg) {
+  auto* search = static_cast<static_search*>(arg);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const auto& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
+    std::uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (search->address >= start && search->address < start + ph.p_memsz) {
+      search->found = true;
+      return 1;
+    }
+  }
+  return 0;
+}
+}  // namespace
+
+bool destruction_excused(const void* object) noexcept {
   (void)registered;
-  return exiting.load(std::memory_order_relaxed) || abandoned.load(std::memory_order_relaxed);
+  if (exiting.load(std::memory_order_relaxed) || abandoned.load(std::memory_order_relaxed)) {
+    return true;
+  }
+  static_search search{reinterpret_cast<std::uintptr_t>(object)};
+  dl_iterate_phdr(find_in_module, &search);
+  return search.found;
 }
 
 void fatal_destroyed_in_use(const char* what, const std::source_location& where) noexcept {

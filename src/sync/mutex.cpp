@@ -66,7 +66,7 @@ void mutex::unlock_explored() {
 }
 
 void mutex::destroyed_in_use() const noexcept {
-  if (detail::process_exiting()) return;
+  if (detail::destruction_excused(this)) return;
   char what[160];
   std::snprintf(what, sizeof what, "mutex destroyed while %d goroutines or threads wait to lock it",
                 static_cast<int>(state_.load(std::memory_order_relaxed) >> waiter_shift));

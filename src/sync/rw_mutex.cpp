@@ -21,7 +21,7 @@ namespace {
 }  // namespace
 
 void rw_mutex::destroyed_in_use() const noexcept {
-  if (detail::process_exiting()) return;
+  if (detail::destruction_excused(this)) return;
   detail::fatal_destroyed_in_use(
       writer_sem_.has_waiters() ? "rw_mutex destroyed while a writer waits for its readers to leave"
                                 : "rw_mutex destroyed while readers wait to lock it",

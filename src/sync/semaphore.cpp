@@ -53,7 +53,7 @@ semaphore::semaphore(std::int64_t size, std::source_location where)
 }
 
 semaphore::~semaphore() {
-  if ((used_ == 0 && waiters_.head == nullptr) || detail::process_exiting()) return;
+  if ((used_ == 0 && waiters_.head == nullptr) || detail::destruction_excused(this)) return;
   char what[160];
   std::snprintf(what, sizeof what, "semaphore destroyed with %lld of %lld units held%s",
                 static_cast<long long>(used_), static_cast<long long>(size_),

@@ -46,7 +46,7 @@ std::uint32_t waiters_of(std::uint64_t s) { return static_cast<std::uint32_t>(s)
 
 wait_group::~wait_group() {
   std::uint64_t s = state_.load(std::memory_order_acquire);
-  if (s == 0 || detail::process_exiting()) return;
+  if (s == 0 || detail::destruction_excused(this)) return;
   char what[200];
   if (counter_of(s) != 0) {
     std::snprintf(what, sizeof what,

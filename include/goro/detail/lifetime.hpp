@@ -8,17 +8,19 @@
 // the thread is joinable, the destructor stops the program with a sentence naming the
 // object and where it was made, and a goroutine dump. Not while the process exits:
 // goroutines abandoned then (Go lets main return while they run or wait) may leave
-// global primitives in use.
+// global primitives in use, and static objects are exempt altogether.
 #pragma once
 
 #include <source_location>
 
 namespace goro::detail {
 
-// True once exit() has begun (a return from main included; seen by objects made
-// before the runtime started), or while the last goro::run has returned leaving
-// goroutines abandoned (the program is about to exit, as Go's would).
-bool process_exiting() noexcept;
+// Whether destroying `object` while in use is excused: it has static storage
+// duration (a global or a function-local static: destroyed only at exit, where
+// goroutines abandoned on it are allowed, as Go lets main return while they wait), or
+// exit() has begun (a return from main included; seen by objects made before the
+// runtime started), or the last goro::run has returned leaving goroutines abandoned.
+bool destruction_excused(const void* object) noexcept;
 // Called by the runtime: at start-up (registers the exit handler again, so it runs
 // before the destructors of every object made until then), and when goro::run
 // returns (whether it left goroutines abandoned).
