@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/fixture.hpp"
@@ -137,6 +138,24 @@ TEST_P(runtime, go_accepts_a_move_only_callable_and_options_with_arguments) {
       std::make_unique<int>(30), 7);
   wg.wait();
   EXPECT_EQ(got.load(), 42);
+}
+
+// Braced options pick the options overload (a name is not the callable).
+TEST_P(runtime, go_with_braced_options_names_the_goroutine) {
+  goro::wait_group wg;
+  std::atomic<int> got{0};
+  wg.add(2);
+  goro::go({"braced"}, [&] {
+    got += 1;
+    wg.done();
+  });
+  std::string_view name = "view";
+  goro::go({name}, [&](int v) {
+    got += v;
+    wg.done();
+  }, 10);
+  wg.wait();
+  EXPECT_EQ(got.load(), 11);
 }
 
 // The creation site a dump shows is the line of the go call itself.

@@ -60,10 +60,14 @@ class [[nodiscard]] deferred {
 // Calls f() when the returned object goes out of scope (Go's defer). f is
 // decay-copied (capture by reference to act on the scope's variables).
 template <class F>
-[[nodiscard]] deferred<std::decay_t<F>> defer(F&& f) {
-  static_assert(std::is_invocable_v<std::decay_t<F>&>,
-                "goro::defer: f must be callable with no arguments");
-  return deferred<std::decay_t<F>>(std::forward<F>(f));
+[[nodiscard]] auto defer(F&& f) {
+  if constexpr (!std::is_invocable_v<std::decay_t<F>&>) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&>,
+                  "goro::defer: f must be callable with no arguments");
+    return deferred<void (*)()>(nullptr);
+  } else {
+    return deferred<std::decay_t<F>>(std::forward<F>(f));
+  }
 }
 
 }  // namespace goro

@@ -55,7 +55,7 @@ void sleep_ns(std::int64_t ns);
 template <class Rep, class Period>
 std::int64_t to_ns(std::chrono::duration<Rep, Period> d) {
   constexpr double max_seconds = 100.0 * 365 * 24 * 3600;
-  if (d <= d.zero()) return 0;
+  if (!(d > d.zero())) return 0;  // also NaN
   if (std::chrono::duration<double>(d).count() >= max_seconds) {
     return static_cast<std::int64_t>(max_seconds) * 1'000'000'000;
   }
@@ -101,10 +101,14 @@ template <class Rep, class Period>
 
 // Sleeps until goro::now() reaches t (steady_clock, or a synctest bubble's fake time);
 // returns at once if t has passed.
-inline void sleep_until(time_point t) { sleep(t - now()); }
+inline void sleep_until(time_point t) {
+  time_point n = now();
+  if (t > n) sleep(t - n);  // (t - n for a t long past would overflow)
+}
 // As sleep_until(t), or until ctx is done: nil, or ctx.err().
 [[nodiscard]] inline error sleep_until(const context& ctx, time_point t) {
-  return detail::sleep_ctx(ctx, detail::to_ns(t - now()));
+  time_point n = now();
+  return detail::sleep_ctx(ctx, t > n ? detail::to_ns(t - n) : 0);
 }
 
 // Runs f() in a goroutine of its own after d (Go's time.AfterFunc); d <= 0 starts it
@@ -116,10 +120,13 @@ inline void sleep_until(time_point t) { sleep(t - now()); }
 template <class Rep, class Period, class F>
 std::function<bool()> after_func(std::chrono::duration<Rep, Period> d, F&& f,
                                  std::source_location where = std::source_location::current()) {
-  using fn = std::decay_t<F>;
-  static_assert(std::is_invocable_v<fn>, "after_func(d, f): f must be callable with no arguments");
-  return detail::after_func_ns(detail::to_ns(d), new detail::task_impl<fn>(std::forward<F>(f)),
-                               where);
+  // The checks of go(f): one sentence at the caller's line, nothing instantiated after.
+  if constexpr (detail::check_callable<F>()) {
+    return detail::after_func_ns(detail::to_ns(d),
+                                 new detail::task_impl<std::decay_t<F>>(std::forward<F>(f)), where);
+  } else {
+    return {};
+  }
 }
 
 // A channel that receives the time once, after d (Go's time.After); d <= 0 fires at
