@@ -550,6 +550,21 @@ TEST_P(chan, a_chan_is_deduced_as_either_directional_view) {
   EXPECT_TRUE(std::ranges::empty(drain(ch))) << "closed and drained";
 }
 
+// Moving a chan into one of its views (consume(std::move(ch))) leaves the chan whole,
+// never half nil (false, yet able to send).
+TEST_P(chan, moving_a_chan_into_a_view_leaves_the_chan_consistent) {
+  auto ch = goro::make_chan<int>(4);
+  goro::recv_chan<int> r = std::move(ch);
+  EXPECT_EQ(static_cast<bool>(ch), ch != goro::chan<int>{});
+  goro::send_chan<int> s;
+  s = std::move(ch);
+  s.send(1);
+  EXPECT_EQ(r.recv(), 1);
+  goro::chan<int> moved = std::move(ch);  // chan to chan: moves the whole handle
+  EXPECT_TRUE(moved);
+  EXPECT_TRUE(moved == r);
+}
+
 TEST_P(chan, views_of_one_channel_compare_equal_and_nil_views_are_false) {
   auto ch = goro::make_chan<int>(1);
   goro::send_chan<int> out = ch;

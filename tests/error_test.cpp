@@ -376,6 +376,23 @@ TEST(result, bool_is_success_and_a_value_can_come_with_an_error) {
   EXPECT_TRUE(nothing) << "default: success with T{}";
 }
 
+// As std::expected: a result is made from anything its T is made from.
+goro::result<std::string> greeting(bool fail) {
+  if (fail) return goro::make_error("no greeting");
+  return "hello";
+}
+
+TEST(result, converts_from_what_its_value_type_is_made_from) {
+  goro::result<std::string> r = "x";
+  EXPECT_EQ(*r, "x");
+  EXPECT_EQ(greeting(false).value(), "hello");
+  EXPECT_FALSE(greeting(true));
+  goro::result<std::unique_ptr<int>> p = std::make_unique<int>(3);
+  EXPECT_EQ(**p, 3);
+  static_assert(!std::is_convertible_v<int, goro::result<std::vector<int>>>,
+                "explicit where T's constructor is");
+}
+
 TEST(result, value_throws_a_panic_error_carrying_the_error) {
   auto err = goro::wrap(goro::eof, "read tcp");
   goro::result<int> r(4, err);

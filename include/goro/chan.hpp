@@ -204,6 +204,20 @@ class recv_chan {
 
   // The nil channel.
   recv_chan() = default;
+  recv_chan(const recv_chan&) = default;
+  recv_chan(recv_chan&&) noexcept = default;
+  recv_chan& operator=(const recv_chan&) = default;
+  recv_chan& operator=(recv_chan&&) noexcept = default;
+  // From a moved chan: the view shares the channel and the chan is left whole (moving
+  // only this base out would leave it half nil: false yet able to send).
+  // (Templates so that `view = {}` still means the nil view.)
+  template <std::same_as<chan<T>> C>
+  recv_chan(C&& c) noexcept : state_(static_cast<recv_chan&>(c).state_) {}  // NOLINT: implicit
+  template <std::same_as<chan<T>> C>
+  recv_chan& operator=(C&& c) noexcept {
+    state_ = static_cast<recv_chan&>(c).state_;
+    return *this;
+  }
 
   // Receives a value (Go's `v, ok := <-ch`); nullopt once the channel is closed and
   // drained (ok == false). Blocks while empty and open. Nil: blocks forever.
@@ -263,6 +277,19 @@ class send_chan {
 
   // The nil channel.
   send_chan() = default;
+  send_chan(const send_chan&) = default;
+  send_chan(send_chan&&) noexcept = default;
+  send_chan& operator=(const send_chan&) = default;
+  send_chan& operator=(send_chan&&) noexcept = default;
+  // From a moved chan: as recv_chan's.
+  // (Templates so that `view = {}` still means the nil view.)
+  template <std::same_as<chan<T>> C>
+  send_chan(C&& c) noexcept : state_(static_cast<send_chan&>(c).state_) {}  // NOLINT: implicit
+  template <std::same_as<chan<T>> C>
+  send_chan& operator=(C&& c) noexcept {
+    state_ = static_cast<send_chan&>(c).state_;
+    return *this;
+  }
 
   // Sends v (Go's `ch <- v`); blocks until a receiver takes it (unbuffered) or there is
   // buffer space. The const& overload copies v first. Panics if the channel is closed,

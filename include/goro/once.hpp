@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <source_location>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -36,7 +37,10 @@ namespace goro {
 
 class once {
  public:
-  once() = default;
+  // `where` (the declaration's line) is named if the once is destroyed while a caller
+  // waits for f (its mutex's lifetime check).
+  constexpr once(std::source_location where = std::source_location::current()) noexcept
+      : mu_(where) {}
   once(const once&) = delete;
   once& operator=(const once&) = delete;
 

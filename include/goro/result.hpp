@@ -65,6 +65,13 @@ class [[nodiscard]] result {
   result() requires std::default_initializable<T> : value_() {}
   // Success with `value`.
   result(T value) : value_(std::move(value)) {}  // NOLINT: implicit, as `return value;`
+  // From anything T is made from (as std::expected): `result<std::string> r = "x";`,
+  // `return "x";`. Explicit when T's own constructor is.
+  template <class U>
+    requires(!std::same_as<std::remove_cvref_t<U>, result> &&
+             !std::same_as<std::remove_cvref_t<U>, T> &&
+             !std::same_as<std::remove_cvref_t<U>, goro::error> && std::constructible_from<T, U>)
+  explicit(!std::is_convertible_v<U, T>) result(U&& value) : value_(std::forward<U>(value)) {}
   // Failure with `err` and T{} (success if err is nil).
   result(goro::error err) requires std::default_initializable<T>  // NOLINT: `return err;`
       : value_(), error_(std::move(err)) {}

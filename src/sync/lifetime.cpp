@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "debug/dump.hpp"
 
@@ -63,8 +64,14 @@ bool destruction_excused(const void* object) noexcept {
 
 void fatal_destroyed_in_use(const char* what, const std::source_location& where) noexcept {
   std::ostringstream os;
+  // Made through std::make_unique, make_shared, optional::emplace...: the site is the
+  // standard library's line; the dump below shows the goroutines involved.
+  std::string_view file = where.file_name();
+  bool in_library = file.find("/c++/") != std::string_view::npos ||
+                    file.find("/bits/") != std::string_view::npos;
   os << "fatal error: goro: " << what << " (created at " << where.file_name() << ":"
      << where.line() << " in " << where.function_name()
+     << (in_library ? "; made through the standard library: look for its caller" : "")
      << ")\n\tIt must outlive every goroutine and thread that uses it: wait for them (a "
         "wait_group, an errgroup) before it goes out of scope, or keep it in a "
         "std::shared_ptr they share.\n\n";
