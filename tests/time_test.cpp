@@ -416,4 +416,29 @@ TEST_P(time_ctx, stopped_after_funcs_leave_nothing_behind) {
       << goro::detail::timer_arm_count() << " timers still armed";
 }
 
+// A bubble that ends with an after_func pending: the call never runs, and f (with what
+// it captured) is destroyed with the bubble's timers, not leaked.
+TEST(time_ctx_bubble, an_after_func_pending_when_the_bubble_ends_is_released) {
+  auto captured = std::make_shared<int>(0);
+  std::atomic<int> calls{0};
+  goro::synctest::run([&] { (void)goro::after_func(1h, [captured, &calls] { calls++; }); });
+  EXPECT_EQ(calls.load(), 0);
+  EXPECT_TRUE(eventually([&] { return captured.use_count() == 1; }))
+      << "f is still held: " << captured.use_count();
+}
+
+// Inside a bubble, after_func fires on the fake clock.
+TEST(time_ctx_bubble, after_func_fires_on_the_bubbles_clock) {
+  auto start = steady::now();
+  goro::synctest::run([] {
+    auto fired = goro::make_chan<goro::time_point>(1);
+    goro::time_point t0 = goro::now();
+    (void)goro::after_func(2h, [fired] { fired.send(goro::now()); });
+    auto at = fired.recv();
+    ASSERT_TRUE(at.has_value());
+    EXPECT_EQ(*at - t0, std::chrono::nanoseconds(2h));
+  });
+  EXPECT_LT(ms_since(start), 5000.0);
+}
+
 }  // namespace
