@@ -15,6 +15,12 @@
 // chan<T> and recv_chan<T> are C++20 input ranges that receive lazily: each element is
 // received when it is first read or compared with end(), so `ch | std::views::take(3)`
 // receives exactly three values. The range ends when the channel is closed and drained.
+// Views that look ahead receive what they look at: `ch | views::filter(p) |
+// views::take(2)` receives until a third match after the second (filter's increment
+// searches for the next match), as a Go loop that keeps reading would; put take
+// directly on the channel to bound what is received. Elements are read by reference:
+// `for (auto& v : ch)` or `for (auto&& v : ch)` to move a move-only value out; `for (T
+// v : ch)` copies each.
 //
 // Blocking: send, recv and iteration park the calling goroutine, or block the calling
 //   plain thread, until they can complete; send(ctx, v) and recv(ctx) also return when

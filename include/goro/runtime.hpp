@@ -67,6 +67,8 @@ void go(detail::go_call<detail::plain_go, std::type_identity_t<Args>...> f, Args
 
 // go(options, f, args...): as go(f, args...), with a name, a stack size and
 // optionally an explicit creation site (options.where; else the caller's line).
+// go({"name"}, f) works with every compiler; with designated initializers, name the
+// type, go(goro::spawn_options{.name = "w"}, f): Clang 16 rejects go({.name = "w"}, f).
 // Throws panic_error for a stack_size out of range; f and the arguments are then
 // destroyed, nothing runs.
 template <class... Args>

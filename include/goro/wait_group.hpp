@@ -6,7 +6,9 @@
 // Blocking: wait() parks the calling goroutine ("sync.WaitGroup.Wait"), or blocks the
 //   calling plain thread; add, done and go never block.
 // Thread-safety: all members may be called concurrently from goroutines and threads.
-//   The wait_group must outlive every goroutine started by go() and every wait().
+//   The wait_group must outlive every goroutine started by go() and every wait(): with
+//   several waiters, the first to return may not destroy it while the others are
+//   still returning (join them first, or share it through a std::shared_ptr).
 // Panics (goro::panic_error, Go's messages): a counter that goes negative ("sync:
 //   negative WaitGroup counter"; the counter is left as it was). Reuse before every
 //   wait() of the previous round has returned, where it is detected: an add that
