@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "support/fixture.hpp"
@@ -563,6 +565,21 @@ TEST_P(chan, moving_a_chan_into_a_view_leaves_the_chan_consistent) {
   goro::chan<int> moved = std::move(ch);  // chan to chan: moves the whole handle
   EXPECT_TRUE(moved);
   EXPECT_TRUE(moved == r);
+}
+
+// Go's map[chan T]V: channels key unordered containers by identity.
+TEST_P(chan, channels_are_hashable_keys_by_identity) {
+  auto a = goro::make_chan<int>();
+  auto b = goro::make_chan<int>();
+  std::unordered_map<goro::chan<int>, std::string> names{{a, "a"}, {b, "b"}};
+  goro::chan<int> copy = a;
+  EXPECT_EQ(names.at(copy), "a");
+  EXPECT_EQ(names.count(goro::chan<int>{}), 0u);
+  std::unordered_set<goro::recv_chan<int>> inputs{a, b, a};
+  EXPECT_EQ(inputs.size(), 2u);
+  EXPECT_EQ(std::hash<goro::recv_chan<int>>()(a), std::hash<goro::chan<int>>()(a));
+  EXPECT_EQ(std::hash<goro::send_chan<int>>()(goro::chan<int>{}),
+            std::hash<goro::send_chan<int>>()(goro::send_chan<int>{}));
 }
 
 TEST_P(chan, views_of_one_channel_compare_equal_and_nil_views_are_false) {

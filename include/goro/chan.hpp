@@ -42,6 +42,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -390,8 +391,38 @@ class chan : public send_chan<T>, public recv_chan<T> {
 // allocated throws std::bad_alloc. Never blocks.
 template <class T>
 chan<T> make_chan(std::size_t cap) {
-  if (cap > detail::max_chan_capacity<T>()) detail::panic_bad_capacity(cap);
-  return chan<T>(std::make_shared<detail::channel<T>>(cap));
+  constexpr bool element_ok =
+      std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> && !std::is_array_v<T>;
+  if constexpr (!element_ok) {
+    static_assert(element_ok,
+                  "goro::chan<T>: T is a non-const object type (values are moved in and out): "
+                  "not a reference, void, const or an array");
+    return {};
+  } else {
+    if (cap > detail::max_chan_capacity<T>()) detail::panic_bad_capacity(cap);
+    return chan<T>(std::make_shared<detail::channel<T>>(cap));
+  }
 }
 
 }  // namespace goro
+
+// Channel handles as keys of unordered containers (Go's map[chan T]V): equal handles
+// (the same channel, or both nil) hash alike; a view hashes as its chan.
+template <class T>
+struct std::hash<goro::recv_chan<T>> {
+  std::size_t operator()(const goro::recv_chan<T>& c) const noexcept {
+    return std::hash<const void*>()(goro::detail::chan_access::core(c));
+  }
+};
+template <class T>
+struct std::hash<goro::send_chan<T>> {
+  std::size_t operator()(const goro::send_chan<T>& c) const noexcept {
+    return std::hash<const void*>()(goro::detail::chan_access::core(c));
+  }
+};
+template <class T>
+struct std::hash<goro::chan<T>> {
+  std::size_t operator()(const goro::chan<T>& c) const noexcept {
+    return std::hash<goro::recv_chan<T>>()(c);
+  }
+};
