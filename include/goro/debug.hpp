@@ -6,7 +6,7 @@
 //
 //   goroutine 7 [chan receive, 3 minutes]:
 //   goro::recv_chan<int>::recv() const
-//   	/src/include/goro/chan.hpp:210
+//   	/src/include/goro/chan.hpp:231
 //   worker(goro::recv_chan<int>)
 //   	/src/app/main.cpp:42
 //   created by main()::<lambda()> in goroutine 1
