@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <mutex>
 
+#include "runtime/fault.hpp"
 #include "runtime/scheduler_internal.hpp"
 #include "support/fixture.hpp"
 
@@ -706,6 +708,37 @@ TEST(monitor_death, the_starvation_line_names_a_goroutine_holding_its_thread_in_
       "goroutine [0-9]+ has held its thread for [0-9]+ ms in system call (nanosleep|"
       "clock_nanosleep) while 1 goroutine\\(s\\) waited to run; its processor was handed to "
       "another thread \\(created at .*monitor_test.cpp:[0-9]+\\)");
+}
+
+// The stack sampler's unwinding runs in a signal handler over another goroutine's
+// frames; a wild read there (a CFA off the stack, between two instructions of a
+// switch) must end the walk, not the program: the fault handler jumps to the escape.
+__attribute__((noinline, no_sanitize("address", "thread"))) int read_wild(std::uintptr_t address) {
+  return *reinterpret_cast<volatile int*>(address);
+}
+
+TEST(monitor_sampling, a_fault_inside_a_guarded_walk_escapes) {
+  // A page no one may read (an unmapped address may be sanitizer shadow memory).
+  void* page = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  auto wild = reinterpret_cast<std::uintptr_t>(page) + 64;
+  std::atomic<int> outcome{0};
+  goro::wait_group wg;
+  wg.go([&] {
+    for (int i = 0; i < 3; ++i) {
+      sigjmp_buf escape;
+      if (sigsetjmp(escape, 1) == 0) {
+        goro::detail::set_fault_escape(&escape);
+        outcome = read_wild(wild);
+        goro::detail::set_fault_escape(nullptr);
+      } else {
+        outcome += 1;  // escaped; the handler cleared the escape
+      }
+    }
+  });
+  wg.wait();
+  munmap(page, 4096);
+  EXPECT_EQ(outcome.load(), 3);
 }
 
 }  // namespace

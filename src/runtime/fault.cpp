@@ -614,7 +614,14 @@ void die_by(int sig, const siginfo_t* info) noexcept {
   if (info->si_code <= 0) raise(sig);
 }
 
+thread_local sigjmp_buf* fault_escape = nullptr;
+
 void on_fault(int sig, siginfo_t* info, void* uctx) {
+  if ((sig == SIGSEGV || sig == SIGBUS) && info->si_code > 0 && fault_escape != nullptr) {
+    sigjmp_buf* escape = fault_escape;
+    fault_escape = nullptr;
+    siglongjmp(*escape, 1);  // a guarded stack walk read a wild address
+  }
   int saved_errno = errno;
   processor* p = tls_processor;
   goroutine* g = p ? p->current : nullptr;
@@ -638,6 +645,8 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
 }
 
 }  // namespace
+
+void set_fault_escape(sigjmp_buf* escape) noexcept { fault_escape = escape; }
 
 void install_fault_handlers() {
   try {

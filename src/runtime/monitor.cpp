@@ -101,6 +101,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/fault.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/scheduler.hpp"
 
@@ -639,9 +640,20 @@ void on_sample_signal(int sig, siginfo_t* info, void* uctx) {
   auto lo = reinterpret_cast<std::uintptr_t>(want->stack.lo);
   auto hi = reinterpret_cast<std::uintptr_t>(want->stack.hi);
   if (pc != 0 && sp >= lo && sp < hi) {
-    unwind_walk w{pc, lo, hi, p->sample_pcs, 0, 64, false};
-    _Unwind_Backtrace(unwind_step, &w);
-    n = w.n;
+    // The unwinder trusts the tables of the interrupted code: caught between two
+    // instructions of a context switch or a goroutine's exit, a frame's CFA can point
+    // off the stack and the walk read a wild address. Such a fault ends the walk here
+    // (it is not the program's), and the bounded frame-pointer walk is used instead.
+    sigjmp_buf escape;
+    if (sigsetjmp(escape, 1) == 0) {
+      set_fault_escape(&escape);
+      unwind_walk w{pc, lo, hi, p->sample_pcs, 0, 64, false};
+      _Unwind_Backtrace(unwind_step, &w);
+      set_fault_escape(nullptr);
+      n = w.n;
+    } else {
+      n = 0;
+    }
     if (n < 2) n = walk_interrupted(pc, fp, sp, want->stack, p->sample_pcs, 64);
   }
   p->sample_n.store(n, std::memory_order_relaxed);
