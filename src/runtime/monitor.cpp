@@ -942,7 +942,11 @@ int sample_blocked_stack(goroutine* g, std::uintptr_t* out, int max) noexcept {
   buf[got] = '\0';
   std::uintptr_t field[9] = {};
   int k = 0;
-  for (char* t = std::strtok(buf, " \n"); t != nullptr && k < 9; t = std::strtok(nullptr, " \n")) {
+  // strtok_r: strtok keeps its place in one global, shared by every thread (the monitor
+  // parses /proc at the same time; ThreadSanitizer saw the race).
+  char* rest = nullptr;
+  for (char* t = strtok_r(buf, " \n", &rest); t != nullptr && k < 9;
+       t = strtok_r(nullptr, " \n", &rest)) {
     field[k++] = static_cast<std::uintptr_t>(std::strtoull(t, nullptr, 0));
   }
   if (k < 9) return 0;
