@@ -409,15 +409,20 @@ TEST_P(monitor_, goroutines_that_block_again_and_again_are_never_lost) {
 TEST_P(monitor_, a_goroutine_that_stops_blocking_runs_within_max_procs_again) {
   // One raw block earns a goroutine credits to run on a spare thread without a slot;
   // a run in which its thread never sleeps in the kernel spends them all, so from
-  // then on it computes within max_procs, as every goroutine does.
-  std::atomic<int> in{0}, most_late{0};
+  // then on it computes within max_procs, as every goroutine does. A late step may
+  // still see one goroutine too many now and then: a processor whose goroutine the
+  // host deschedules mid-step is handed off like any held one. A goroutine that kept
+  // its credits would be over the limit in most of its late steps.
+  constexpr int goroutines = 6, steps = 24, late_from = 12;
+  std::atomic<int> in{0}, most_late{0}, late_over{0};
   goro::wait_group wg;
-  for (int g = 0; g < 6; ++g) {
+  for (int g = 0; g < goroutines; ++g) {
     wg.go([&] {
       raw_sleep(20ms);
-      for (int i = 0; i < 24; ++i) {
+      for (int i = 0; i < steps; ++i) {
         int k = in.fetch_add(1) + 1;
-        if (i >= 12) {
+        if (i >= late_from) {
+          if (k > GetParam() + 1) late_over.fetch_add(1);
           for (int m = most_late.load(); k > m && !most_late.compare_exchange_weak(m, k);) {
           }
         }
@@ -430,7 +435,10 @@ TEST_P(monitor_, a_goroutine_that_stops_blocking_runs_within_max_procs_again) {
     });
   }
   wg.wait();
-  EXPECT_LE(most_late.load(), GetParam() + 1);
+  constexpr int late_steps = goroutines * (steps - late_from);
+  EXPECT_LE(late_over.load(), late_steps / 12)
+      << "of " << late_steps << " late steps, " << late_over.load() << " ran with more than "
+      << GetParam() + 1 << " goroutines computing (at most " << most_late.load() << ")";
 }
 
 TEST_P(monitor_, num_goroutine_and_leak_checks_stay_right_while_a_processor_is_handed_off) {
