@@ -441,6 +441,73 @@ TEST_P(monitor_, a_goroutine_that_stops_blocking_runs_within_max_procs_again) {
       << GetParam() + 1 << " goroutines computing (at most " << most_late.load() << ")";
 }
 
+TEST_P(monitor_, a_goroutine_spawning_in_a_loop_is_preempted_at_a_spawn_not_handed_off) {
+  // Go preempts a goroutine that runs for a time slice; goro cannot stop one anywhere,
+  // but it asks it to yield at its next preemption point, and goro::go is one. So a
+  // loop that only spawns lets what it spawned run on its own processor's thread,
+  // instead of keeping its thread while a new one takes the processor.
+  if (GetParam() != 1) GTEST_SKIP() << "with one processor, every goroutine has its thread";
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer's runtime blocks computing threads in the kernel";
+#endif
+  std::atomic<bool> ran{false};
+  std::atomic<pid_t> ran_on{0};
+  pid_t spawner_on = 0;
+  long spawned = 0;
+  double waited = 0;
+  goro::wait_group wg, spawner;
+  spawner.go([&] {
+    spawner_on = gettid();
+    auto t0 = steady::now();
+    while (!ran.load() && ms_since(t0) < 5000) {
+      wg.go([&] {
+        if (!ran.exchange(true)) ran_on.store(gettid());
+      });
+      ++spawned;
+    }
+    waited = ms_since(t0);
+  });
+  spawner.wait();
+  EXPECT_TRUE(ran.load()) << "nothing spawned ran in 5 s (" << spawned << " spawned)";
+  EXPECT_EQ(ran_on.load(), spawner_on) << "the spawned goroutines ran on another thread after "
+                                       << waited << " ms: the processor was handed off";
+  EXPECT_GE(waited, 5.0) << "they ran before a time slice had passed";
+  wg.wait();
+}
+
+TEST_P(monitor_, work_waiting_in_the_global_queue_runs_when_a_spawning_loop_is_preempted) {
+  // A goroutine that computes and spawns now and then is preempted at a spawn; it goes
+  // behind the goroutines that waited in the global queue (one a plain thread woke, here),
+  // so those run within about a time slice, as in Go, even when its children finish at
+  // once and the processor's own queue is empty again.
+  auto ch = goro::make_chan<int>();
+  std::atomic<bool> stop{false};
+  std::atomic<std::int64_t> woke_ns{0};
+  goro::wait_group wg;
+  wg.go([&] {
+    ch.recv();
+    woke_ns.store(steady::now().time_since_epoch().count());
+  });
+  wg.go([&] {
+    auto t0 = steady::now();
+    while (!stop.load() && ms_since(t0) < 3000) {
+      auto t1 = steady::now();
+      while (ms_since(t1) < 0.5) {
+      }
+      wg.go([] {});
+    }
+  });
+  std::this_thread::sleep_for(50ms);
+  auto sent = steady::now();
+  ch.send(1);  // from a plain thread: the receiver goes to the global queue
+  while (woke_ns.load() == 0 && ms_since(sent) < 3000) std::this_thread::sleep_for(1ms);
+  stop = true;
+  wg.wait();
+  ASSERT_NE(woke_ns.load(), 0);
+  double latency = (woke_ns.load() - sent.time_since_epoch().count()) / 1e6;
+  EXPECT_LT(latency, 150.0) << "the woken goroutine waited " << latency << " ms";
+}
+
 TEST_P(monitor_, num_goroutine_and_leak_checks_stay_right_while_a_processor_is_handed_off) {
   pipe_pair p;
   std::size_t before = goro::num_goroutine();

@@ -6,7 +6,9 @@
 // its thread runs other goroutines. The runtime starts lazily on first use;
 // goro::run is the Go-style entry point.
 //
-// Blocking: go() never blocks; yield() gives up the processor; run() blocks the
+// Blocking: go() never blocks (but a goroutine that has computed for a 10 ms time
+//   slice while others wait yields there, as Go preempts it; like any scheduling point,
+//   it may resume on another thread); yield() gives up the processor; run() blocks the
 //   calling thread until its main function returns. Nothing else here blocks.
 // Thread-safety: every function here may be called from any goroutine or thread.
 // Panics (goro::panic_error): a spawn_options::stack_size out of range, run() called
@@ -57,7 +59,8 @@ struct spawn_options {
 // line) is recorded for diagnostics. A mistake stops the build at the caller's line
 // with one sentence: f not callable with copies of the arguments, a reference
 // parameter (wrap the argument in std::ref), a move-only argument or callable passed
-// without std::move. Never blocks; starts the runtime on first use. An exception
+// without std::move. Never blocks (a preemption point: see the top); starts the
+// runtime on first use. An exception
 // escaping f is a goroutine panic (see above).
 template <class... Args>
 void go(detail::go_call<detail::plain_go, std::type_identity_t<Args>...> f, Args&&... args) {

@@ -221,7 +221,11 @@ void spawn(const spawn_options& options, task* t, const std::source_location& wh
   }
   goroutine* g = new_goroutine(t, size, options.name, where);
   make_runnable(g, /*next=*/true);
-  if (explorer* ex = current_explorer()) [[unlikely]] explore_point(ex);  // a scheduling point
+  if (explorer* ex = current_explorer()) [[unlikely]] {
+    explore_point(ex);  // a scheduling point
+    return;
+  }
+  preempt_point();  // a spawning loop lets the goroutines it made run after a time slice
 }
 
 int run_main(task* main_fn, const std::source_location& where) {

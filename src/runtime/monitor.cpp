@@ -118,6 +118,7 @@ constexpr std::int64_t deep_sleep_ns = 1'000'000'000;   // every processor idle
 constexpr std::int64_t syscall_hold_ns = 20'000;        // held this long in the kernel: hand off
 constexpr std::int64_t recheck_running_ns = 1'000'000;  // re-read /proc of a computing one
 constexpr std::int64_t time_slice_ns = 10'000'000;      // computing this long: hand off
+constexpr std::int64_t preempt_grace_ns = 1'000'000;     // after asking it to yield first
 constexpr std::int64_t idle_hold_ns = 10'000'000;       // in the kernel this long: hand off anyway
 constexpr int cpu_hand_off_budget = 1;                  // computing goroutines handed off at once
 constexpr std::int64_t report_gather_ns = 50'000'000;   // one starvation line per batch
@@ -143,6 +144,7 @@ struct watch {
   double on_cpu_share = 0;    // of the time between the last two reads
   std::uint32_t waiting = 0;  // goroutines waiting when it was handed off
   bool reported = false;      // starvation line noted for this tick
+  std::int64_t preempt_asked_at = 0;  // when it was asked to yield at this tick
 };
 
 struct starving {
@@ -376,13 +378,31 @@ class monitor {
         bool ring_stuck = own_work && now - w.held_head_since >= time_slice_ns;
         bool global_stuck = s_.global.size() > 0 && now - global_since_ >= time_slice_ns;
         bool starving = ring_stuck || global_stuck || stranded || earliest_timer(s_) <= now;
-        if (!work || !starving || cpu_handed >= cpu_hand_off_budget) {
+        if (!work || !starving) {
           if (work) note_check(r, now + recheck_running_ns);
           continue;
         }
-        if (held < time_slice_ns || w.on_cpu_share < 0.5) {
+        if (held < time_slice_ns) {
           note_check(r, std::min(w.state_read_at + recheck_running_ns,
                                  p->tick_since.load(std::memory_order_relaxed) + time_slice_ns));
+          continue;
+        }
+        // First ask it to yield at its next preemption point (a spawn in a loop, say):
+        // its queue then runs on its own thread, as Go's preempted goroutine lets it.
+        // A goroutine that reaches none within the grace gets its processor handed off.
+        if (p->preempt_tick.load(std::memory_order_relaxed) != tick) {
+          p->preempt_tick.store(tick, std::memory_order_relaxed);
+          w.preempt_asked_at = now;
+          note_check(r, now + preempt_grace_ns);
+          continue;
+        }
+        if (now - w.preempt_asked_at < preempt_grace_ns || w.on_cpu_share < 0.5) {
+          note_check(r, std::max(w.preempt_asked_at + preempt_grace_ns,
+                                 w.state_read_at + recheck_running_ns));
+          continue;
+        }
+        if (cpu_handed >= cpu_hand_off_budget) {
+          note_check(r, now + recheck_running_ns);
           continue;
         }
         ++cpu_handed;

@@ -83,8 +83,14 @@ void park_raw(parker* self, wait_reason reason) noexcept {
   // load could return an older permit than the one an unpark() just confirmed, and
   // then nothing orders that waker's writes (the value, the `done` flag) before our
   // re-check of the condition. The RMW reads the latest value, so it synchronizes
-  // with the waker's RMW (see unpark).
-  if (self->state.exchange(parker::idle, std::memory_order_acq_rel) == parker::notified) return;
+  // with the waker's RMW (see unpark). A load that reads `idle` may only skip the RMW:
+  // the idle -> parked CAS that publishes the park (complete_switch, or below for a
+  // thread) reads the latest value, and a permit that arrived meanwhile fails it and
+  // is consumed there. That saves a locked instruction on every park that waits.
+  if (self->state.load(std::memory_order_relaxed) != parker::idle &&
+      self->state.exchange(parker::idle, std::memory_order_acq_rel) == parker::notified) {
+    return;
+  }
   check_not_forked("a wait");
   if (self->g != nullptr) {
     park_goroutine(self->g, reason, self);  // returns with the permit consumed

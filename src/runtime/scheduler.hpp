@@ -26,7 +26,9 @@ struct eh_globals {
 };
 
 // What a goroutine asked its worker to do when it switched to the scheduler context.
-enum class after_switch : std::uint8_t { none, yield, park, exit };
+// preempt: a yield asked for by the system monitor (preempt_point), to the global
+// queue's tail as Go's preempted goroutines go, behind the work that was starving.
+enum class after_switch : std::uint8_t { none, yield, preempt, park, exit };
 
 // A processor: the right to run goroutines, with its own run queue and caches, driven
 // by exactly one worker thread for its whole life. A processor holds one of the
@@ -77,6 +79,10 @@ struct processor {
   std::atomic<bool> runnext_expired{false};
   std::atomic<bool> handed_off{false};
   std::atomic<bool> handed_for_cpu{false};  // handed off while computing (monitor budget)
+  // The schedtick at which the monitor asked the running goroutine to yield at its
+  // next preemption point (preempt_point): it has computed for a time slice while
+  // others wait. Stale once the tick moves on.
+  std::atomic<std::uint64_t> preempt_tick{~std::uint64_t{0}};
   // Its worker sleeps in retire(), ready for a slot or for a known blocker to run
   // without one. A dispatcher claims it by CASing spare true -> false, then stores
   // `assigned` and wakes it; the worker takes `assigned` before it sets spare again.
@@ -173,6 +179,10 @@ void park_goroutine(goroutine* g, wait_reason reason, parker* pk) noexcept;
 // goro::yield: switches the calling goroutine out to the back of its processor's
 // queue, or yields the thread when called from a plain thread.
 void yield_current() noexcept;
+// A cooperative preemption point (Go's checks at function entry play this part): the
+// running goroutine yields if the monitor asked it to. Called where goroutines that
+// never block pass often (goro::go); a no-op on plain threads.
+void preempt_point() noexcept;
 
 // Called when a newly added timer became the earliest one.
 void timer_added(std::int64_t when) noexcept;

@@ -116,6 +116,10 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       }
       p->runq.push(prev, false, s.global);
       return;
+    case after_switch::preempt:
+      set_state(prev, g_state::running, g_state::runnable);
+      s.global.push(prev);  // p itself takes it back, after its queue and what waited
+      return;
     case after_switch::park: {
       set_state(prev, g_state::running, g_state::waiting);
       // A durable park in a synctest bubble is counted once it is published; the
@@ -287,16 +291,33 @@ void yield_current() noexcept {
       return;
     }
   }
-  // A goroutine yielding in a loop while nothing else is runnable never reaches the
-  // scheduler loop: let it poll for I/O now and then, so sockets still complete.
-  poll_if_stale(*the_scheduler.load(std::memory_order_acquire));
   goroutine* next = pick_local(p);
-  if (next == nullptr && p->runq.empty() && the_scheduler.load(std::memory_order_acquire)->global.size() == 0 && !timers_due(p) &&
-      external_timers().next_deadline() == timer_heap::no_deadline &&
-      !p->retired.load(std::memory_order_relaxed)) {
-    return;  // nothing else could run here: carry on, as Go's Gosched would
+  if (next == nullptr && p->runq.empty()) [[unlikely]] {
+    scheduler& s = *the_scheduler.load(std::memory_order_acquire);
+    if (s.global.size() == 0 && !timers_due(p) &&
+        external_timers().next_deadline() == timer_heap::no_deadline &&
+        !p->retired.load(std::memory_order_relaxed)) {
+      // Nothing else could run here: carry on, as Go's Gosched would. A goroutine
+      // yielding in a loop alone never reaches the scheduler loop (whose fairness
+      // round polls), so it lets ready I/O complete now and then itself.
+      poll_if_stale(s);
+      return;
+    }
   }
   switch_out(p, g, after_switch::yield, next);
+}
+
+void preempt_point() noexcept {
+  processor* p = current_processor();
+  goroutine* g = p ? p->current : nullptr;
+  if (g == nullptr) return;
+  if (p->preempt_tick.load(std::memory_order_relaxed) !=
+      p->schedtick.load(std::memory_order_relaxed)) [[likely]] {
+    return;
+  }
+  // The monitor asks only processors that hold a slot, never a locked goroutine's.
+  if (g->locked_to != nullptr || p->retired.load(std::memory_order_relaxed)) return;
+  switch_out(p, g, after_switch::preempt, pick_local(p));
 }
 
 void worker_main(scheduler* s, processor* p) {
