@@ -323,6 +323,9 @@ void preempt_point() noexcept {
 void worker_main(scheduler* s, processor* p) {
   tls_processor = p;
   p->tid.store(static_cast<int>(gettid()), std::memory_order_release);
+  // Named for top -H, perf and gdb; unnamed, a worker the monitor started (a hand-off)
+  // would carry the monitor's name.
+  pthread_setname_np(pthread_self(), "goro-worker");
   // Timer waits use futex timeouts; the default 50 us slack would make every timer
   // that much late.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
