@@ -169,9 +169,9 @@ long rss_anon_bytes() {
 }
 
 TEST(metrics, committed_stack_memory_is_what_is_resident) {
-  // Parked goroutines touch a page or two of their stacks; the bottom page of each is
-  // read at every switch (a clean reserve zone), which maps the shared zero page. That
-  // page costs nothing and must not be counted.
+  // Parked goroutines touch a page or two of their stacks; the bottom page of an
+  // unguarded one may be read at a switch (a clean reserve zone), which maps the shared
+  // zero page where the kernel has one. That page costs nothing and must not be counted.
   goro::run([] {
 #if defined(__SANITIZE_THREAD__)
     constexpr int n = 5000;  // ThreadSanitizer counts each goroutine (a fiber) as a thread: 8128 at most

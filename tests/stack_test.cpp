@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "runtime/stack.hpp"
 #include "support/fixture.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -104,9 +105,73 @@ TEST(stack_overflow, a_frame_larger_than_the_stack_is_reported) {
       overflow_message);
 }
 
+// The process's resident memory in bytes (/proc/self/statm), or -1.
+std::int64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  long size = 0, resident = -1;
+  if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
+  std::fclose(f);
+  return resident < 0 ? -1 : std::int64_t{resident} * sysconf(_SC_PAGESIZE);
+}
+
+// Recurses about 600 bytes per level and parks at the deepest one.
+__attribute__((noinline)) int recurse_then_park(int depth) {
+  volatile char frame[512];
+  for (auto& c : frame) c = static_cast<char>(depth | 1);
+  if (depth == 0) {
+    goro::sleep(1ms);
+    return frame[0];
+  }
+  return recurse_then_park(depth - 1) + frame[511];
+}
+
+TEST(stack_overflow, unguarded_overflow_switching_while_deep_is_caught) {
+  // With no guard pages allowed (as beyond the mapping budget), a goroutine that
+  // switches while past the bottom of its stack is named, on every kernel.
+  EXPECT_DEATH(
+      {
+        setenv("GORO_STACK_GUARDS", "0", 1);
+        goro::go([] { recurse_then_park(140); });
+        std::this_thread::sleep_for(10s);
+      },
+      overflow_message);
+}
+
+// Recurses `depth` levels of about 600 bytes and, on the way back, parks in the frame
+// `park_level` levels above the deepest one.
+__attribute__((noinline)) int overflow_then_park(int depth, int park_level) {
+  volatile char frame[512];
+  for (auto& c : frame) c = static_cast<char>(depth | 1);
+  if (depth == 0) return frame[0];
+  int r = overflow_then_park(depth - 1, park_level) + frame[511];
+  if (depth == park_level) goro::sleep(1ms);
+  return r;
+}
+
+TEST(stack_overflow, unguarded_overflow_then_a_switch_in_the_lowest_quarter_is_caught) {
+  // With no guard pages allowed: an overflow (~84 KiB of frames on a 64 KiB stack) that
+  // returns to a frame ~7 KiB above the bottom and parks there is caught by the reserve
+  // zone, read at a switch in the lowest quarter on every kernel.
+  EXPECT_DEATH(
+      {
+        setenv("GORO_STACK_GUARDS", "0", 1);
+        goro::go([] { overflow_then_park(140, 45); });
+        std::this_thread::sleep_for(10s);
+      },
+      overflow_message);
+}
+
 TEST(stack_overflow, unguarded_overflow_is_caught) {
   // With no guard pages allowed (as beyond the mapping budget), the reserve zone
   // check or the fault handler still names the goroutine.
+  goro::run([] {});  // the runtime probes the kernel once, when it starts
+  if (goro::detail::zone_reads_commit.load()) {
+    GTEST_SKIP() << "this kernel commits a page when untouched memory is read, so the "
+                    "reserve zone of an unguarded stack is read only at a switch in the "
+                    "lowest quarter of the stack (runtime/stack.hpp): an overflow that "
+                    "returns before one is not caught here";
+  }
   EXPECT_DEATH(
       {
         setenv("GORO_STACK_GUARDS", "0", 1);
@@ -119,17 +184,48 @@ TEST(stack_overflow, unguarded_overflow_is_caught) {
       overflow_message);
 }
 
+// Parks 5,000 goroutines with no guard pages allowed and exits 0 when each costs
+// less than a page and 3,000 bytes of resident memory (the page its frames touched,
+// its descriptor, its task; two pages if its stack's bottom page were read in too).
+[[noreturn]] void park_crowd_without_guards() {
+  setenv("GORO_STACK_GUARDS", "0", 1);
+  constexpr int n = 5000;
+  auto ch = goro::make_chan<int>();
+  goro::wait_group parked;
+  parked.add(n);
+  std::int64_t before = -1, after = -1;
+  goro::run([&] {
+    goro::sleep(10ms);  // the runtime and its threads first
+    before = resident_bytes();
+    for (int i = 0; i < n; ++i) {
+      goro::go([&] {
+        parked.done();
+        ch.recv();
+      });
+    }
+    parked.wait();
+    goro::sleep(50ms);
+    after = resident_bytes();
+    ch.close();
+  });
+  double per = static_cast<double>(after - before) / n;
+  std::fprintf(stderr, "%.0f bytes per parked goroutine\n", per);
+  std::exit(before > 0 && per < static_cast<double>(sysconf(_SC_PAGESIZE) + 3000) ? 0 : 1);
+}
+
+TEST(stack_memory, a_parked_goroutine_on_an_unguarded_stack_costs_about_one_page) {
+#if GORO_TEST_ASAN || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizers' shadow memory and fake stacks change what a stack costs";
+#endif
+  // Beyond the guard budget (none here) a stack's reserve zone is checked without
+  // committing its bottom page, on kernels with a shared zero page and without one:
+  // a parked goroutine costs the page its frames touched and its descriptor.
+  EXPECT_EXIT(park_crowd_without_guards(), testing::ExitedWithCode(0),
+              "bytes per parked goroutine");
+}
+
 // ---- memory of released stacks --------------------------------------------------
 
-// The process's resident memory in bytes (/proc/self/statm), or -1.
-std::int64_t resident_bytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return -1;
-  long size = 0, resident = -1;
-  if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-  std::fclose(f);
-  return resident < 0 ? -1 : std::int64_t{resident} * sysconf(_SC_PAGESIZE);
-}
 
 // Writes one byte in every page of 16 KiB frames down to `bytes` below the caller.
 __attribute__((noinline)) int touch_stack(std::size_t bytes) {

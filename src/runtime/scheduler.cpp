@@ -364,6 +364,7 @@ void start_runtime() {
     follows_cpu_limit.store(true, std::memory_order_relaxed);  // published with the_scheduler
   }
   if (n == 0) n = configured_max_procs();
+  probe_zone_reads();  // before any goroutine switches (stack_intact reads it)
   install_fault_handlers();
   install_dump_signal();
   note_exit_handler();

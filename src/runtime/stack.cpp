@@ -7,7 +7,8 @@
 //     the OS; fresh: never used and not yet guarded).
 //   - Every stack has a one-page guard slot below it. It is ordinary, untouched memory
 //     until the stack is hardened (mprotect PROT_NONE, s.guarded = true). The first
-//     eager_harden_limit stacks are hardened when carved; later ones are not, because
+//     eager_harden_limit stacks (every one within the budget where zone_reads_commit:
+//     see stack.hpp) are hardened when carved; later ones are not, because
 //     an mprotect per stack during a burst of spawns is the most expensive part of
 //     starting a goroutine. Idle workers harden fresh stacks, then the unguarded
 //     ones in the warm lists (harden_stacks); returned stacks are hardened when their
@@ -213,8 +214,13 @@ stack_slot carve_slab(size_pool* pool) {
   }
   // The first stacks a program makes get their guard page at once: most programs
   // never have more goroutines than that, and it costs them a few milliseconds.
+  // Where reading the reserve zone would commit a page (zone_reads_commit), every
+  // stack the budget allows does: an mprotect (~3 us there) costs less than that
+  // read's fault (~14 us) and 4 KiB, and it keeps the full overflow check.
   bool eager = eager_hardened.fetch_add(static_cast<long>(count), std::memory_order_relaxed) <
-               eager_harden_limit;
+                   eager_harden_limit ||
+               (zone_reads_commit.load(std::memory_order_relaxed) &&
+                guarded_stacks.load(std::memory_order_relaxed) < guard_budget());
   if (eager) {
     for (auto& s : rest) harden(s);
   }
@@ -379,6 +385,29 @@ void scavenge_stacks() noexcept {
   }
 }
 
+// Relaxed: written once by start_runtime before any worker exists (and by tests).
+std::atomic<bool> zone_reads_commit{false};
+
+void probe_zone_reads() noexcept {
+  // Read one untouched page and ask /proc/self/pagemap whether it is now a page of
+  // this process's own (present, bit 63, and exclusively mapped, bit 56) rather than
+  // the shared zero page. Without pagemap, assume the stock kernel's behaviour.
+  std::size_t page = page_bytes();
+  void* m = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return;
+  (void)*static_cast<volatile const char*>(m);
+  int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pagemap >= 0) {
+    std::uint64_t e = 0;
+    auto offset = static_cast<off_t>(reinterpret_cast<std::uintptr_t>(m) / page * 8);
+    if (::pread(pagemap, &e, sizeof e, offset) == static_cast<ssize_t>(sizeof e)) {
+      zone_reads_commit.store((e >> 63 & 1) && (e >> 56 & 1), std::memory_order_relaxed);
+    }
+    ::close(pagemap);
+  }
+  munmap(m, page);
+}
+
 // Not instrumented: the reserve zone is outside every frame, and sanitizers may still
 // hold shadow state for it from an earlier goroutine on the same stack.
 __attribute__((no_sanitize("address", "thread"))) bool reserve_zone_clean(
@@ -460,10 +489,11 @@ stack_memory stack_memory_stats() {
     pools = t.pools;
   }
   // Resident pages from /proc/self/pagemap: present (bit 63) and mapped by this
-  // process alone (bit 56). A page that was only read maps the shared zero page,
-  // which costs no memory but which mincore reports as resident (every stack's
-  // reserve zone is read at each switch away); it is not exclusive. Without pagemap,
-  // mincore's count.
+  // process alone (bit 56). Where the kernel maps the shared zero page for a page
+  // that was only read (an unguarded stack's reserve zone is read at switches away),
+  // that page costs no memory and is not exclusive, though mincore reports it
+  // resident; where it does not (zone_reads_commit), the read page is counted, as it
+  // is memory. Without pagemap, mincore's count.
   std::size_t page = page_bytes();
   int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   std::vector<std::uint64_t> entries;

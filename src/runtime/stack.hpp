@@ -10,17 +10,25 @@
 //     slot below it; making it PROT_NONE splits the slab's mapping, costing two map
 //     entries per stack, so at most `guard_budget` stacks (about
 //     (max_map_count - 32768) / 2, 16k by default) get one. The first 1024 stacks
-//     get it when carved; after that the mprotect is done by idle workers
+//     (every one within the budget where zone_reads_commit, below) get it when
+//     carved; after that the mprotect is done by idle workers
 //     (harden_stacks), not when a goroutine starts, because during a burst of spawns
 //     it costs more than the rest of a spawn; they also harden warm stacks handed out
 //     unguarded. A fault in a guard page is reported as a stack overflow by the
 //     SIGSEGV handler. A frame larger than the guard page reaches it only when built
 //     with -fstack-clash-protection (goro's build and CMake package add it).
 //   - Stacks without a guard page (not yet hardened, or beyond the budget) are
-//     protected by a reserve zone: the lowest `reserve_bytes` must stay zero
-//     (untouched memory reads as zero without being committed), and the saved stack
-//     pointer must stay above it. Both are checked at every switch away. A frame
-//     that jumps over the zone and returns before the next switch is not caught.
+//     protected by a reserve zone: the lowest `reserve_bytes` must stay zero, and the
+//     saved stack pointer must stay above it. The pointer is checked at every switch
+//     away. Where the kernel maps the shared zero page for a read of untouched memory
+//     (stock Linux), so is the zone: reading it costs a fault once per stack and no
+//     memory. Where a read commits a page (some virtual machines' kernels: measured
+//     at ~14 us and 4 KiB per stack, which doubled a parked goroutine's memory), the
+//     zone is read only at a switch in the lowest quarter of the stack, where the
+//     goroutine's own frames are near it (zone_reads_commit, found at start-up). A
+//     frame that jumps over the zone and returns before the next switch is not
+//     caught; there, neither is a deeper excursion that returns before a switch in
+//     the lowest quarter, unless it faults on unmapped memory.
 //   - Released stacks go to a bounded per-processor cache and a bounded global warm
 //     pool (32 MiB per stack size); beyond that they are dirty: their pages are
 //     returned to the OS (madvise DONTNEED) and the address range is kept for reuse.
@@ -30,6 +38,8 @@
 //     growing for 50 ms — never by the worker releasing the stack, because each
 //     madvise of committed pages costs a TLB shootdown on every processor.
 #pragma once
+
+#include <atomic>
 
 #include <cstddef>
 #include <cstdint>
@@ -91,12 +101,23 @@ struct stack_memory {
 };
 stack_memory stack_memory_stats();
 
+// Whether reading untouched stack memory commits a page on this kernel (no shared
+// zero page for anonymous read faults); set once by probe_zone_reads() when the
+// runtime starts, before any goroutine runs.
+extern std::atomic<bool> zone_reads_commit;
+void probe_zone_reads() noexcept;
+
 // True when `sp` lies above the reserve zone and, for an unguarded stack, the zone
-// is still clean (a guarded stack's overflow faults on its guard page instead).
+// is still clean (a guarded stack's overflow faults on its guard page instead). See
+// the design notes above for when the zone is read.
 inline bool stack_intact(const stack_slot& s, const void* sp) noexcept {
   auto* p = static_cast<const char*>(sp);
   if (p < s.lo + reserve_bytes || p > s.hi) return false;
-  return s.guarded || reserve_zone_clean(s);
+  if (s.guarded) return true;
+  if (zone_reads_commit.load(std::memory_order_relaxed) && p - s.lo > (s.hi - s.lo) / 4) {
+    return true;
+  }
+  return reserve_zone_clean(s);
 }
 
 // True when `addr` is in the guard page or reserve zone of `s` (a fault there is an

@@ -104,7 +104,12 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
   after_switch action = p->action;
   p->action = after_switch::none;
   if (!stack_intact(prev->stack, prev->saved_sp)) {
-    report_stack_overflow(prev, "the reserve zone at the bottom of the stack was written");
+    report_stack_overflow(prev, prev->stack.guarded ||
+                                        !zone_reads_commit.load(std::memory_order_relaxed)
+                                    ? "the reserve zone at the bottom of the stack was written"
+                                    : "the reserve zone at the bottom of the stack was written "
+                                      "(by this goroutine, or by one that ran on this stack "
+                                      "before it and returned from the overflow)");
   }
   scheduler& s = *the_scheduler.load(std::memory_order_acquire);
   switch (action) {
