@@ -130,9 +130,9 @@ struct runtime_metrics {
   std::uint64_t timers_pending = 0;
   std::uint64_t network_waiters = 0;
   // Goroutine stacks: address space reserved (guard pages included), the part of it
-  // resident in memory (pages written: a page only read maps the shared zero page and
-  // is not counted, on kernels that map one), and the bytes of stacks not in use (released ones pooled for
-  // reuse, and slots of mapped slabs never used yet).
+  // resident in memory (pages written; a page only read maps the shared zero page,
+  // on kernels that map one, and is not counted), and the bytes of stacks not in use
+  // (released ones pooled for reuse, and slots of mapped slabs never used yet).
   std::uint64_t stack_bytes_reserved = 0;
   std::uint64_t stack_bytes_committed = 0;
   std::uint64_t stack_bytes_pooled = 0;
