@@ -170,14 +170,29 @@ TEST_P(sync_, rw_mutex_waiting_writer_blocks_new_readers) {
     writer_done = true;
     rw.unlock();
   });
-  std::this_thread::sleep_for(20ms);  // the writer is now waiting
-  EXPECT_FALSE(rw.try_lock_shared()) << "a new reader got in past a waiting writer";
+  // Until the writer waits (a fixed sleep was too short under qemu with 4 processors
+  // on 2 cores: the writer had not run yet, the reader got in and held the lock).
+  auto waiting_in = [](const char* reason) {
+    return eventually([reason] { return goro::debug::goroutines(2).find(reason) != std::string::npos; });
+  };
+  if (!waiting_in("[sync.RWMutex.Lock")) {
+    ADD_FAILURE() << "the writer never waited\n" << goro::debug::goroutines(2);
+    rw.unlock_shared();
+    wg.wait();
+    return;
+  }
+  if (rw.try_lock_shared()) {
+    rw.unlock_shared();
+    rw.unlock_shared();
+    wg.wait();
+    FAIL() << "a new reader got in past a waiting writer";
+  }
   wg.go([&] {
     rw.lock_shared();
     late_reader_done = true;
     rw.unlock_shared();
   });
-  std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(waiting_in("[sync.RWMutex.RLock")) << goro::debug::goroutines(2);
   EXPECT_FALSE(writer_done.load());
   EXPECT_FALSE(late_reader_done.load());
   rw.unlock_shared();  // the writer goes first, then the late reader
