@@ -9,6 +9,13 @@
 
 #include "support/fixture.hpp"
 
+// Under the sanitizers a worker may wake a timer tens of milliseconds late.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define GORO_TEST_SLOW_HOST true
+#else
+#define GORO_TEST_SLOW_HOST false
+#endif
+
 namespace {
 
 using namespace goro_test;
@@ -94,17 +101,33 @@ TEST_P(time_sleep, sleeps_end_in_deadline_order) {
   goro::wait_group wg;
   std::atomic<int> order{0};
   std::atomic<int> rank[3] = {-1, -1, -1};
+  std::atomic<double> woke_ms[3] = {-1, -1, -1};
   const std::chrono::milliseconds delays[3] = {90ms, 10ms, 50ms};
+  auto t0 = steady::now();
   for (int i = 0; i < 3; ++i) {
     wg.go([&, i] {
+      auto start = steady::now();
       goro::sleep(delays[i]);
+      EXPECT_GE(ms_since(start), static_cast<double>(delays[i].count()));
       rank[i] = order.fetch_add(1);
+      woke_ms[i] = ms_since(t0);
     });
   }
   wg.wait();
-  EXPECT_EQ(rank[1].load(), 0);
-  EXPECT_EQ(rank[2].load(), 1);
-  EXPECT_EQ(rank[0].load(), 2);
+  // A sleep that ended before the next deadline ran before that sleeper. When a worker
+  // wakes so late that several deadlines have passed (seen under ThreadSanitizer on a
+  // slow host), their goroutines become runnable together and run in the order the
+  // queue gives them, in Go as here: only the orders that were decided are checked.
+  if (woke_ms[1].load() < 50.0) {
+    EXPECT_LT(rank[1].load(), rank[2].load());
+    EXPECT_LT(rank[1].load(), rank[0].load());
+  }
+  if (woke_ms[2].load() < 90.0) {
+    EXPECT_LT(rank[2].load(), rank[0].load());
+  }
+  EXPECT_TRUE(woke_ms[1].load() < 50.0 || woke_ms[2].load() < 90.0 || GORO_TEST_SLOW_HOST)
+      << "every sleep ended late: " << woke_ms[1].load() << ", " << woke_ms[2].load() << ", "
+      << woke_ms[0].load() << " ms";
 }
 
 class time_timers : public procs_test {};
