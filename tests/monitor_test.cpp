@@ -446,7 +446,10 @@ TEST_P(monitor_, a_goroutine_spawning_in_a_loop_is_preempted_at_a_spawn_not_hand
   // but it asks it to yield at its next preemption point, and goro::go is one. So a
   // loop that only spawns lets what it spawned run on its own processor's thread,
   // instead of keeping its thread while a new one takes the processor.
-  if (GetParam() != 1) GTEST_SKIP() << "with one processor, every goroutine has its thread";
+  if (GetParam() != 1) {
+    GTEST_SKIP() << "needs one processor: with more, the spawned goroutines run on the other "
+                    "processors' threads whether or not the spawner is preempted";
+  }
 #if defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "ThreadSanitizer's runtime blocks computing threads in the kernel";
 #endif
