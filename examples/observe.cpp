@@ -31,10 +31,24 @@ namespace {
   }
 }
 
-// Takes a few results, then stalls: the workers back up behind it.
-[[gnu::noinline]] void collect(goro::chan<int> results, goro::chan<int> stop) {
-  for (int i = 0; i < 10; ++i) results.recv();
+// Takes a few results, then stalls (and says so by closing `stalled`): the workers
+// back up behind it.
+[[gnu::noinline]] void collect(goro::chan<int> results, goro::chan<int> stalled,
+                               goro::chan<int> stop) {
+  for (int i = 0; i < 10; ++i) {
+    if (goro::select(goro::case_recv(results), goro::case_recv(stop)) == 1) return;
+  }
+  stalled.close();
   stop.recv();
+}
+
+// Whether the pipeline has backed up: the producer, the 8 workers and the ticker all
+// wait in select (the collector, stalled, waits in a receive).
+bool backed_up() {
+  for (const auto& [reason, n] : goro::debug::metrics().waiting_by_reason) {
+    if (reason == "select") return n == 10;
+  }
+  return false;
 }
 
 [[gnu::noinline]] void tick(goro::chan<int> stop) {
@@ -59,19 +73,23 @@ int main(int argc, char** argv) {
     auto jobs = goro::make_chan<int>();
     auto results = goro::make_chan<int>();
     auto stop = goro::make_chan<int>();
+    auto stalled = goro::make_chan<int>();
     goro::wait_group wg;
     wg.go([=] { produce(jobs, stop); });
     for (int i = 0; i < 8; ++i) wg.go([=] { work(jobs, results, stop); });
-    wg.go([=] { collect(results, stop); });
+    wg.go([=] { collect(results, stalled, stop); });
     wg.go([=] { tick(stop); });
     auto [ln, lerr] = goro::net::listen("tcp", "127.0.0.1:0");
     if (lerr) {
       std::cerr << lerr.message() << "\n";
       rc = 1;
+      stop.close();
+      wg.wait();
       return;
     }
     wg.go([&ln = ln] { wait_for_client(ln); });
-    goro::sleep(std::chrono::milliseconds(50));  // let the pipeline back up
+    stalled.recv();
+    while (!backed_up()) goro::sleep(std::chrono::milliseconds(10));
 
     if (mode == "profile" && argc > 2) {
       std::ofstream out(argv[2], std::ios::binary);

@@ -64,7 +64,8 @@ void goroutine_entry(void* arg);
 #endif
     next->saved_sp = make_context(next->stack.hi, &goroutine_entry, next);
 #if defined(GORO_TSAN)
-    next->tsan_fiber = __tsan_create_fiber(0);
+    next->tsan_fiber = p->tsan_fiber_count > 0 ? p->tsan_fibers[--p->tsan_fiber_count]
+                                               : __tsan_create_fiber(0);
 #endif
   }
 }
@@ -161,7 +162,11 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
       release_stack(&p->stacks, prev->stack, prev->stack_size);
       prev->stack = stack_slot{};
 #if defined(GORO_TSAN)
-      __tsan_destroy_fiber(prev->tsan_fiber);
+      if (p->tsan_fiber_count < processor::tsan_fiber_cache_size) {
+        p->tsan_fibers[p->tsan_fiber_count++] = prev->tsan_fiber;
+      } else {
+        __tsan_destroy_fiber(prev->tsan_fiber);
+      }
       prev->tsan_fiber = nullptr;
 #endif
       // Single writer. Released so that num_goroutine, seeing this exit, also sees
