@@ -204,7 +204,8 @@ bool timers_due(processor* p) noexcept {
 // Switches the running goroutine g out of p with `action`, to `next` (already taken
 // from p's queue by pick_local) or, when null, to the scheduler loop. Returns when g
 // runs again.
-void switch_out(processor* p, goroutine* g, after_switch action, goroutine* next) noexcept {
+[[gnu::always_inline]] inline void switch_out(processor* p, goroutine* g, after_switch action,
+                                              goroutine* next) noexcept {
   eh_globals* eh = p->eh;
   eh_globals mine = *eh;
   *eh = eh_globals{nullptr, 0};
