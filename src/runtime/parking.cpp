@@ -13,6 +13,7 @@
 #include "runtime/bubble.hpp"
 #include "runtime/goroutine.hpp"
 #include "runtime/scheduler.hpp"
+#include "runtime/scheduler_internal.hpp"
 #include "runtime/sys.hpp"
 
 #include <mutex>
@@ -60,9 +61,14 @@ parker* thread_parker_for_this_thread() {
 
 }  // namespace
 
-parker* current_parker() noexcept {
-  goroutine* g = current_goroutine();
-  return g ? &g->park : thread_parker_for_this_thread();
+// Reads the thread-local processor itself (one call on every channel operation that
+// blocks), and so, like current_processor(), is never inlined.
+[[gnu::noinline]] parker* current_parker() noexcept {
+  asm volatile("" ::: "memory");
+  processor* p = tls_processor;
+  goroutine* g = p ? p->current : nullptr;
+  if (g != nullptr) [[likely]] return &g->park;
+  return thread_parker_for_this_thread();
 }
 
 void park(parker* self, wait_reason reason) noexcept {

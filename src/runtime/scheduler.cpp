@@ -207,8 +207,9 @@ void on_fork_child();
   return tls_processor;
 }
 
-goroutine* current_goroutine() noexcept {
-  processor* p = current_processor();
+[[gnu::noinline]] goroutine* current_goroutine() noexcept {
+  asm volatile("" ::: "memory");  // as in current_processor()
+  processor* p = tls_processor;
   return p ? p->current : nullptr;
 }
 
