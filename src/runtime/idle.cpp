@@ -123,8 +123,12 @@ void wake_processor(processor* p) {
 }
 
 // Go's wakep: if processors are idle and none is spinning, wake one to spin.
-void wake_idle_processor(scheduler& s) noexcept {
-  if (s.npidle.load(std::memory_order_seq_cst) == 0) return;
+namespace {
+
+// wake_idle_processor past its first check, and make_runnable for a caller without a
+// processor of its own: out of line, so that the wake-ups a channel operation makes
+// on its processor need no more registers than their own path uses.
+[[gnu::noinline]] void wake_one_idle(scheduler& s) noexcept {
   int expected = 0;
   if (s.nmspinning.load(std::memory_order_seq_cst) != 0 ||
       !s.nmspinning.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) {
@@ -142,7 +146,29 @@ void wake_idle_processor(scheduler& s) noexcept {
   wake_processor(p);
 }
 
-void make_runnable(goroutine* g, bool next) noexcept {
+[[gnu::noinline]] void make_runnable_from_outside(scheduler& s, goroutine* g) noexcept {
+  s.global.push(g);
+  // P1 -> P2 must not be reordered (see the essay). The seq_cst store in push already
+  // orders them on x86 and on aarch64 hardware (STLR then LDAR); the fence also keeps
+  // them ordered under emulators that relax STLR -> LDAR (qemu-user on x86), and costs
+  // little here: this path is for plain threads and retired processors.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Every processor busy: one of them may be held in foreign code, and the monitor
+  // is the one to notice (it hands the processor off, or this was just a busy spell).
+  if (s.npidle.load(std::memory_order_seq_cst) == 0) monitor_poke();
+  wakep(s);
+}
+
+}  // namespace
+
+void wake_idle_processor(scheduler& s) noexcept {
+  if (s.npidle.load(std::memory_order_seq_cst) == 0) return;
+  wake_one_idle(s);
+}
+
+// Never inlined: it reads the thread-local processor directly, which is safe only in a
+// function that cannot switch stacks in the middle (see current_processor()).
+[[gnu::noinline]] void make_runnable(goroutine* g, bool next) noexcept {
   // In a child of fork() every goroutine is a copy of the parent's that cannot run:
   // waking one (closing an inherited conn wakes its readers) leaves it as it is.
   if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] return;
@@ -151,21 +177,12 @@ void make_runnable(goroutine* g, bool next) noexcept {
     return;
   }
   scheduler& s = *the_scheduler.load(std::memory_order_acquire);
-  processor* p = current_processor();
-
-  if (p != nullptr && !p->retired.load(std::memory_order_relaxed)) {
-    p->runq.push(g, next, s.global);
-  } else {
-    s.global.push(g);
-    // P1 -> P2 must not be reordered (see the essay). The seq_cst store in push already
-    // orders them on x86 and on aarch64 hardware (STLR then LDAR); the fence also keeps
-    // them ordered under emulators that relax STLR -> LDAR (qemu-user on x86), and costs
-    // little here: this path is for plain threads and retired processors.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    // Every processor busy: one of them may be held in foreign code, and the monitor
-    // is the one to notice (it hands the processor off, or this was just a busy spell).
-    if (s.npidle.load(std::memory_order_seq_cst) == 0) monitor_poke();
+  processor* p = tls_processor;
+  if (p == nullptr || p->retired.load(std::memory_order_relaxed)) [[unlikely]] {
+    make_runnable_from_outside(s, g);
+    return;
   }
+  p->runq.push(g, next, s.global);
   wakep(s);
 }
 

@@ -44,7 +44,7 @@ struct thread_parker_slot {
 };
 thread_local thread_parker_slot thread_parker;
 
-parker* thread_parker_for_this_thread() {
+[[gnu::noinline]] parker* thread_parker_for_this_thread() {
   if (thread_parker.p != nullptr) return thread_parker.p;
   parker* p = nullptr;
   {
