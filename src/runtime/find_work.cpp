@@ -20,8 +20,7 @@ namespace goro::detail {
 namespace {
 
 constexpr int spin_rounds = 4;
-constexpr std::int64_t spin_min_ns = 10'000;            // spin at least this long before sleeping
-constexpr std::int64_t runnext_steal_delay_ns = 3'000;  // a victim idle this long is stuck
+constexpr long runnext_steal_delay_ns = 3'000;  // a victim idle this long is stuck
 
 std::uint32_t fast_rand(processor* p) {
   std::uint32_t x = p->rand_state;
@@ -47,9 +46,13 @@ goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
     bool runnext = false;
     if (take_runnext && victim->runq.size() == 0 && !victim->runq.empty()) {
       // Only if the victim is stuck in one goroutine: let a hand-off run there.
+      // Waits asleep, still counted as spinning (Go's usleep(3) in runqgrab): a
+      // goroutine made runnable meanwhile wakes nobody, and this thread neither burns
+      // a CPU nor takes hand-offs that belong on the victim, where the partners' cache
+      // lines are. The kernel rounds the sleep up (tens of microseconds here).
       std::uint64_t tick = victim->schedtick.load(std::memory_order_acquire);
-      std::int64_t until = nanotime() + runnext_steal_delay_ns;
-      while (nanotime() < until) cpu_relax();
+      timespec ts{0, runnext_steal_delay_ns};
+      nanosleep(&ts, nullptr);
       runnext = victim->schedtick.load(std::memory_order_acquire) == tick;
     }
     if (goroutine* g = p->runq.steal_from(victim->runq, runnext)) {
@@ -270,12 +273,10 @@ goroutine* find_runnable(scheduler& s, processor* p) {
       // goroutines that hand off to each other and bounces their channels' cache
       // lines between cores.
       bool more = false;
-      std::int64_t start = nanotime();
       for (int round = 0;; ++round) {
-        std::int64_t now = nanotime();
-        bool last = round >= spin_rounds - 1 && now - start >= spin_min_ns;
+        bool last = round >= spin_rounds - 1;
         if (goroutine* g = try_steal(s, p, last)) return g;
-        more = s.global.size() > 0 || earliest_timer(s) <= now;
+        more = s.global.size() > 0 || earliest_timer(s) <= nanotime();
         if (more || last) break;
         for (int i = 0; i < 64; ++i) cpu_relax();
       }
