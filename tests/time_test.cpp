@@ -15,6 +15,13 @@
 #else
 #define GORO_TEST_SLOW_HOST false
 #endif
+// Under ThreadSanitizer starting a goroutine that cannot reuse an exited one's fiber
+// zeroes a fiber of about a megabyte: milliseconds where page faults are slow.
+#if defined(__SANITIZE_THREAD__)
+#define GORO_TEST_COSTLY_GOROUTINES true
+#else
+#define GORO_TEST_COSTLY_GOROUTINES false
+#endif
 
 namespace {
 
@@ -81,7 +88,7 @@ TEST_P(time_sleep, sleepers_do_not_hold_their_processor) {
 TEST_P(time_sleep, ten_thousand_sleepers_wake_together) {
   // Under ThreadSanitizer each goroutine alive at once holds a fiber of about a
   // megabyte, zeroed page by page: 1,000 keep that to a gigabyte.
-  constexpr int n = GORO_TEST_SLOW_HOST ? 1'000 : 10'000;
+  constexpr int n = GORO_TEST_COSTLY_GOROUTINES ? 1'000 : 10'000;
   goro::wait_group wg;
   std::atomic<int> woke{0};
   std::atomic<int> asleep{0};
@@ -104,7 +111,8 @@ TEST_P(time_sleep, ten_thousand_sleepers_wake_together) {
   // Sleeps that ran one after another would never overlap; here every goroutine that
   // starts within 50 ms of the first joins it asleep (a few under ThreadSanitizer,
   // where starting one takes milliseconds; thousands otherwise).
-  EXPECT_GE(peak.load(), GORO_TEST_SLOW_HOST ? 2 : 100) << "sleeps ran one after another";
+  EXPECT_GE(peak.load(), GORO_TEST_COSTLY_GOROUTINES ? 2 : 100)
+      << "sleeps ran one after another";
   // One after another they would take 500 s (50 s under the sanitizers' n).
   EXPECT_LT(ms_since(t0), 60000.0) << "sleeps ran one after another";
 }
@@ -147,8 +155,11 @@ TEST_P(time_sleep, sleeps_end_in_deadline_order) {
       }
     }
   }
-  EXPECT_TRUE(decided > 0 || GORO_TEST_SLOW_HOST)
-      << "every sleep ended after the next deadline: woke at " << woke_ms[1].load() << ", "
+  // The ordering above follows from sleeps never ending early; what this test adds
+  // is promptness: outside the sanitizers every sleep ends before the next deadline
+  // (40 ms of slack), so all three orders are decided.
+  EXPECT_TRUE(decided == 3 || GORO_TEST_SLOW_HOST)
+      << "a sleep ended after the next deadline: woke at " << woke_ms[1].load() << ", "
       << woke_ms[2].load() << ", " << woke_ms[0].load() << " ms; deadlines "
       << deadline_ms[1].load() << ", " << deadline_ms[2].load() << ", "
       << deadline_ms[0].load() << " ms";

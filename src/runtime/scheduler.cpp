@@ -59,10 +59,10 @@
 //      thief takes a victim's runnext only if the victim has not scheduled while the
 //      thief slept a few microseconds (the victim is stuck in one long goroutine), so
 //      a hand-off between two goroutines on one processor is not broken up. That
-//      sleep, still counted as spinning, is most of a spinner's time (the kernel
-//      rounds 3 us up to ~55 us here): meanwhile readied goroutines wake nobody and
-//      the partners of a hand-off keep their cache lines on one core (Go's usleep(3)
-//      in runqgrab does the same);
+//      sleep, still counted as spinning, is most of a spinner's time (3 us asked,
+//      ~55 us on a host whose timers are coarse): meanwhile readied goroutines wake
+//      nobody and the partners of a hand-off keep their cache lines on one core (Go's
+//      usleep(3) in runqgrab does the same);
 //   6. idle: the worker sleeps on a futex (0% CPU), with a timeout when it is the one
 //      idle worker that watches the timer heap.
 // A goroutine made runnable by a goroutine (unpark, spawn) goes to runnext, so a

@@ -59,7 +59,9 @@ struct processor {
   // created): on a host with slow page faults creating one takes milliseconds. Reuse
   // hides no race the switches do not already order: every switch on this worker
   // synchronizes the goroutine switched from with the one switched to (switch.cpp).
-  static constexpr int tsan_fiber_cache_size = 64;
+  // An exiting goroutine leaves its fiber's shadow stack empty (switch.cpp); the cache
+  // is emptied when the worker thread ends.
+  static constexpr int tsan_fiber_cache_size = 32;
   void* tsan_fibers[tsan_fiber_cache_size] = {};
   int tsan_fiber_count = 0;
 #endif

@@ -28,6 +28,9 @@
 #endif
 #if defined(GORO_TSAN)
 #include <sanitizer/tsan_interface.h>
+// The compiler's function-exit hook (what every instrumented return calls); not in the
+// public header.
+extern "C" void __tsan_func_exit();
 #endif
 
 namespace goro::detail {
@@ -72,6 +75,10 @@ void goroutine_entry(void* arg);
 
 // The one place that switches stacks: from the running context (`from`, or g0 when
 // null) to `to` (or g0 when null). Returns when `from` is resumed, maybe elsewhere.
+// Under ThreadSanitizer it is a frame of its own (see the exit case below).
+#if defined(GORO_TSAN)
+[[gnu::noinline]]
+#endif
 void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) noexcept {
   void** save = from ? &from->saved_sp : &p->sched_sp;
   void* load = to ? to->saved_sp : p->sched_sp;
@@ -87,6 +94,10 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
   (void)exiting;
 #endif
 #if defined(GORO_TSAN)
+  // An exiting goroutine never returns from this frame: pop it from its fiber's shadow
+  // stack (goroutine_entry popped its own), so that the fiber, reused by the next
+  // goroutine to start here, starts empty.
+  if (exiting) __tsan_func_exit();
   __tsan_switch_to_fiber(to ? to->tsan_fiber : p->tsan_sched_fiber, 0);
 #endif
   goro_context_switch(save, load);
@@ -269,6 +280,9 @@ void goroutine_entry(void* arg) {
     g->lock_count = 0;
     p->defunct.store(true, std::memory_order_release);
   }
+#if defined(GORO_TSAN)
+  __tsan_func_exit();  // this frame never returns (see switch_context)
+#endif
   switch_out(p, g, after_switch::exit, pick_local(p));
   __builtin_trap();  // an exited goroutine is never resumed
 }
@@ -365,6 +379,9 @@ void worker_main(scheduler* s, processor* p) {
       // Its locked goroutine exited (wait_for_locked): the thread ends, and what the
       // processor cached goes back for the others to use.
       flush_stack_cache(&p->stacks);
+#if defined(GORO_TSAN)
+      while (p->tsan_fiber_count > 0) __tsan_destroy_fiber(p->tsan_fibers[--p->tsan_fiber_count]);
+#endif
       flush_goroutine_cache(p);
       sigaltstack(&previous, nullptr);  // p->alt_stack goes to the next thread
       p->thread_gone.store(true, std::memory_order_release);
