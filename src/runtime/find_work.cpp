@@ -47,8 +47,8 @@ goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
     if (take_runnext && victim->runq.size() == 0 && !victim->runq.empty()) {
       // Only if the victim is stuck in one goroutine: let a hand-off run there.
       // Waits asleep, still counted as spinning (Go's usleep(3) in runqgrab): a
-      // goroutine made runnable meanwhile wakes nobody, and this thread neither burns
-      // a CPU nor takes hand-offs that belong on the victim, where the partners' cache
+      // goroutine made runnable meanwhile wakes nobody, and this thread neither spins
+      // nor takes hand-offs that belong on the victim, where the partners' cache
       // lines are. This host's kernel makes the sleep ~55 us; where timers are
       // precise it is a few microseconds, and the wait is as short as Go's.
       std::uint64_t tick = victim->schedtick.load(std::memory_order_acquire);
