@@ -46,14 +46,34 @@ TEST_P(semaphore, a_large_request_is_not_overtaken_by_small_ones) {
     big_rank = order.fetch_add(1);
     sem.release(10);
   });
-  std::this_thread::sleep_for(20ms);
-  EXPECT_FALSE(sem.try_acquire(1)) << "try_acquire jumped the queue";
+  // Until it waits (a fixed 20 ms sleep was too short under qemu with 4 processors on
+  // 2 cores: the goroutine had not run yet, and try_acquire rightly succeeded).
+  auto waiters = [] {
+    std::string dump = goro::debug::goroutines(2);
+    int n = 0;
+    for (auto at = dump.find("[semacquire"); at != std::string::npos;
+         at = dump.find("[semacquire", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  if (!eventually([&] { return waiters() == 1; })) {
+    sem.release(5);
+    wg.wait();
+    FAIL() << "the large request never waited";
+  }
+  if (sem.try_acquire(1)) {
+    sem.release(1);
+    sem.release(5);
+    wg.wait();
+    FAIL() << "try_acquire jumped the queue";
+  }
   wg.go([&] {
     sem.acquire(1);  // would fit now, but the 10 is first in line
     small_rank = order.fetch_add(1);
     sem.release(1);
   });
-  std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(eventually([&] { return waiters() == 2; })) << goro::debug::goroutines(2);
   EXPECT_EQ(small_rank.load(), -1);
   sem.release(5);
   wg.wait();
