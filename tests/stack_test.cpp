@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "runtime/goroutine.hpp"
+#include "runtime/scheduler.hpp"
 #include "runtime/stack.hpp"
 #include "support/fixture.hpp"
 
@@ -26,13 +28,34 @@ namespace {
 
 using namespace goro_test;
 
+// Where the frames of the two deepest levels of the last recursion below were.
+std::uintptr_t frame_at[2];
+
 // About 600 bytes of stack per level; every frame is written, as real code writes
 // its locals.
 __attribute__((noinline)) int recurse(int depth) {
   volatile char frame[512];
   for (auto& c : frame) c = static_cast<char>(depth | 1);
+  if (depth < 2) frame_at[depth] = reinterpret_cast<std::uintptr_t>(&frame[0]);
   if (depth == 0) return frame[0];
   return recurse(depth - 1) + frame[511];
+}
+
+// For an unguarded overflow that stays inside the stack's own guard slot (writing no
+// memory of anything else, which a fixed depth could, as compilers and sanitizers lay
+// frames out differently): the levels of `f` that reach from the calling goroutine's
+// frame to about `below` bytes under the bottom of its stack, and the size of one level.
+// `calibrate` runs `f` a few levels deep, so that frame_at holds its frame size.
+struct overflow_depth {
+  int levels;
+  std::size_t frame_bytes;
+};
+overflow_depth levels_to_overflow(std::size_t below, void (*calibrate)()) {
+  calibrate();
+  auto frame_bytes = static_cast<std::size_t>(frame_at[1] - frame_at[0]);
+  auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  auto lo = reinterpret_cast<std::uintptr_t>(goro::detail::current_goroutine()->stack.lo);
+  return {static_cast<int>((here - lo + below) / frame_bytes) + 1, frame_bytes};
 }
 
 class stacks : public procs_test {};
@@ -119,6 +142,7 @@ std::int64_t resident_bytes() {
 __attribute__((noinline)) int recurse_then_park(int depth) {
   volatile char frame[512];
   for (auto& c : frame) c = static_cast<char>(depth | 1);
+  if (depth < 2) frame_at[depth] = reinterpret_cast<std::uintptr_t>(&frame[0]);
   if (depth == 0) {
     goro::sleep(1ms);
     return frame[0];
@@ -132,7 +156,9 @@ TEST(stack_overflow, unguarded_overflow_switching_while_deep_is_caught) {
   EXPECT_DEATH(
       {
         setenv("GORO_STACK_GUARDS", "0", 1);
-        goro::go([] { recurse_then_park(140); });
+        goro::go([] {
+          recurse_then_park(levels_to_overflow(1536, [] { recurse_then_park(3); }).levels);
+        });
         std::this_thread::sleep_for(10s);
       },
       overflow_message);
@@ -143,6 +169,7 @@ TEST(stack_overflow, unguarded_overflow_switching_while_deep_is_caught) {
 __attribute__((noinline)) int overflow_then_park(int depth, int park_level) {
   volatile char frame[512];
   for (auto& c : frame) c = static_cast<char>(depth | 1);
+  if (depth < 2) frame_at[depth] = reinterpret_cast<std::uintptr_t>(&frame[0]);
   if (depth == 0) return frame[0];
   int r = overflow_then_park(depth - 1, park_level) + frame[511];
   if (depth == park_level) goro::sleep(1ms);
@@ -150,13 +177,16 @@ __attribute__((noinline)) int overflow_then_park(int depth, int park_level) {
 }
 
 TEST(stack_overflow, unguarded_overflow_then_a_switch_in_the_lowest_quarter_is_caught) {
-  // With no guard pages allowed: an overflow (~84 KiB of frames on a 64 KiB stack) that
-  // returns to a frame ~7 KiB above the bottom and parks there is caught by the reserve
-  // zone, read at a switch in the lowest quarter on every kernel.
+  // With no guard pages allowed: an overflow (~1.5 KiB past the bottom of the stack)
+  // that returns to a frame ~6 KiB above the bottom and parks there is caught by the
+  // reserve zone, read at a switch in the lowest quarter on every kernel.
   EXPECT_DEATH(
       {
         setenv("GORO_STACK_GUARDS", "0", 1);
-        goro::go([] { overflow_then_park(140, 45); });
+        goro::go([] {
+          auto d = levels_to_overflow(1536, [] { overflow_then_park(3, -1); });
+          overflow_then_park(d.levels, static_cast<int>((6144 + 1536) / d.frame_bytes));
+        });
         std::this_thread::sleep_for(10s);
       },
       overflow_message);
@@ -176,7 +206,8 @@ TEST(stack_overflow, unguarded_overflow_is_caught) {
       {
         setenv("GORO_STACK_GUARDS", "0", 1);
         goro::go([] {
-          recurse(140);  // ~84 KiB: past the bottom of a 64 KiB stack, then back
+          // ~1.5 KiB past the bottom of the stack, then back.
+          recurse(levels_to_overflow(1536, [] { recurse(3); }).levels);
           goro::yield();
         });
         std::this_thread::sleep_for(10s);
