@@ -2,6 +2,7 @@
 // memory of released stacks goes back to the OS.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
@@ -28,15 +29,20 @@ namespace {
 
 using namespace goro_test;
 
-// Where the frames of the two deepest levels of the last recursion below were.
-std::uintptr_t frame_at[2];
+// Where the frames of the two deepest levels of the last recursion below were (atomic:
+// other tests recurse in many goroutines at once; only the overflow tests read it).
+std::atomic<std::uintptr_t> frame_at[2];
+void note_frame(int depth, const volatile char* frame) {
+  auto at = reinterpret_cast<std::uintptr_t>(frame);
+  if (depth < 2) frame_at[depth].store(at, std::memory_order_relaxed);
+}
 
 // About 600 bytes of stack per level; every frame is written, as real code writes
 // its locals.
 __attribute__((noinline)) int recurse(int depth) {
   volatile char frame[512];
   for (auto& c : frame) c = static_cast<char>(depth | 1);
-  if (depth < 2) frame_at[depth] = reinterpret_cast<std::uintptr_t>(&frame[0]);
+  note_frame(depth, &frame[0]);
   if (depth == 0) return frame[0];
   return recurse(depth - 1) + frame[511];
 }
@@ -52,7 +58,8 @@ struct overflow_depth {
 };
 overflow_depth levels_to_overflow(std::size_t below, void (*calibrate)()) {
   calibrate();
-  auto frame_bytes = static_cast<std::size_t>(frame_at[1] - frame_at[0]);
+  auto frame_bytes = static_cast<std::size_t>(frame_at[1].load(std::memory_order_relaxed) -
+                                              frame_at[0].load(std::memory_order_relaxed));
   auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   auto lo = reinterpret_cast<std::uintptr_t>(goro::detail::current_goroutine()->stack.lo);
   return {static_cast<int>((here - lo + below) / frame_bytes) + 1, frame_bytes};
@@ -142,7 +149,7 @@ std::int64_t resident_bytes() {
 __attribute__((noinline)) int recurse_then_park(int depth) {
   volatile char frame[512];
   for (auto& c : frame) c = static_cast<char>(depth | 1);
-  if (depth < 2) frame_at[depth] = reinterpret_cast<std::uintptr_t>(&frame[0]);
+  note_frame(depth, &frame[0]);
   if (depth == 0) {
     goro::sleep(1ms);
     return frame[0];
@@ -169,7 +176,7 @@ TEST(stack_overflow, unguarded_overflow_switching_while_deep_is_caught) {
 __attribute__((noinline)) int overflow_then_park(int depth, int park_level) {
   volatile char frame[512];
   for (auto& c : frame) c = static_cast<char>(depth | 1);
-  if (depth < 2) frame_at[depth] = reinterpret_cast<std::uintptr_t>(&frame[0]);
+  note_frame(depth, &frame[0]);
   if (depth == 0) return frame[0];
   int r = overflow_then_park(depth - 1, park_level) + frame[511];
   if (depth == park_level) goro::sleep(1ms);
