@@ -145,16 +145,25 @@ std::int64_t resident_bytes() {
   return resident < 0 ? -1 : std::int64_t{resident} * sysconf(_SC_PAGESIZE);
 }
 
-// Recurses about 600 bytes per level and parks at the deepest one.
-__attribute__((noinline)) int recurse_then_park(int depth) {
+// Parks the calling goroutine for good. A receive that no send will ever match always
+// switches away; a short sleep need not: its timer can fire before the goroutine parks
+// (a thread preempted for a millisecond, or qemu translating the park path the first
+// time), and then the goroutine never switches while deep.
+__attribute__((noinline)) void park_for_good() {
+  auto never = goro::make_chan<int>();
+  (void)never.recv();
+}
+
+// Recurses about 600 bytes per level and, when `park`, parks for good at the deepest one.
+__attribute__((noinline)) int recurse_then_park(int depth, bool park) {
   volatile char frame[512];
   for (auto& c : frame) c = static_cast<char>(depth | 1);
   note_frame(depth, &frame[0]);
   if (depth == 0) {
-    goro::sleep(1ms);
+    if (park) park_for_good();
     return frame[0];
   }
-  return recurse_then_park(depth - 1) + frame[511];
+  return recurse_then_park(depth - 1, park) + frame[511];
 }
 
 TEST(stack_overflow, unguarded_overflow_switching_while_deep_is_caught) {
@@ -164,22 +173,23 @@ TEST(stack_overflow, unguarded_overflow_switching_while_deep_is_caught) {
       {
         setenv("GORO_STACK_GUARDS", "0", 1);
         goro::go([] {
-          recurse_then_park(levels_to_overflow(1536, [] { recurse_then_park(3); }).levels);
+          recurse_then_park(levels_to_overflow(1536, [] { recurse_then_park(3, false); }).levels,
+                            true);
         });
         std::this_thread::sleep_for(10s);
       },
       overflow_message);
 }
 
-// Recurses `depth` levels of about 600 bytes and, on the way back, parks in the frame
-// `park_level` levels above the deepest one.
+// Recurses `depth` levels of about 600 bytes and, on the way back, parks for good in the
+// frame `park_level` levels above the deepest one.
 __attribute__((noinline)) int overflow_then_park(int depth, int park_level) {
   volatile char frame[512];
   for (auto& c : frame) c = static_cast<char>(depth | 1);
   note_frame(depth, &frame[0]);
   if (depth == 0) return frame[0];
   int r = overflow_then_park(depth - 1, park_level) + frame[511];
-  if (depth == park_level) goro::sleep(1ms);
+  if (depth == park_level) park_for_good();
   return r;
 }
 
