@@ -5,14 +5,17 @@
 //     values and deadlines alive). Only `cancel` nodes can be cancelled; value nodes
 //     delegate cancellation to their nearest cancelable ancestor, and
 //     without_cancel/background nodes stop the search.
-//   - A cancel node is registered in its nearest cancelable ancestor's `children`
-//     (weak references) until it is cancelled or destroyed, then removed at once, so
-//     a long-lived parent does not accumulate children.
+//   - A cancel node is registered in its nearest cancelable ancestor's list of
+//     children (intrusive, no allocation) until it is cancelled or destroyed, then
+//     unlinked at once, so a long-lived parent does not accumulate children. The list
+//     holds no references: a registered node that is being destroyed unlinks itself
+//     under its ancestor's lock first, so whoever holds that lock may use every node
+//     in the list (one marked `dying` only to unlink it).
 //   - Fields marked "under lock" change only with the node's lock held; `cancelled`
-//     goes false -> true once. Lock order: a parent's lock is never held while a
-//     child's is taken (cancellation collects children under the lock, then cancels
-//     them after releasing it); a node's lock may be held while a timer heap's lock is
-//     taken, never the reverse.
+//     goes false -> true once. Lock order: ancestor before descendant (as Go's
+//     propagateCancel and cancel): cancellation holds the lock of every node on the path
+//     from the cancelled node down to the one it is at; a node's lock may be held while
+//     a timer heap's lock is taken, never the reverse.
 //   - Nothing recurses with the depth of the tree: cancellation walks the subtree with
 //     a work list, and destruction releases `parent` iteratively (release_node), so a
 //     chain of any depth is cancelled and destroyed on a 64 KiB goroutine stack.
@@ -30,9 +33,7 @@
 #include "goro/context.hpp"
 
 #include <atomic>
-#include <deque>
 #include <mutex>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -66,8 +67,14 @@ struct context_node : std::enable_shared_from_this<context_node> {
   chan<std::monostate> done;                // closed on cancel
   std::optional<time_point> deadline;       // set once at creation
   error deadline_cause;                     // nil means deadline_exceeded; set before arming
-  context_node* registered_with = nullptr;  // the ancestor whose children we are in
-  std::unordered_map<context_node*, std::weak_ptr<context_node>> children;  // under lock
+  // The ancestor whose list of children holds this node, or null: changes only with
+  // both that ancestor's lock and this node's held (read under either).
+  context_node* registered_with = nullptr;
+  context_node* sibling_prev = nullptr;  // in registered_with's list, under its lock
+  context_node* sibling_next = nullptr;
+  context_node* first_child = nullptr;   // under lock
+  std::size_t child_count = 0;           // under lock
+  bool dying = false;                    // under lock: the destructor has begun
   std::vector<std::pair<std::uint64_t, std::function<void()>>> callbacks;   // under lock
   std::optional<std::stop_source> stop;  // under lock; made on first stop_token()
   deadline_arm* arm = nullptr;           // under lock
@@ -163,7 +170,8 @@ context_node* cancelable(context_node* n) {
 struct cancel_work {
   std::vector<std::pair<std::uint64_t, std::function<void()>>> hooks;  // context_on_cancel
   std::vector<std::stop_source> stops;               // request_stop runs user std::stop_callbacks
-  std::vector<std::shared_ptr<context_node>> nodes;  // references taken on the way
+  std::vector<std::shared_ptr<context_node>> nodes;  // the cancelled node's reference
+  std::vector<deadline_arm*> arms;                   // the nodes' shares, to give up
 
   // The part that may run user code: stop callbacks, then the last references.
   void finish() {
@@ -173,77 +181,104 @@ struct cancel_work {
   }
 };
 
-// Marks n cancelled and closes its done(); hands its children (to be cancelled with
-// n's cause) to `children` and its hooks and stop source to `work`. False if n was
-// already cancelled.
-bool mark_cancelled(context_node* n, const error& err, const error& cause,
-                    std::unordered_map<context_node*, std::weak_ptr<context_node>>& children,
-                    error& my_cause, cancel_work& work) {
-  deadline_arm* arm;
+// Takes `child` out of `p`'s list of children. Both locks held.
+void unlink_child(context_node* p, context_node* child) {
+  if (child->sibling_prev != nullptr) {
+    child->sibling_prev->sibling_next = child->sibling_next;
+  } else {
+    p->first_child = child->sibling_next;
+  }
+  if (child->sibling_next != nullptr) child->sibling_next->sibling_prev = child->sibling_prev;
+  child->sibling_prev = child->sibling_next = nullptr;
+  child->registered_with = nullptr;
+  --p->child_count;
+}
+
+// Takes n out of its ancestor's list of children, if it is still in one. n's lock not
+// held; n is alive (referenced, or in its destructor's body), and so is the ancestor
+// (n's parent chain holds it).
+void unregister(context_node* n) {
+  context_node* p;
   {
     std::lock_guard lk(n->lock);
-    if (n->cancelled.load(std::memory_order_relaxed)) return false;
-    n->err = err;
-    n->cause_ = cause ? cause : err;
-    my_cause = n->cause_;
-    n->cancelled.store(true, std::memory_order_release);
-    children.swap(n->children);
-    for (auto& hook : n->callbacks) work.hooks.push_back(std::move(hook));
-    n->callbacks.clear();
-    arm = std::exchange(n->arm, nullptr);
-    if (n->stop) work.stops.push_back(*n->stop);
+    p = n->registered_with;
   }
+  if (p == nullptr) return;
+  std::lock_guard parent_lock(p->lock);
+  std::lock_guard lk(n->lock);
+  if (n->registered_with == p) unlink_child(p, n);  // else a cancellation took it out
+}
+
+// With n's lock held: marks n cancelled, closes its done() and hands its hooks and
+// stop source to `work`. False if n was already cancelled.
+bool mark_cancelled(context_node* n, const error& err, const error& cause, cancel_work& work) {
+  if (n->cancelled.load(std::memory_order_relaxed)) return false;
+  n->err = err;
+  n->cause_ = cause ? cause : err;
+  n->cancelled.store(true, std::memory_order_release);
+  for (auto& hook : n->callbacks) work.hooks.push_back(std::move(hook));
+  n->callbacks.clear();
+  if (n->stop) work.stops.push_back(*n->stop);
   // A context made in a synctest bubble may be cancelled from outside it (its parent
   // was, or its cancel function escaped): the close is the context's own.
   chan_access::core(n->done)->close(/*internal=*/true);
-  if (arm != nullptr) disarm(arm);  // release its heap place at once
+  if (n->arm != nullptr) work.arms.push_back(std::exchange(n->arm, nullptr));
   return true;
 }
 
-// Cancels n and its subtree; `detach` removes n from its registration with an
-// ancestor (the children of n need not: n's list of them is gone). `on_timer`: called
-// from a deadline firing on a worker's scheduler stack, so the user-visible rest is
-// handed to a goroutine.
+// Cancels n and its subtree; `detach` takes n out of its ancestor's list of children
+// (the children of n need not: n's list is dropped whole). `on_timer`: called from a
+// deadline firing on a worker's scheduler stack, so the user-visible rest is handed to
+// a goroutine.
 //
-// Depth first with an explicit stack (no recursion: trees may be far deeper than a
-// goroutine's stack), cancelling each child as soon as it is reached, while its node
-// is still in cache: a wide tree (100,000 children of one root) is walked once.
+// Depth first with an explicit path (no recursion: trees may be far deeper than a
+// goroutine's stack), holding the lock of every node on it (ancestor before
+// descendant, as the lock order says): a node in a list cannot finish being destroyed
+// while its ancestor's lock is held, so the walk takes no references and allocates
+// nothing per child, and each child is cancelled as soon as it is reached, while it
+// is in cache. A wide tree (100,000 children of one root) is walked once.
 void cancel_node(std::shared_ptr<context_node> n, const error& err, const error& cause, bool detach,
                  bool on_timer) {
   struct level {
-    std::unordered_map<context_node*, std::weak_ptr<context_node>> children;
-    std::unordered_map<context_node*, std::weak_ptr<context_node>>::iterator next;
-    error cause;
+    context_node* node;  // locked
+    context_node* next;  // the next of its former children to cancel
   };
-  std::deque<level> stack;  // a deque: pushing never moves a level (its iterator stays good)
+  std::vector<level> path;
   cancel_work work;
-  {
-    level& root = stack.emplace_back();
-    if (!mark_cancelled(n.get(), err, cause, root.children, root.cause, work)) return;
-    root.next = root.children.begin();
+  n->lock.lock();
+  if (!mark_cancelled(n.get(), err, cause, work)) {
+    n->lock.unlock();
+    return;
   }
-  while (!stack.empty()) {
-    level& at = stack.back();
-    if (at.next == at.children.end()) {
-      stack.pop_back();
+  // Take the whole list: every child is unlinked below, before n's lock is released.
+  path.push_back({n.get(), std::exchange(n->first_child, nullptr)});
+  n->child_count = 0;
+  while (!path.empty()) {
+    level& at = path.back();
+    context_node* child = at.next;
+    if (child == nullptr) {
+      at.node->lock.unlock();
+      path.pop_back();
       continue;
     }
-    std::shared_ptr<context_node> child = (at.next++)->second.lock();
-    if (!child) continue;
-    level below;
-    if (mark_cancelled(child.get(), err, at.cause, below.children, below.cause, work) &&
-        !below.children.empty()) {
-      level& pushed = stack.emplace_back(std::move(below));
-      pushed.next = pushed.children.begin();
+    at.next = child->sibling_next;
+    child->lock.lock();
+    child->sibling_prev = child->sibling_next = nullptr;
+    child->registered_with = nullptr;
+    // Children inherit the cause of the node they were reached from (Go's
+    // parentCancelCtx passes it down).
+    if (!child->dying && mark_cancelled(child, err, at.node->cause_, work) &&
+        child->first_child != nullptr) {
+      context_node* first = std::exchange(child->first_child, nullptr);
+      child->child_count = 0;
+      path.push_back({child, first});  // stays locked until its children are done
+      continue;
     }
-    // Dropping the last reference may destroy user values: not on a scheduler stack.
-    if (on_timer) work.nodes.push_back(std::move(child));
+    child->lock.unlock();
   }
-  if (detach && n->registered_with != nullptr) {
-    context_node* p = n->registered_with;  // alive: an ancestor of n
-    std::lock_guard lk(p->lock);
-    p->children.erase(n.get());
-  }
+  for (deadline_arm* arm : work.arms) disarm(arm);  // release their heap places at once
+  work.arms.clear();
+  if (detach) unregister(n.get());
   for (auto& [id, f] : work.hooks) f();
   work.hooks.clear();  // their captures are the runtime's own
   work.nodes.push_back(std::move(n));
@@ -300,7 +335,11 @@ std::shared_ptr<context_node> new_cancel_node(const context& parent) {
         err = p->err;
         cause = p->cause_;
       } else {
-        p->children.emplace(n.get(), n);
+        // n is not shared yet: its own fields need no lock.
+        n->sibling_next = p->first_child;
+        if (p->first_child != nullptr) p->first_child->sibling_prev = n.get();
+        p->first_child = n.get();
+        ++p->child_count;
         n->registered_with = p;
       }
     }
@@ -312,9 +351,14 @@ std::shared_ptr<context_node> new_cancel_node(const context& parent) {
 }  // namespace
 
 context_node::~context_node() {
-  if (registered_with != nullptr && !cancelled.load(std::memory_order_acquire)) {
-    std::lock_guard lk(registered_with->lock);
-    registered_with->children.erase(this);
+  if (what == kind::cancel) {
+    // A cancellation that holds our ancestor's lock may be using this node: marked
+    // dying, it is only unlinked from then on, and unregister waits for that lock.
+    {
+      std::lock_guard lk(lock);
+      dying = true;
+    }
+    unregister(this);
   }
   if (arm != nullptr) disarm(arm);
 }
@@ -360,7 +404,7 @@ std::size_t context_child_count(const context& ctx) {
   context_node* n = cancelable(context_access::node(ctx).get());
   if (n == nullptr) return 0;
   std::lock_guard lk(n->lock);
-  return n->children.size();
+  return n->child_count;
 }
 
 }  // namespace goro::detail
