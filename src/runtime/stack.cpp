@@ -13,7 +13,8 @@
 //     starting a goroutine. Idle workers harden fresh stacks, then the unguarded
 //     ones in the warm lists (harden_stacks); returned stacks are hardened when their
 //     pages go back. All within the budget; a guard page, once made, stays.
-//   - A pool's lists are guarded by that pool's lock; the pool table by its lock.
+//   - A pool's lists are guarded by that pool's lock; the pool table by its lock. The
+//     dirty list is threaded through the stacks themselves (dirty_link).
 //   - dirty_bytes is the sum of the sizes of the stacks in every dirty list, except
 //     for a batch the scavenger has taken out but not yet subtracted (never below it).
 //   - guarded_stacks only grows; no more than guard_budget stacks get a guard page.
@@ -28,6 +29,7 @@
 #include <chrono>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -100,11 +102,37 @@ void request_scavenge() {
   }
 }
 
+// A stack in a dirty list. The link lives in the top bytes of the stack itself, whose
+// page the goroutine that ran there has committed: releasing a stack beyond the warm
+// limit allocates nothing and faults in no page. (A vector grown by doubling to hold
+// the 100,000 stacks of a burst faulted in about 5 MB on the release path.) Read and
+// written only under the pool's lock, or by the scavenger that took the list out;
+// not instrumented: the stack's last frames may have left sanitizer state there.
+struct dirty_link {
+  stack_slot slot;
+  dirty_link* next;
+};
+
+__attribute__((no_sanitize("address", "thread"))) dirty_link* link_dirty(const stack_slot& s,
+                                                                         dirty_link* next) {
+  auto* l = reinterpret_cast<dirty_link*>(s.hi - sizeof(dirty_link));
+  l->slot = s;
+  l->next = next;
+  return l;
+}
+
+__attribute__((no_sanitize("address", "thread"))) stack_slot unlink_dirty(const dirty_link* l,
+                                                                          dirty_link** next) {
+  *next = l->next;
+  return l->slot;
+}
+
 struct size_pool {
   std::size_t size = 0;
   spinlock lock;
   std::vector<stack_slot> warm;            // under lock: pages may be committed, reused first
-  std::vector<stack_slot> dirty;           // under lock: beyond the warm limit, to be returned
+  dirty_link* dirty = nullptr;             // under lock: beyond the warm limit, to be returned
+  std::size_t dirty_count = 0;             // under lock: the length of `dirty`
   std::vector<stack_slot> cold;            // under lock: pages returned to the OS
   std::vector<stack_slot> fresh;           // under lock: never used, not yet hardened
   std::atomic<std::size_t> unhardened{0};  // fresh.size(), readable without the lock
@@ -236,11 +264,16 @@ stack_slot carve_slab(size_pool* pool) {
 stack_slot take_from_pool(size_pool* pool) {
   {
     std::lock_guard lk(pool->lock);
-    for (auto* list : {&pool->warm, &pool->dirty, &pool->cold, &pool->fresh}) {
+    if (pool->warm.empty() && pool->dirty != nullptr) {
+      stack_slot s = unlink_dirty(pool->dirty, &pool->dirty);
+      --pool->dirty_count;
+      dirty_bytes.fetch_sub(pool->size, std::memory_order_relaxed);
+      return s;
+    }
+    for (auto* list : {&pool->warm, &pool->cold, &pool->fresh}) {
       if (!list->empty()) {
         stack_slot s = list->back();
         list->pop_back();
-        if (list == &pool->dirty) dirty_bytes.fetch_sub(pool->size, std::memory_order_relaxed);
         if (list == &pool->warm && !s.guarded) {
           pool->unguarded_warm.fetch_sub(1, std::memory_order_relaxed);
         }
@@ -286,7 +319,8 @@ void give_to_pool(size_pool* pool, stack_slot s) noexcept {
       if (!s.guarded) pool->unguarded_warm.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    pool->dirty.push_back(s);
+    pool->dirty = link_dirty(s, pool->dirty);
+    ++pool->dirty_count;
     // Under the lock, so that a taker's subtraction never comes first.
     dirty = dirty_bytes.fetch_add(pool->size, std::memory_order_relaxed) + pool->size;
   }
@@ -375,13 +409,19 @@ void scavenge_stacks() noexcept {
     all = table().pools;
   }
   for (size_pool* pool : all) {
-    std::vector<stack_slot> batch;
+    dirty_link* list;
+    std::size_t count;
     {
       std::lock_guard lk(pool->lock);
-      batch.swap(pool->dirty);
+      list = std::exchange(pool->dirty, nullptr);
+      count = std::exchange(pool->dirty_count, 0);
     }
+    if (list == nullptr) continue;
+    std::vector<stack_slot> batch;
+    batch.reserve(count);
+    while (list != nullptr) batch.push_back(unlink_dirty(list, &list));  // before the madvise
     dirty_bytes.fetch_sub(batch.size() * pool->size, std::memory_order_relaxed);
-    if (!batch.empty()) scavenge(pool, batch);
+    scavenge(pool, batch);
   }
 }
 
@@ -521,7 +561,7 @@ stack_memory stack_memory_stats() {
   if (pagemap >= 0) ::close(pagemap);
   for (size_pool* pool : pools) {
     std::lock_guard lk(pool->lock);
-    std::size_t n = pool->warm.size() + pool->dirty.size() + pool->cold.size() + pool->fresh.size();
+    std::size_t n = pool->warm.size() + pool->dirty_count + pool->cold.size() + pool->fresh.size();
     m.pooled += n * pool->size;
   }
   return m;
