@@ -125,6 +125,42 @@ TEST_P(context, a_cancelled_child_detaches_from_its_parent) {
   cancel_root();
 }
 
+TEST_P(context, children_dropped_and_made_while_their_parent_is_cancelled) {
+  // The cancel walks the parent's children under its lock while goroutines drop theirs
+  // (a dying child unlinks itself under that lock) and keep making new ones (born
+  // cancelled once the parent is): every child still held ends cancelled, grandchildren
+  // behind a value node too, and none stays registered.
+  for (int round = 0; round < 20; ++round) {
+    auto [root, cancel] = goro::with_cancel(goro::background());
+    goro::wait_group wg;
+    std::atomic<bool> cancelled{false};
+    std::atomic<int> made{0}, held_uncancelled{0};
+    for (int w = 0; w < 4; ++w) {
+      wg.go([&, r = root] {
+        std::vector<goro::context> held;
+        for (int i = 0; !cancelled.load() || i < 100; ++i) {
+          auto [c, cancel_c] = goro::with_cancel(r);
+          auto [gc, cancel_gc] = goro::with_cancel(goro::with_value(c, depth_key, i));
+          if (i % 3 == 0) held.push_back(gc);  // the others are dropped at once
+          if (i % 5 == 0) cancel_c();          // some cancelled by hand as well
+          if (held.size() > 64) held.erase(held.begin());
+          if (i % 16 == 0) goro::yield();
+          ++made;
+        }
+        for (auto& c : held) {
+          if (!c.err() || c.done().recv().has_value()) ++held_uncancelled;  // closed: nullopt
+        }
+      });
+    }
+    while (made.load() < 400) goro::yield();
+    cancel();
+    cancelled = true;
+    wg.wait();
+    EXPECT_EQ(held_uncancelled.load(), 0) << "round " << round;
+    EXPECT_EQ(goro::detail::context_child_count(root), 0u) << "round " << round;
+  }
+}
+
 TEST_P(context, child_of_a_cancelled_parent_is_born_cancelled) {
   auto [root, cancel] = goro::with_cancel(goro::background());
   cancel();
