@@ -30,6 +30,17 @@ struct eh_globals {
 // queue's tail as Go's preempted goroutines go, behind the work that was starving.
 enum class after_switch : std::uint8_t { none, yield, preempt, park, exit };
 
+// Free blocks for small tasks, by 16-byte size class (task_alloc.cpp).
+inline constexpr std::size_t max_pooled_task = 64;
+inline constexpr int task_classes = static_cast<int>(max_pooled_task / 16);
+struct task_cache {
+  void* free[task_classes] = {};
+  int count[task_classes] = {};
+};
+struct processor;
+// Gives p's free task blocks to the global lists (p's thread ends).
+void flush_task_cache(processor* p) noexcept;
+
 // A processor: the right to run goroutines, with its own run queue and caches, driven
 // by exactly one worker thread for its whole life. A processor holds one of the
 // max_procs() slots unless it is retired (see "Processors and threads" in scheduler.cpp).
@@ -47,6 +58,7 @@ struct processor {
   bool spinning = false;  // counted in scheduler::nmspinning
   goroutine* free_goroutines = nullptr;
   int free_count = 0;
+  task_cache tasks;  // free blocks for small tasks (task_alloc.cpp)
   stack_cache stacks;
   std::uint64_t id_next = 0, id_end = 0;  // a batch of goroutine ids
   std::uint32_t rand_state = 0;

@@ -383,6 +383,7 @@ void worker_main(scheduler* s, processor* p) {
       while (p->tsan_fiber_count > 0) __tsan_destroy_fiber(p->tsan_fibers[--p->tsan_fiber_count]);
 #endif
       flush_goroutine_cache(p);
+      flush_task_cache(p);
       sigaltstack(&previous, nullptr);  // p->alt_stack goes to the next thread
       p->thread_gone.store(true, std::memory_order_release);
       return;

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <source_location>
 #include <string_view>
 #include <tuple>
@@ -31,11 +32,26 @@ struct spawn_options;
 
 namespace goro::detail {
 
+// Memory for tasks: small ones come from per-processor pools (runtime/task_alloc.cpp).
+void* allocate_task(std::size_t bytes);
+void free_task(void* block, std::size_t bytes) noexcept;
+
 // One unit of work a goroutine runs. run() is called at most once.
 class task {
  public:
   virtual ~task() = default;
   virtual void run() = 0;
+
+  // Sized: a task's destructor is virtual, so delete passes the size of the whole task.
+  static void* operator new(std::size_t bytes) { return allocate_task(bytes); }
+  static void operator delete(void* block, std::size_t bytes) noexcept { free_task(block, bytes); }
+  // Over-aligned tasks (a callable with an alignas member) bypass the pools.
+  static void* operator new(std::size_t bytes, std::align_val_t align) {
+    return ::operator new(bytes, align);
+  }
+  static void operator delete(void* block, std::size_t, std::align_val_t align) noexcept {
+    ::operator delete(block, align);
+  }
 };
 
 template <class F, class... Args>
