@@ -478,6 +478,44 @@ TEST_P(context, far_future_deadlines_are_not_done) {
   c4();
 }
 
+// Counts destructions that ran neither on a goroutine nor on the test's own thread.
+std::thread::id value_test_thread;
+std::atomic<int> values_destroyed_off_goroutines{0};
+struct destruction_tracker {
+  ~destruction_tracker() {
+    if (goro::this_goroutine::id() == 0 && std::this_thread::get_id() != value_test_thread) {
+      ++values_destroyed_off_goroutines;
+    }
+  }
+};
+inline const goro::context_key<destruction_tracker> tracker_key{"tracker"};
+
+TEST_P(context, a_deadline_racing_a_cancel_destroys_no_value_on_a_scheduler_stack) {
+  // A deadline fires on a worker's scheduler stack just as the goroutine that made the
+  // context cancels it by hand and drops it: whichever reference goes last, the user's
+  // values are destroyed on a goroutine, never on the scheduler's stack.
+  value_test_thread = std::this_thread::get_id();
+  values_destroyed_off_goroutines = 0;
+  for (int round = 0; round < 60; ++round) {
+    goro::wait_group wg;
+    auto base = goro::now() + 2ms;
+    for (int i = 0; i < 2000; ++i) {
+      wg.go([base, i] {
+        auto [ctx, cancel] = goro::with_deadline(
+            goro::with_value(goro::background(), tracker_key, destruction_tracker{}),
+            base + std::chrono::nanoseconds(i * 37 % 20'000));
+        goro::sleep_until(base - 10us + std::chrono::nanoseconds(i * 53 % 30'000));
+        cancel();
+        ctx = goro::context();
+        cancel = goro::cancel_func();  // the last handle: the timer may hold the last reference
+      });
+    }
+    wg.wait();
+  }
+  goro::sleep(20ms);  // for the goroutines that drop the timers' references
+  EXPECT_EQ(values_destroyed_off_goroutines.load(), 0);
+}
+
 TEST_P(context, a_deadline_runs_stop_callbacks_on_a_goroutine) {
   // A deadline fires on a worker's scheduler stack; a std::stop_callback is user code
   // and may park, so it must run on a goroutine, as Go runs a timer's AfterFunc.

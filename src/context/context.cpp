@@ -173,10 +173,12 @@ struct cancel_work {
   std::vector<std::shared_ptr<context_node>> nodes;  // the cancelled node's reference
   std::vector<deadline_arm*> arms;                   // the nodes' shares, to give up
 
-  // The part that may run user code: stop callbacks, then the last references.
+  // The part that may run user code: stop callbacks, then the last references (an
+  // after_func hook that did not start its function still holds it).
   void finish() {
     for (auto& s : stops) s.request_stop();
     stops.clear();
+    hooks.clear();
     nodes.clear();
   }
 };
@@ -248,6 +250,9 @@ void cancel_node(std::shared_ptr<context_node> n, const error& err, const error&
   n->lock.lock();
   if (!mark_cancelled(n.get(), err, cause, work)) {
     n->lock.unlock();
+    // A deadline that fired as the context was cancelled by hand: the reference the
+    // timer took may be the last, and the node's values are user code.
+    if (on_timer) goro::go([n = std::move(n)] {});
     return;
   }
   // Take the whole list: every child is unlinked below, before n's lock is released.
@@ -280,7 +285,6 @@ void cancel_node(std::shared_ptr<context_node> n, const error& err, const error&
   work.arms.clear();
   if (detach) unregister(n.get());
   for (auto& [id, f] : work.hooks) f();
-  work.hooks.clear();  // their captures are the runtime's own
   work.nodes.push_back(std::move(n));
   if (on_timer) {
     goro::go([w = std::move(work)]() mutable { w.finish(); });
