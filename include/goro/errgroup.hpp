@@ -40,20 +40,10 @@ class errgroup;
 
 namespace detail {
 // One errgroup task: f(args...) as an error (nil for void).
-class group_task {
+class group_task : public pool_allocated {  // from the runtime's task pools, as tasks
  public:
   virtual ~group_task() = default;
   virtual error run() = 0;
-
-  // From the runtime's task pools, as goroutine tasks (goro/detail/spawn.hpp).
-  static void* operator new(std::size_t bytes) { return allocate_task(bytes); }
-  static void operator delete(void* block, std::size_t bytes) noexcept { free_task(block, bytes); }
-  static void* operator new(std::size_t bytes, std::align_val_t align) {
-    return ::operator new(bytes, align);
-  }
-  static void operator delete(void* block, std::size_t, std::align_val_t align) noexcept {
-    ::operator delete(block, align);
-  }
 };
 
 template <class F, class... Args>

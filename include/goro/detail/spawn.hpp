@@ -36,22 +36,25 @@ namespace goro::detail {
 void* allocate_task(std::size_t bytes);
 void free_task(void* block, std::size_t bytes) noexcept;
 
-// One unit of work a goroutine runs. run() is called at most once.
-class task {
- public:
-  virtual ~task() = default;
-  virtual void run() = 0;
-
-  // Sized: a task's destructor is virtual, so delete passes the size of the whole task.
+// A base that gives a class the task pools as its new and delete. Sized delete: the
+// classes that use it have virtual destructors, so delete passes the whole object's size.
+struct pool_allocated {
   static void* operator new(std::size_t bytes) { return allocate_task(bytes); }
   static void operator delete(void* block, std::size_t bytes) noexcept { free_task(block, bytes); }
-  // Over-aligned tasks (a callable with an alignas member) bypass the pools.
+  // Over-aligned objects (a callable with an alignas member) bypass the pools.
   static void* operator new(std::size_t bytes, std::align_val_t align) {
     return ::operator new(bytes, align);
   }
   static void operator delete(void* block, std::size_t, std::align_val_t align) noexcept {
     ::operator delete(block, align);
   }
+};
+
+// One unit of work a goroutine runs. run() is called at most once.
+class task : public pool_allocated {
+ public:
+  virtual ~task() = default;
+  virtual void run() = 0;
 };
 
 template <class F, class... Args>
