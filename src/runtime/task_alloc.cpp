@@ -41,7 +41,9 @@ constexpr std::size_t block_bytes(int cls) { return static_cast<std::size_t>(cls
 
 // Takes up to `want` blocks of class `cls` from the global list, or carves a chunk.
 free_block* refill(int cls, int want, int* got) {
-  {
+  // A child of fork() may find the lock held by a thread that no longer exists (it only
+  // execs or exits: go() there reaches its fatal error after this allocation).
+  if (!forked_child.load(std::memory_order_relaxed)) {
     std::lock_guard lk(global_lock);
     if (free_block* first = global_free[cls]) {
       free_block* last = first;
