@@ -13,7 +13,10 @@
 //   std::stop_callbacks on stop_token() run there too. When a deadline passes, done()
 //   is closed at once by the runtime and the std::stop_callbacks run on a goroutine of
 //   their own (as Go runs a timer's AfterFunc), so they may park. Trees of any depth
-//   are cancelled and destroyed without recursion.
+//   are cancelled and destroyed without recursion. As in Go, a cancellation holds the
+//   lock of the context it cancels while it walks the subtree (about 3 ms for 100,000
+//   children here): meanwhile, deriving a context from it or cancelling it again
+//   waits without parking (spinning, then yielding the thread).
 // Thread-safety: contexts and cancel functions may be used from any goroutine or
 //   thread; cancel functions are idempotent.
 // Panics: none. A deadline in the past yields a context that is already done; one
