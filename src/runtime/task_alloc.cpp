@@ -2,7 +2,7 @@
 //
 // Every go() allocates its callable's copy and frees it when the goroutine ends, often
 // on another processor; with glibc's malloc that pair cost ~280 instructions per spawn
-// once a burst outgrew its per-thread cache. Small tasks (up to max_pooled bytes: a
+// once a burst outgrew its per-thread cache. Small tasks (up to max_pooled_task bytes: a
 // lambda with a few captures) come instead from per-processor free lists of fixed-size
 // blocks, one list per 16-byte size class, kept like the goroutine descriptors:
 //
