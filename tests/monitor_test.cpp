@@ -406,6 +406,40 @@ TEST_P(monitor_, goroutines_that_block_again_and_again_are_never_lost) {
   goro::set_max_procs(GetParam());
 }
 
+TEST_P(monitor_, a_goroutine_that_keeps_blocking_keeps_running_on_spare_threads) {
+  // Caught once holding its processor in the kernel, a goroutine that blocks in the
+  // kernel again on each of its later runs keeps running on spare threads, without a
+  // slot: it never holds one again. Each run looks at the processor it blocked on:
+  // one the monitor handed off caught it; after that, one that still holds a slot was
+  // held. (Before it is caught the first time, its runs hold a slot; with 2 or more
+  // processors the monitor takes up to 10 ms to act when nothing waits for it.) Its
+  // credits used to run out after a few runs, and most runs after the first catch were
+  // held again: 70-140 of 150.
+  constexpr int runs = 150;
+  std::atomic<bool> done{false};
+  bool caught = false;
+  int held_after = 0;
+  goro::wait_group wg;
+  wg.go([&] {
+    for (int i = 0; i < runs; ++i) {
+      raw_sleep(1ms);
+      goro::detail::processor* p = goro::detail::current_processor();
+      bool handed_off = p->handed_off.load();
+      if (caught && (handed_off || !p->retired.load())) ++held_after;
+      caught = caught || handed_off;
+      goro::yield();
+    }
+    done = true;
+  });
+  wg.go([&] {  // the work beside it, which a held slot would stall
+    while (!done) goro::yield();
+  });
+  wg.wait();
+  ASSERT_TRUE(caught) << "the monitor never handed off the blocked processor";
+  EXPECT_LE(held_after, 2) << "after it was caught, a known blocker held a slot in "
+                           << held_after << " of its " << runs << " runs";
+}
+
 TEST_P(monitor_, a_goroutine_that_stops_blocking_runs_within_max_procs_again) {
   // One raw block earns a goroutine credits to run on a spare thread without a slot;
   // a run in which its thread never sleeps in the kernel spends them all, so from
@@ -795,6 +829,46 @@ TEST(monitor_death, the_starvation_line_names_a_goroutine_holding_its_thread_in_
 // switch) must end the walk, not the program: the fault handler jumps to the escape.
 __attribute__((noinline, no_sanitize("address", "thread"))) int read_wild(std::uintptr_t address) {
   return *reinterpret_cast<volatile int*>(address);
+}
+
+// With 1 processor: on this suite's 2-CPU machines, more slots than CPUs blur how many
+// goroutines compute at once.
+TEST(monitor_limits, goroutines_that_block_briefly_then_compute_stay_within_max_procs) {
+  // Each run blocks in the kernel for a moment and then computes for 10 ms. Such a
+  // goroutine is caught once and runs without a slot while its credits last, but a run
+  // that mostly computed earns none back, so it does not compute outside max_procs for
+  // good. The credits it has left still let it compute beside the slot's goroutine
+  // for a few runs after each catch: up to a third of the late steps ran with more than
+  // 2 goroutines computing, on a machine busy with other tests. (When any sleep in a run
+  // refilled the credits, 59-60 of the 60 did.)
+  int before = goro::max_procs();
+  goro::set_max_procs(1);
+  constexpr int goroutines = 6, steps = 20, late_from = 10;
+  std::atomic<int> in{0}, late{0}, late_over{0};
+  goro::wait_group wg;
+  for (int g = 0; g < goroutines; ++g) {
+    wg.go([&] {
+      raw_sleep(20ms);  // caught once
+      for (int i = 0; i < steps; ++i) {
+        raw_sleep(200us);
+        int k = in.fetch_add(1) + 1;
+        if (i >= late_from) {
+          late.fetch_add(1);
+          if (k > 2) late_over.fetch_add(1);
+        }
+        auto t0 = steady::now();
+        while (ms_since(t0) < 10) {
+        }
+        in.fetch_sub(1);
+        goro::yield();
+      }
+    });
+  }
+  wg.wait();
+  goro::set_max_procs(before);
+  EXPECT_LE(late_over.load(), late.load() * 3 / 4)
+      << late_over.load() << " of " << late.load()
+      << " late steps ran with more than 2 goroutines computing";
 }
 
 TEST(monitor_sampling, a_fault_inside_a_guarded_walk_escapes) {

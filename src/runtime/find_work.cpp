@@ -167,23 +167,55 @@ goroutine* retire(scheduler& s, processor* p) {
   }
 }
 
-// Voluntary context switches of the calling thread: it went to sleep in the kernel
-// (a blocking system call, a contended lock, a sleep). CPU time would not tell a
-// computing run from a blocked one on a loaded machine.
-long voluntary_switches() {
+// The calling thread's voluntary context switches (it went to sleep in the kernel: a
+// blocking system call, a contended lock, a sleep), involuntary ones (the kernel took
+// the CPU away) and CPU time.
+struct thread_usage {
+  long switches;
+  long preempted;
+  std::int64_t cpu_ns;
+};
+thread_usage thread_usage_now() noexcept {
   rusage ru{};
   getrusage(RUSAGE_THREAD, &ru);
-  return ru.ru_nvcsw;
+  // Not getrusage's times: those are brought up to date only at ticks and switches, so
+  // a run shorter than a tick can show none of the time it computed.
+  timespec cpu{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+  return {ru.ru_nvcsw, ru.ru_nivcsw,
+          static_cast<std::int64_t>(cpu.tv_sec) * 1'000'000'000 + cpu.tv_nsec};
 }
 
-// A known blocker this processor ran without a slot is back at a scheduling point:
-// if its thread never slept in the kernel during that run, it blocks no more, and its
-// credits go (its next runs take a slot like anyone's).
-void end_dispatched_run(processor* p) {
+// A run without a slot earns new credits only if it computed less than this, for less
+// than a quarter of its time, and was never preempted (on a loaded machine a computing
+// thread's CPU time is a small part of its time too: the rest it waits for a CPU).
+constexpr std::int64_t refill_cpu_limit_ns = 200'000;
+
+// A known blocker this processor ran without a slot is back at a scheduling point, not
+// yet published (g is still this thread's). If its thread never slept in the kernel
+// during that run, it blocks no more, and its credits go (its next runs take a slot
+// like anyone's). If it slept and mostly waited (see refill_cpu_limit_ns), it still
+// blocks: its credits are refilled, so that its next runs go to spare threads as well,
+// instead of running out after blocker_credits runs and holding a slot in the kernel
+// until the monitor notices it again. A run that slept but computed more, or was
+// preempted, keeps what is left of its credits: a goroutine that blocks briefly and
+// then computes must not run outside max_procs for good (the sleep alone cannot tell
+// it from a blocker). Left alone: an exiting goroutine's descriptor (a spawn clears
+// the credits), and a goroutine that switched straight to another one (p was given a
+// slot meanwhile) and may run anywhere by now.
+void end_dispatched_run(processor* p) noexcept {
   goroutine* g = p->dispatched;
   p->dispatched = nullptr;
-  if (voluntary_switches() == p->dispatched_switches) {
+  if (p->prev != g || p->action == after_switch::exit) return;
+  thread_usage now = thread_usage_now();
+  if (now.switches == p->dispatched_switches) {
     g->blocker_credit.store(0, std::memory_order_relaxed);
+    return;
+  }
+  std::int64_t cpu = now.cpu_ns - p->dispatched_cpu_ns;
+  std::int64_t wall = nanotime() - p->dispatched_at_ns;
+  if (now.preempted == p->dispatched_preempted && cpu < refill_cpu_limit_ns && 4 * cpu < wall) {
+    g->blocker_credit.store(blocker_credits, std::memory_order_relaxed);
   }
 }
 
@@ -192,7 +224,11 @@ goroutine* take_assigned(processor* p) {
   goroutine* g = p->assigned.exchange(nullptr, std::memory_order_acq_rel);
   if (g != nullptr) {
     p->dispatched = g;
-    p->dispatched_switches = voluntary_switches();
+    thread_usage u = thread_usage_now();
+    p->dispatched_switches = u.switches;
+    p->dispatched_preempted = u.preempted;
+    p->dispatched_cpu_ns = u.cpu_ns;
+    p->dispatched_at_ns = nanotime();
   }
   return g;
 }
@@ -233,7 +269,6 @@ goroutine* wait_for_locked(scheduler& s, processor* p) {
 
 goroutine* find_runnable(scheduler& s, processor* p) {
   check_not_forked("a goroutine switched out (it returned, parked or yielded)");
-  if (p->dispatched != nullptr) end_dispatched_run(p);
   if (p->locked_g.load(std::memory_order_relaxed) != nullptr) return wait_for_locked(s, p);
   for (;;) {
     // Handed a known blocker (see retire); a processor given a slot meanwhile runs it

@@ -104,6 +104,7 @@
 #include "runtime/fault.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/scheduler.hpp"
+#include "runtime/scheduler_internal.hpp"
 
 namespace goro::detail {
 
@@ -123,7 +124,6 @@ constexpr std::int64_t idle_hold_ns = 10'000'000;       // in the kernel this lo
 constexpr int cpu_hand_off_budget = 1;                  // computing goroutines handed off at once
 constexpr std::int64_t report_gather_ns = 50'000'000;   // one starvation line per batch
 constexpr std::int64_t net_poll_ns = 10'000'000;        // nobody polled this long: poll
-constexpr std::uint8_t blocker_credits = 8;             // early hand-offs per detected block
 constexpr std::int64_t cpu_limit_check_ns = 1'000'000'000;  // reread the cgroup CPU limit
 
 // The monitor sleeps on monitor_word (futex): 0 while it sleeps, 1 once poked. A poke

@@ -110,10 +110,14 @@ struct processor {
   // `assigned` and wakes it; the worker takes `assigned` before it sets spare again.
   std::atomic<bool> spare{false};
   std::atomic<goroutine*> assigned{nullptr};
-  // Owned by the worker: the known blocker it runs without a slot, and the thread's
-  // voluntary context switches when that run started, to see whether it blocked.
+  // Owned by the worker: the known blocker it runs without a slot, and when that run
+  // started: the thread's context switches and CPU time, and the time, to see whether
+  // it blocked (end_dispatched_run).
   goroutine* dispatched = nullptr;
   long dispatched_switches = 0;
+  long dispatched_preempted = 0;
+  std::int64_t dispatched_cpu_ns = 0;
+  std::int64_t dispatched_at_ns = 0;
   // The goroutine wired to this processor's thread by lock_os_thread (null: none).
   // Set and cleared by that goroutine, under procs_lock; a processor with one holds
   // no slot and runs nothing else, so neither activation nor dispatch may pick it.

@@ -21,6 +21,14 @@ void worker_main(scheduler* s, processor* p);
 // ---- find_work.cpp ----
 // Blocks until p has a goroutine to run, and returns it (see "Queues" in the essay).
 goroutine* find_runnable(scheduler& s, processor* p);
+// Early hand-offs a goroutine gets each time it is found blocking in the kernel (see
+// "Goroutines that block again" in monitor.cpp).
+inline constexpr std::uint8_t blocker_credits = 8;
+// p ran a known blocker without a slot (p->dispatched), and it is back at a scheduling
+// point: its credits are refilled if its thread slept in the kernel during that run and
+// computed little, and dropped if it never slept. Call before complete_switch publishes
+// the goroutine.
+void end_dispatched_run(processor* p) noexcept;
 // p found work: it stops spinning, and wakes another spinner if it was the last.
 void stop_spinning(scheduler& s, processor* p);
 // True if something waits on I/O and no idle worker sleeps in the poller watching it.

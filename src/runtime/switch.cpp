@@ -373,6 +373,7 @@ void worker_main(scheduler* s, processor* p) {
   pthread_attr_destroy(&attr);
 #endif
   for (;;) {
+    if (p->dispatched != nullptr) end_dispatched_run(p);
     complete_switch(p);
     goroutine* g = find_runnable(*s, p);
     if (g == nullptr) {
