@@ -167,6 +167,8 @@ goroutine* retire(scheduler& s, processor* p) {
   }
 }
 
+namespace {
+
 // The calling thread's voluntary context switches (it went to sleep in the kernel: a
 // blocking system call, a contended lock, a sleep), involuntary ones (the kernel took
 // the CPU away) and CPU time.
@@ -187,35 +189,53 @@ thread_usage thread_usage_now() noexcept {
 }
 
 // A run without a slot earns new credits only if it computed less than this, for less
-// than a quarter of its time, and was never preempted (on a loaded machine a computing
-// thread's CPU time is a small part of its time too: the rest it waits for a CPU).
-constexpr std::int64_t refill_cpu_limit_ns = 200'000;
+// than an eighth of its time, and was never preempted (on a loaded machine a computing
+// thread's CPU time is a small part of its time too: the rest it waits for a CPU). So
+// a goroutine that keeps its credits computes outside max_procs for at most 50 us
+// after each of its blocking calls, and for at most a ninth of its time: what a
+// system call, its bookkeeping and a channel operation cost, not a computation.
+constexpr std::int64_t refill_cpu_limit_ns = 50'000;
+
+}  // namespace
+
+blocker_verdict judge_blocker_run(long sleeps, long preemptions, std::int64_t cpu_ns,
+                                  std::int64_t wall_ns) noexcept {
+  if (sleeps == 0) return blocker_verdict::blocks_no_more;
+  if (preemptions == 0 && cpu_ns < refill_cpu_limit_ns && 8 * cpu_ns < wall_ns) {
+    return blocker_verdict::still_blocks;
+  }
+  return blocker_verdict::unclear;
+}
 
 // A known blocker this processor ran without a slot is back at a scheduling point, not
 // yet published (g is still this thread's). If its thread never slept in the kernel
 // during that run, it blocks no more, and its credits go (its next runs take a slot
-// like anyone's). If it slept and mostly waited (see refill_cpu_limit_ns), it still
-// blocks: its credits are refilled, so that its next runs go to spare threads as well,
-// instead of running out after blocker_credits runs and holding a slot in the kernel
-// until the monitor notices it again. A run that slept but computed more, or was
-// preempted, keeps what is left of its credits: a goroutine that blocks briefly and
-// then computes must not run outside max_procs for good (the sleep alone cannot tell
-// it from a blocker). Left alone: an exiting goroutine's descriptor (a spawn clears
-// the credits), and a goroutine that switched straight to another one (p was given a
-// slot meanwhile) and may run anywhere by now.
+// like anyone's). If it slept and mostly waited (judge_blocker_run), it still blocks:
+// its credits are refilled, so that its next runs go to spare threads as well, instead
+// of running out after blocker_credits runs and holding a slot in the kernel until the
+// monitor notices it again. A run that slept but computed more, or was preempted,
+// keeps what is left of its credits: a goroutine that blocks briefly and then computes
+// must not run outside max_procs for good (the sleep alone cannot tell it from a
+// blocker). Left alone: an exiting goroutine's descriptor (a spawn clears the
+// credits), and a goroutine that switched straight to another one (p was given a slot
+// meanwhile) and may run anywhere by now.
 void end_dispatched_run(processor* p) noexcept {
   goroutine* g = p->dispatched;
   p->dispatched = nullptr;
   if (p->prev != g || p->action == after_switch::exit) return;
   thread_usage now = thread_usage_now();
-  if (now.switches == p->dispatched_switches) {
-    g->blocker_credit.store(0, std::memory_order_relaxed);
-    return;
-  }
-  std::int64_t cpu = now.cpu_ns - p->dispatched_cpu_ns;
-  std::int64_t wall = nanotime() - p->dispatched_at_ns;
-  if (now.preempted == p->dispatched_preempted && cpu < refill_cpu_limit_ns && 4 * cpu < wall) {
-    g->blocker_credit.store(blocker_credits, std::memory_order_relaxed);
+  switch (judge_blocker_run(now.switches - p->dispatched_switches,
+                            now.preempted - p->dispatched_preempted,
+                            now.cpu_ns - p->dispatched_cpu_ns,
+                            nanotime() - p->dispatched_at_ns)) {
+    case blocker_verdict::blocks_no_more:
+      g->blocker_credit.store(0, std::memory_order_relaxed);
+      break;
+    case blocker_verdict::still_blocks:
+      g->blocker_credit.store(blocker_credits, std::memory_order_relaxed);
+      break;
+    case blocker_verdict::unclear:
+      break;
   }
 }
 

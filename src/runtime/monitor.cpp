@@ -42,8 +42,13 @@
 // (dispatch_blocker), and goes on with its next goroutine at once. So a goroutine that
 // parks between foreign calls (a sender on a full channel, say) never holds a slot
 // for a detection delay, and the slot's other goroutines never wait for a wake-up.
-// Credits run out after that many runs, so a goroutine that stops blocking costs at
-// most that many dispatches; one that keeps blocking is caught again and refilled.
+// A run on a spare thread in which the thread never slept in the kernel takes the
+// credits away, so a goroutine that stops blocking costs one dispatch. A run in which
+// it slept and computed for a moment only (under 50 us and an eighth of the run, never
+// preempted: judge_blocker_run in find_work.cpp) refills them, so a goroutine that
+// keeps blocking never holds a slot again. Any other run spends one: a goroutine that
+// blocks briefly and then computes runs within max_procs again after that many runs,
+// or is caught again if it still blocks.
 //
 // ## The network and plain threads
 //

@@ -25,10 +25,16 @@ goroutine* find_runnable(scheduler& s, processor* p);
 // "Goroutines that block again" in monitor.cpp).
 inline constexpr std::uint8_t blocker_credits = 8;
 // p ran a known blocker without a slot (p->dispatched), and it is back at a scheduling
-// point: its credits are refilled if its thread slept in the kernel during that run and
-// computed little, and dropped if it never slept. Call before complete_switch publishes
-// the goroutine.
+// point: its credits follow judge_blocker_run's verdict on that run. Call before
+// complete_switch publishes the goroutine.
 void end_dispatched_run(processor* p) noexcept;
+// What a run of a known blocker without a slot says of it, from its thread's voluntary
+// and involuntary context switches, CPU time and time during the run: it never slept in
+// the kernel (its credits go), it slept and mostly waited (its credits are refilled),
+// or it slept but computed too, or was preempted (its credits stay as they are).
+enum class blocker_verdict : std::uint8_t { blocks_no_more, still_blocks, unclear };
+blocker_verdict judge_blocker_run(long sleeps, long preemptions, std::int64_t cpu_ns,
+                                  std::int64_t wall_ns) noexcept;
 // p found work: it stops spinning, and wakes another spinner if it was the last.
 void stop_spinning(scheduler& s, processor* p);
 // True if something waits on I/O and no idle worker sleeps in the poller watching it.
