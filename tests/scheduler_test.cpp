@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <optional>
 
+#include "runtime/run_queue.hpp"
 #include "support/fixture.hpp"
 
 namespace {
@@ -115,4 +118,132 @@ TEST(scheduler, a_goroutine_from_a_plain_thread_runs_while_every_processor_is_bu
   goro::set_max_procs(2);
 }
 
+// W6's shape: one consumer selecting over four unbuffered channels, four producers.
+// Each receive readies a producer on the consumer's processor and pushes the one
+// readied before out of runnext into the ring. A second processor that took those at
+// once split the partners across two cores for good: 40% of the receives were steals,
+// every channel operation a cache-line transfer, 3-5x slower than on one processor.
+// Now a thief takes them only once they have waited (run_queue.hpp, steal_rule).
+TEST(scheduler, goroutines_that_hand_off_to_each_other_stay_on_one_processor) {
+  goro::set_max_procs(2);
+  constexpr long n = 200'000;
+  std::uint64_t before = goro::debug::metrics().steals_total;
+  goro::wait_group wg;
+  wg.go([] {
+    std::array<goro::chan<long>, 4> chs;
+    for (auto& c : chs) c = goro::make_chan<long>();
+    goro::wait_group producers;
+    for (auto& c : chs) {
+      producers.go([c] {
+        for (long j = 0; j < n / 4; ++j) c.send(j);
+      });
+    }
+    std::optional<long> v;
+    for (long k = 0; k < n; ++k) {
+      goro::select(goro::case_recv(chs[0], v), goro::case_recv(chs[1], v),
+                   goro::case_recv(chs[2], v), goro::case_recv(chs[3], v));
+    }
+    producers.wait();
+  });
+  wg.wait();
+  std::uint64_t steals = goro::debug::metrics().steals_total - before;
+  EXPECT_LT(steals, static_cast<std::uint64_t>(n / 20))
+      << steals << " steals in " << n << " receives: the partners were split across processors";
+}
+
 }  // namespace
+
+namespace goro::detail {
+namespace {
+
+// The thief's side of steal_rule, on queues driven by hand: a fake schedtick for each
+// owner, and goroutine pointers that are only compared.
+class steal_rule_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    victim.bind_tick(&victim_tick);
+    thief.bind_tick(&thief_tick);
+  }
+  goroutine* g(int i) { return reinterpret_cast<goroutine*>(&items[i]); }
+  void queue(int i, bool next = false) { victim.push(g(i), next, overflow); }
+
+  std::atomic<std::uint64_t> victim_tick{1000}, thief_tick{0};
+  local_run_queue victim, thief;
+  global_run_queue overflow;
+  int items[8] = {};
+  static constexpr std::uint32_t settle = steal_rule::settle_runs;
+};
+
+TEST_F(steal_rule_test, goroutines_queued_during_the_victims_last_runs_stay) {
+  queue(0);
+  queue(1);
+  queue(2);
+  EXPECT_EQ(thief.steal_from(victim, steal_rule{}), nullptr);
+  victim_tick = 1000 + settle - 1;
+  EXPECT_EQ(thief.steal_from(victim, steal_rule{}), nullptr);
+  EXPECT_EQ(victim.size(), 3u);
+  // Settled: about half of them (2 of 3), oldest first; the thief runs the last it took.
+  victim_tick = 1000 + settle;
+  EXPECT_EQ(thief.steal_from(victim, steal_rule{}), g(1));
+  EXPECT_EQ(thief.pop(), g(0));
+  EXPECT_EQ(victim.pop(), g(2));
+}
+
+TEST_F(steal_rule_test, only_the_settled_head_of_the_ring_is_taken) {
+  queue(0);
+  queue(1);
+  victim_tick = 1000 + settle - 2;
+  queue(2);
+  queue(3);
+  queue(4);
+  victim_tick = 1000 + settle;  // 0 and 1 settled; 2, 3 and 4 queued 2 runs ago
+  EXPECT_EQ(thief.steal_from(victim, steal_rule{}), g(0));
+  EXPECT_EQ(thief.pop(), nullptr);
+  EXPECT_EQ(victim.size(), 4u);
+}
+
+TEST_F(steal_rule_test, goroutines_seen_before_the_thief_slept_may_be_taken) {
+  queue(0);
+  queue(1);
+  queue(2);
+  steal_rule after{.seen = true, .seen_tail = victim.tail()};
+  queue(3);
+  queue(4);
+  queue(5);
+  victim_tick += 5;  // the victim kept scheduling: not stuck
+  // 0, 1, 2 waited through the sleep: half of them; 3, 4, 5 came after it.
+  EXPECT_EQ(thief.steal_from(victim, after), g(1));
+  EXPECT_EQ(thief.pop(), g(0));
+  EXPECT_EQ(victim.size(), 4u);
+}
+
+TEST_F(steal_rule_test, a_stuck_victim_gives_up_anything_and_runnext_last) {
+  queue(0);
+  queue(1);
+  queue(2, /*next=*/true);
+  steal_rule stuck{.runnext = true, .any = true};
+  EXPECT_EQ(thief.steal_from(victim, stuck), g(0));  // the ring first: half of 2
+  EXPECT_EQ(thief.pop(), nullptr);
+  EXPECT_EQ(thief.steal_from(victim, stuck), g(1));
+  EXPECT_EQ(thief.steal_from(victim, stuck), g(2));  // then runnext
+  EXPECT_TRUE(victim.empty());
+  // Without `runnext`, a victim's runnext stays.
+  queue(3, /*next=*/true);
+  EXPECT_EQ(thief.steal_from(victim, steal_rule{.any = true}), nullptr);
+  EXPECT_EQ(victim.pop(), g(3));
+}
+
+TEST_F(steal_rule_test, goroutines_a_thief_took_are_warm_on_the_thief) {
+  for (int i = 0; i < 4; ++i) queue(i);
+  victim_tick += settle;
+  EXPECT_EQ(thief.steal_from(victim, steal_rule{}), g(1));  // 0 queued on the thief
+  local_run_queue third;
+  std::atomic<std::uint64_t> third_tick{0};
+  third.bind_tick(&third_tick);
+  EXPECT_EQ(third.steal_from(thief, steal_rule{}), nullptr);
+  thief_tick += settle;
+  EXPECT_EQ(third.steal_from(thief, steal_rule{}), g(0));
+}
+
+}  // namespace
+}  // namespace goro::detail

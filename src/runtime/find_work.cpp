@@ -5,8 +5,10 @@
 //
 // Invariants:
 //   - A processor's ring has one consumer that pops (its worker) and any number of
-//     thieves (steal_from); runnext is taken by a thief only from a victim that has not
-//     scheduled for runnext_steal_delay_ns.
+//     thieves (steal_from). A thief takes at once only goroutines queued at least
+//     steal_rule::settle_runs runs of the victim ago; the others, and runnext, only
+//     after sleeping runnext_steal_delay_ns: those queued before the sleep, and
+//     anything if the victim did not schedule meanwhile (it is stuck).
 //   - Stealing and timer firing walk every created processor, retired ones included:
 //     a retired processor may still be running a goroutine that queues work or sets
 //     timers.
@@ -20,7 +22,8 @@ namespace goro::detail {
 namespace {
 
 constexpr int spin_rounds = 4;
-constexpr long runnext_steal_delay_ns = 3'000;  // a victim idle this long is stuck
+constexpr long runnext_steal_delay_ns = 3'000;  // a victim that ran one goroutine this
+                                                // long is stuck in it
 
 std::uint32_t fast_rand(processor* p) {
   std::uint32_t x = p->rand_state;
@@ -31,10 +34,17 @@ std::uint32_t fast_rand(processor* p) {
   return x;
 }
 
+goroutine* stole(processor* p, goroutine* g) {
+  p->steals.store(p->steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return g;
+}
+
 // Steals from every processor that exists, retired ones included: one whose goroutine
 // holds its thread in foreign code, or that set_max_procs retired while it ran, may
-// still have a queue.
-goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
+// still have a queue. Only the last round takes goroutines still warm on their
+// processor (steal_rule), after waiting.
+
+goroutine* try_steal(scheduler& s, processor* p, bool last_round) {
   int n = s.created.load(std::memory_order_acquire);
   if (n <= 1) return nullptr;
   std::uint32_t start = fast_rand(p) % static_cast<std::uint32_t>(n);
@@ -43,23 +53,25 @@ goroutine* try_steal(scheduler& s, processor* p, bool take_runnext) {
         static_cast<int>((start + static_cast<std::uint32_t>(i)) % static_cast<std::uint32_t>(n));
     processor* victim = s.procs[v].load(std::memory_order_acquire);
     if (victim == nullptr || victim == p) continue;
-    bool runnext = false;
-    if (take_runnext && victim->runq.size() == 0 && !victim->runq.empty()) {
-      // Only if the victim is stuck in one goroutine: let a hand-off run there.
-      // Waits asleep, still counted as spinning (Go's usleep(3) in runqgrab): a
-      // goroutine made runnable meanwhile wakes nobody, and this thread neither spins
-      // nor takes hand-offs that belong on the victim, where the partners' cache
-      // lines are. This host's kernel makes the sleep ~55 us; where timers are
-      // precise it is a few microseconds, and the wait is as short as Go's.
-      std::uint64_t tick = victim->schedtick.load(std::memory_order_acquire);
-      timespec ts{0, runnext_steal_delay_ns};
-      nanosleep(&ts, nullptr);
-      runnext = victim->schedtick.load(std::memory_order_acquire) == tick;
+    if (goroutine* g = p->runq.steal_from(victim->runq, steal_rule{})) return stole(p, g);
+    if (!last_round || victim->runq.empty()) continue;
+    // What is left is warm on the victim (steal_rule) or its runnext. Wait asleep,
+    // still counted as spinning (Go's usleep(3) in runqgrab): a goroutine made
+    // runnable meanwhile wakes nobody, and this thread neither spins nor takes
+    // hand-offs that belong on the victim, where the partners' cache lines are. This
+    // host's kernel makes the sleep ~55 us; where timers are precise it is a few
+    // microseconds, and the wait is as short as Go's. Then take what waited through
+    // the sleep; and if the victim ran the same goroutine all along, it is stuck in it:
+    // take anything, runnext included (only from a ring with nothing else).
+    steal_rule after{.seen = true, .seen_tail = victim->runq.tail()};
+    std::uint64_t tick = victim->schedtick.load(std::memory_order_acquire);
+    timespec ts{0, runnext_steal_delay_ns};
+    nanosleep(&ts, nullptr);
+    if (victim->schedtick.load(std::memory_order_acquire) == tick) {
+      after.any = true;
+      after.runnext = true;
     }
-    if (goroutine* g = p->runq.steal_from(victim->runq, runnext)) {
-      p->steals.store(p->steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      return g;
-    }
+    if (goroutine* g = p->runq.steal_from(victim->runq, after)) return stole(p, g);
   }
   return nullptr;
 }

@@ -11,6 +11,8 @@
 
 namespace goro::detail {
 
+const std::atomic<std::uint64_t> local_run_queue::no_tick{0};
+
 bool local_run_queue::push_slow(goroutine* g, std::uint32_t h,
                                 global_run_queue& overflow) noexcept {
   constexpr std::uint32_t n = capacity / 2;
@@ -28,14 +30,28 @@ bool local_run_queue::push_slow(goroutine* g, std::uint32_t h,
   return true;
 }
 
-std::uint32_t local_run_queue::grab(goroutine** batch, bool take_runnext) noexcept {
+std::uint32_t local_run_queue::grab(goroutine** batch, steal_rule rule) noexcept {
   for (;;) {
     std::uint32_t h = head_.load(std::memory_order_acquire);
     std::uint32_t t = tail_.load(std::memory_order_acquire);
     std::uint32_t n = t - h;
+    if (!rule.any && n <= capacity) {
+      // The prefix the rule allows: ages fall from head to tail, and so does "queued
+      // before seen_tail". A stale stamp read here only matters if the slot was
+      // reused, and then the CAS on head_ below fails.
+      std::uint32_t now = owner_tick();
+      std::uint32_t ok = 0;
+      while (ok < n &&
+             ((rule.seen && static_cast<std::int32_t>(rule.seen_tail - (h + ok)) > 0) ||
+              now - stamps_[(h + ok) % capacity].load(std::memory_order_relaxed) >=
+                  steal_rule::settle_runs)) {
+        ++ok;
+      }
+      n = ok;
+    }
     n -= n / 2;
     if (n == 0) {
-      if (!take_runnext) return 0;
+      if (!rule.runnext || t != h) return 0;
       goroutine* g = runnext_.load(std::memory_order_acquire);
       if (g == nullptr) return 0;
       if (!runnext_.compare_exchange_strong(g, nullptr, std::memory_order_acq_rel)) return 0;
@@ -50,15 +66,17 @@ std::uint32_t local_run_queue::grab(goroutine** batch, bool take_runnext) noexce
   }
 }
 
-goroutine* local_run_queue::steal_from(local_run_queue& victim, bool take_runnext) noexcept {
+goroutine* local_run_queue::steal_from(local_run_queue& victim, steal_rule rule) noexcept {
   goroutine* batch[capacity / 2];
-  std::uint32_t n = victim.grab(batch, take_runnext);
+  std::uint32_t n = victim.grab(batch, rule);
   if (n == 0) return nullptr;
   goroutine* g = batch[--n];
   if (n == 0) return g;
   std::uint32_t t = tail_.load(std::memory_order_relaxed);  // relaxed: our own
+  std::uint32_t stamp = owner_tick();
   for (std::uint32_t i = 0; i < n; ++i) {
     slots_[(t + i) % capacity].store(batch[i], std::memory_order_relaxed);
+    stamps_[(t + i) % capacity].store(stamp, std::memory_order_relaxed);
   }
   tail_.store(t + n, std::memory_order_release);
   return g;

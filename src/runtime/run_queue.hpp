@@ -8,6 +8,9 @@
 //   - `runnext` holds at most one goroutine that runs before the ring: a goroutine the
 //     current one just woke (a hand-off) or spawned. Thieves take it only when the
 //     owner has not scheduled for a while (see steal_from).
+//   - Each slot carries the owner's schedtick when its goroutine was queued. Ages
+//     only grow from head to tail, so the goroutines a thief may take (steal_rule)
+//     are always a prefix of the ring.
 //
 // Global queue: an intrusive FIFO under a spin lock, for overflow, wake-ups from plain
 // threads and processors that retire. `size` mirrors the length for lock-free peeks.
@@ -23,9 +26,28 @@ namespace goro::detail {
 struct goroutine;
 class global_run_queue;
 
+// Which of a victim's goroutines a thief may take. A goroutine queued while its
+// processor was running the goroutines of the last `settle_runs` runs is still warm in
+// that processor's cache, and usually a partner of what runs there (a hand-off pushed
+// out of runnext by the next one); moving it costs more than it waits. So by default
+// only goroutines queued longer ago are taken, and the rest once they have waited
+// anyway: those a thief saw queued before it slept (`seen_tail`), or every one when the
+// victim has been stuck in one goroutine meanwhile (`any`).
+struct steal_rule {
+  static constexpr std::uint32_t settle_runs = 32;
+  bool runnext = false;  // runnext too, if the ring has nothing to give
+  bool any = false;      // every goroutine in the ring, whatever its age
+  bool seen = false;     // also every goroutine queued at an index before seen_tail
+  std::uint32_t seen_tail = 0;
+};
+
 class local_run_queue {
  public:
   static constexpr std::uint32_t capacity = 256;
+
+  // The owner's schedtick, read to stamp the goroutines queued here. Set once, before
+  // the processor's worker starts.
+  void bind_tick(const std::atomic<std::uint64_t>* tick) noexcept { tick_ = tick; }
 
   // Owner only. `next`: put g in runnext (the displaced one goes to the ring).
   // A full ring moves half of itself plus g to `overflow`. Inline: on every switch.
@@ -41,6 +63,7 @@ class local_run_queue {
       if (t - h < capacity) {
         // Relaxed: published by the release store of tail_ below.
         slots_[t % capacity].store(g, std::memory_order_relaxed);
+        stamps_[t % capacity].store(owner_tick(), std::memory_order_relaxed);
         tail_.store(t + 1, std::memory_order_release);
         return;
       }
@@ -66,9 +89,10 @@ class local_run_queue {
       if (head_.compare_exchange_strong(h, h + 1, std::memory_order_acq_rel)) return g;
     }
   }
-  // Owner only, with its ring empty: moves about half of victim's goroutines into
-  // this ring and returns one of them to run now (null if there was nothing).
-  goroutine* steal_from(local_run_queue& victim, bool take_runnext) noexcept;
+  // Owner only, with its ring empty: moves about half of the victim's goroutines that
+  // `rule` lets it take into this ring and returns one of them to run now (null if
+  // there was nothing).
+  goroutine* steal_from(local_run_queue& victim, steal_rule rule) noexcept;
   // Owner only: moves everything to `to` (used when the processor retires).
   void drain_to(global_run_queue& to) noexcept;
 
@@ -79,6 +103,7 @@ class local_run_queue {
   std::uint32_t size() const noexcept {
     return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire);
   }
+  std::uint32_t tail() const noexcept { return tail_.load(std::memory_order_acquire); }
   // The ring's head index: it moves whenever a goroutine leaves the ring (popped or
   // stolen). The monitor watches it to see a ring starving behind runnext.
   std::uint32_t ring_head() const noexcept { return head_.load(std::memory_order_acquire); }
@@ -89,7 +114,11 @@ class local_run_queue {
 
  private:
   bool push_slow(goroutine* g, std::uint32_t head, global_run_queue& overflow) noexcept;
-  std::uint32_t grab(goroutine** batch, bool take_runnext) noexcept;
+  std::uint32_t grab(goroutine** batch, steal_rule rule) noexcept;
+  std::uint32_t owner_tick() const noexcept {
+    return static_cast<std::uint32_t>(tick_->load(std::memory_order_relaxed));
+  }
+  static const std::atomic<std::uint64_t> no_tick;
 
   alignas(64) std::atomic<std::uint32_t> head_{0};
   alignas(64) std::atomic<std::uint32_t> tail_{0};
@@ -97,6 +126,10 @@ class local_run_queue {
   // Slots are atomics only so that a thief's speculative read of a slot the owner is
   // rewriting is defined behaviour; the CAS on head_ decides who owns the value read.
   std::atomic<goroutine*> slots_[capacity];
+  // The owner's schedtick when each slot's goroutine was queued (truncated; only
+  // differences are used). Atomics for the same reason as slots_.
+  std::atomic<std::uint32_t> stamps_[capacity];
+  const std::atomic<std::uint64_t>* tick_ = &no_tick;
 };
 
 class global_run_queue {

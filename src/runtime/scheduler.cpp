@@ -224,6 +224,7 @@ namespace {
 processor* new_processor(scheduler& s, int id, goroutine* blocker) {
   auto* p = new processor;
   p->id = id;
+  p->runq.bind_tick(&p->schedtick);
   if (blocker != nullptr) {
     p->retired.store(true, std::memory_order_relaxed);
     p->assigned.store(blocker, std::memory_order_relaxed);  // published by thread start
