@@ -144,6 +144,49 @@ TEST(scheduler, a_goroutine_spawning_in_a_loop_lets_its_queue_run_before_it_over
       << "a spawning loop left " << most_waiting << " goroutines waiting at once";
 }
 
+// Two goroutines that compute briefly and yield, queued on one processor behind a
+// third that computed for 30 ms while the other processor was busy too: the idle
+// processor must take one of them, as Go's runqsteal does. A thief that left every
+// goroutine queued during its victim's last runs never did: each yield queues the
+// goroutine anew, and both ran on one thread for as long as they ran.
+TEST(scheduler, goroutines_that_yield_in_a_loop_spread_over_idle_processors) {
+  goro::set_max_procs(2);
+  auto work = [](long n) {
+    volatile std::uint64_t x = 1;
+    for (long i = 0; i < n; ++i) x = x * 6364136223846793005ULL + 1;
+  };
+  std::atomic<bool> hog_on{false};
+  goro::wait_group start, done;
+  start.add(1);
+  done.go([&] {  // keeps a processor busy for 30 ms
+    hog_on = true;
+    auto t0 = steady::now();
+    while (ms_since(t0) < 30) work(1000);
+  });
+  while (!hog_on.load()) std::this_thread::sleep_for(100us);
+  std::atomic<long> tid[2] = {0, 0};
+  std::atomic<long> same{0}, samples{0};
+  for (int i = 0; i < 2; ++i) {
+    done.go([&, i] {
+      start.wait();
+      for (long j = 0; j < 1'000'000; ++j) {
+        work(100);
+        if (j % 1024 == 0) {
+          tid[i] = static_cast<long>(syscall(SYS_gettid));
+          ++samples;
+          if (tid[0].load() == tid[1].load()) ++same;
+        }
+        goro::yield();
+      }
+    });
+  }
+  start.done();
+  done.wait();
+  EXPECT_LT(same.load() * 2, samples.load())
+      << same.load() << " of " << samples.load()
+      << " samples saw both yielding goroutines on one thread";
+}
+
 // W6's shape: one consumer selecting over four unbuffered channels, four producers.
 // Each receive readies a producer on the consumer's processor and pushes the one
 // readied before out of runnext into the ring. A second processor that took those at

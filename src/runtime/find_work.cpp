@@ -5,10 +5,12 @@
 //
 // Invariants:
 //   - A processor's ring has one consumer that pops (its worker) and any number of
-//     thieves (steal_from). A thief takes at once only goroutines queued at least
-//     steal_rule::settle_runs runs of the victim ago; the others, and runnext, only
-//     after sleeping runnext_steal_delay_ns: those queued before the sleep, and
-//     anything if the victim did not schedule meanwhile (it is stuck).
+//     thieves (steal_from). A thief takes half of a victim's ring at once, as Go's
+//     runqsteal, unless its last steals were futile (judge_last_steal): then only
+//     goroutines queued at least steal_rule::settle_runs runs of the victim ago. The
+//     rest, and runnext, only after sleeping runnext_steal_delay_ns: those queued
+//     before the sleep, and anything if the victim did not schedule meanwhile (it is
+//     stuck).
 //   - Stealing and timer firing walk every created processor, retired ones included:
 //     a retired processor may still be running a goroutine that queues work or sets
 //     timers.
@@ -34,17 +36,52 @@ std::uint32_t fast_rand(processor* p) {
   return x;
 }
 
+// A steal whose goroutines were all done soon after it moved nothing worth a
+// migration: goroutines that parked within futile_park_ns each were hand-off partners
+// of what runs on the victim (they will be woken there again), and ones that returned
+// within futile_exit_ns each were too short to pay for the cache lines they dragged
+// along. After futile_steal_limit such steals in a row a processor takes only
+// goroutines settled on their victim (steal_rule) for settled_only_ns; one steal that
+// kept it busy longer ends that at once.
+constexpr std::int64_t futile_park_ns = 5'000;
+constexpr std::int64_t futile_exit_ns = 500;
+constexpr int futile_steal_limit = 4;
+constexpr std::int64_t settled_only_ns = 1'000'000;
+
 goroutine* stole(processor* p, goroutine* g) {
   p->steals.store(p->steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  p->stole_at = nanotime();
+  p->stole_count = p->runq.size() + 1;  // the ring was empty before the steal
+  p->stole_exited = p->exited.load(std::memory_order_relaxed);
   return g;
+}
+
+// p's queue is empty again: was its last steal futile? Returns whether p takes only
+// settled goroutines now.
+bool judge_last_steal(processor* p) {
+  std::int64_t now = nanotime();
+  if (p->stole_at != 0) {
+    bool all_returned = p->exited.load(std::memory_order_relaxed) - p->stole_exited >=
+                        p->stole_count;
+    std::int64_t each = all_returned ? futile_exit_ns : futile_park_ns;
+    if (now - p->stole_at >= each * p->stole_count) {
+      p->futile_steals = 0;
+      p->settled_only_until = 0;
+    } else if (++p->futile_steals >= futile_steal_limit) {
+      p->futile_steals = 0;
+      p->settled_only_until = now + settled_only_ns;
+    }
+    p->stole_at = 0;
+  }
+  return now < p->settled_only_until;
 }
 
 // Steals from every processor that exists, retired ones included: one whose goroutine
 // holds its thread in foreign code, or that set_max_procs retired while it ran, may
-// still have a queue. Only the last round takes goroutines still warm on their
-// processor (steal_rule), after waiting.
-
-goroutine* try_steal(scheduler& s, processor* p, bool last_round) {
+// still have a queue. Half of a victim's ring at once, as Go's runqsteal; with
+// `settled_only`, only goroutines settled on it (steal_rule). Only the last round takes
+// runnext, or younger goroutines, after waiting.
+goroutine* try_steal(scheduler& s, processor* p, bool last_round, bool settled_only) {
   int n = s.created.load(std::memory_order_acquire);
   if (n <= 1) return nullptr;
   std::uint32_t start = fast_rand(p) % static_cast<std::uint32_t>(n);
@@ -53,9 +90,10 @@ goroutine* try_steal(scheduler& s, processor* p, bool last_round) {
         static_cast<int>((start + static_cast<std::uint32_t>(i)) % static_cast<std::uint32_t>(n));
     processor* victim = s.procs[v].load(std::memory_order_acquire);
     if (victim == nullptr || victim == p) continue;
-    if (goroutine* g = p->runq.steal_from(victim->runq, steal_rule{})) return stole(p, g);
+    steal_rule now{.any = !settled_only};
+    if (goroutine* g = p->runq.steal_from(victim->runq, now)) return stole(p, g);
     if (!last_round || victim->runq.empty()) continue;
-    // What is left is warm on the victim (steal_rule) or its runnext. Wait asleep,
+    // What is left is runnext, or goroutines still warm on the victim. Wait asleep,
     // still counted as spinning (Go's usleep(3) in runqgrab): a goroutine made
     // runnable meanwhile wakes nobody, and this thread neither spins nor takes
     // hand-offs that belong on the victim, where the partners' cache lines are. This
@@ -63,7 +101,7 @@ goroutine* try_steal(scheduler& s, processor* p, bool last_round) {
     // microseconds, and the wait is as short as Go's. Then take what waited through
     // the sleep; and if the victim ran the same goroutine all along, it is stuck in it:
     // take anything, runnext included (only from a ring with nothing else).
-    steal_rule after{.seen = true, .seen_tail = victim->runq.tail()};
+    steal_rule after{.any = !settled_only, .seen = true, .seen_tail = victim->runq.tail()};
     std::uint64_t tick = victim->schedtick.load(std::memory_order_acquire);
     timespec ts{0, runnext_steal_delay_ns};
     nanosleep(&ts, nullptr);
@@ -340,10 +378,11 @@ goroutine* find_runnable(scheduler& s, processor* p) {
       // stuck victim's runnext, then sleep. Spinning longer here keeps stealing
       // goroutines that hand off to each other and bounces their channels' cache
       // lines between cores.
+      bool settled_only = judge_last_steal(p);
       bool more = false;
       for (int round = 0;; ++round) {
         bool last = round >= spin_rounds - 1;
-        if (goroutine* g = try_steal(s, p, last)) return g;
+        if (goroutine* g = try_steal(s, p, last, settled_only)) return g;
         more = s.global.size() > 0 || earliest_timer(s) <= nanotime();
         if (more || last) break;
         for (int i = 0; i < 64; ++i) cpu_relax();

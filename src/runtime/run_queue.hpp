@@ -28,11 +28,12 @@ class global_run_queue;
 
 // Which of a victim's goroutines a thief may take. A goroutine queued while its
 // processor was running the goroutines of the last `settle_runs` runs is still warm in
-// that processor's cache, and usually a partner of what runs there (a hand-off pushed
-// out of runnext by the next one); moving it costs more than it waits. So by default
-// only goroutines queued longer ago are taken, and the rest once they have waited
-// anyway: those a thief saw queued before it slept (`seen_tail`), or every one when the
-// victim has been stuck in one goroutine meanwhile (`any`).
+// that processor's cache, and may be a partner of what runs there (a hand-off pushed out
+// of runnext by the next one): a thief whose last steals were such partners
+// (find_work.cpp, judge_last_steal) leaves them, and takes only goroutines queued
+// longer ago, or those that waited anyway: the ones it saw queued before it slept
+// (`seen_tail`), or every one when the victim has been stuck in one goroutine
+// meanwhile (`any`, which is also the plain rule: half the ring, as Go's runqsteal).
 struct steal_rule {
   static constexpr std::uint32_t settle_runs = 32;
   bool runnext = false;  // runnext too, if the ring has nothing to give

@@ -62,6 +62,14 @@ struct processor {
   stack_cache stacks;
   std::uint64_t id_next = 0, id_end = 0;  // a batch of goroutine ids
   std::uint32_t rand_state = 0;
+  // Work stealing's record (find_work.cpp, judge_last_steal): when this processor last
+  // stole and how many goroutines, how many steals in a row were futile, and until
+  // when it takes only goroutines settled on their victim (steal_rule).
+  std::int64_t stole_at = 0;
+  std::int64_t stole_count = 0;
+  std::int64_t stole_exited = 0;  // `exited` then
+  int futile_steals = 0;
+  std::int64_t settled_only_until = 0;
   void* alt_stack = nullptr;
   eh_globals* eh = nullptr;  // this thread's C++ exception-handling globals
 #if defined(GORO_TSAN)

@@ -132,10 +132,16 @@ void switch_context(processor* p, goroutine* from, goroutine* to, bool exiting) 
         return;
       }
       p->runq.push(prev, false, s.global);
+      // Runnable work, as a wake-up is: an idle processor may take it. (Without this a
+      // worker that found p's queue empty in the moment between taking the next
+      // goroutine and requeueing this one slept while two goroutines yielding to each
+      // other shared p for good.)
+      wakep(s);
       return;
     case after_switch::preempt:
       set_state(prev, g_state::running, g_state::runnable);
       s.global.push(prev);  // p itself takes it back, after its queue and what waited
+      wakep(s);
       return;
     case after_switch::park: {
       set_state(prev, g_state::running, g_state::waiting);
