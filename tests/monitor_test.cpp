@@ -508,10 +508,7 @@ TEST_P(monitor_, a_goroutine_spawning_in_a_loop_is_preempted_at_a_spawn_not_hand
   EXPECT_TRUE(ran.load()) << "nothing spawned ran in 5 s (" << spawned << " spawned)";
   EXPECT_EQ(ran_on.load(), spawner_on) << "the spawned goroutines ran on another thread after "
                                        << waited << " ms: the processor was handed off";
-  // Not at its first spawns: a spawner goes on, as Go's newproc lets it, until a time
-  // slice passes or its processor's queue is full.
-  EXPECT_GE(spawned, static_cast<long>(goro::detail::local_run_queue::capacity) - 1)
-      << "they ran after " << spawned << " spawns and " << waited << " ms";
+  EXPECT_GE(waited, 5.0) << "they ran before a time slice had passed";
   wg.wait();
 }
 

@@ -225,8 +225,7 @@ void spawn(const spawn_options& options, task* t, const std::source_location& wh
     explore_point(ex);  // a scheduling point
     return;
   }
-  preempt_point();  // a spawning loop lets the goroutines it made run (a time slice,
-                    // or a full queue)
+  preempt_point();  // a spawning loop lets the goroutines it made run after a time slice
 }
 
 int run_main(task* main_fn, const std::source_location& where) {

@@ -338,19 +338,12 @@ void yield_current() noexcept {
   switch_out(p, g, after_switch::yield, next);
 }
 
-// At a spawn. Yields if the monitor asked (a time slice with work waiting), or if the
-// processor's ring is full: a goroutine spawning in a loop has filled it, and goes on
-// only to spill more into the global queue, where nothing it made can run before it
-// yields (on one processor) while every new goroutine's descriptor is fresh memory. It
-// yields as a preempted goroutine does, to the global queue's tail; what it spawned
-// runs meanwhile, and their descriptors and stacks are reused warm.
 void preempt_point() noexcept {
   processor* p = current_processor();
   goroutine* g = p ? p->current : nullptr;
   if (g == nullptr) return;
   if (p->preempt_tick.load(std::memory_order_relaxed) !=
-          p->schedtick.load(std::memory_order_relaxed) &&
-      p->runq.size() < local_run_queue::capacity - 1) [[likely]] {
+      p->schedtick.load(std::memory_order_relaxed)) [[likely]] {
     return;
   }
   // The monitor asks only processors that hold a slot, never a locked goroutine's.
