@@ -62,12 +62,18 @@
 //      sleep, still counted as spinning, is most of a spinner's time (3 us asked,
 //      ~55 us on a host whose timers are coarse): meanwhile readied goroutines wake
 //      nobody and the partners of a hand-off keep their cache lines on one core (Go's
-//      usleep(3) in runqgrab does the same);
+//      usleep(3) in runqgrab does the same). A thief whose last steals were futile
+//      (the goroutines it moved parked again within microseconds: partners of what
+//      runs on the victim, woken there) takes for a millisecond only goroutines
+//      queued 32 runs of their victim ago, and younger ones only after that sleep
+//      (steal_rule in run_queue.hpp, judge_last_steal in find_work.cpp): a consumer
+//      and the producers it readies stay on one core instead of splitting across two;
 //   6. idle: the worker sleeps on a futex (0% CPU), with a timeout when it is the one
 //      idle worker that watches the timer heap.
 // A goroutine made runnable by a goroutine (unpark, spawn) goes to runnext, so a
 // hand-off runs next on the same thread without waking anyone — the waker is usually
-// about to park. Yielded goroutines go to the tail of the local ring.
+// about to park. Yielded goroutines go to the tail of the local ring, and wake an
+// idle processor as a wake-up does.
 //
 // ## Spinning and waking (the part with a memory-ordering argument)
 //

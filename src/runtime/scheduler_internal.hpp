@@ -57,7 +57,12 @@ void wake_processor(processor* p);
 // worker directly and wakes it. g is runnable.
 void hand_to_locked_thread(processor* own, goroutine* g) noexcept;
 
-inline void wakep(scheduler& s) noexcept { wake_idle_processor(s); }
+// The common case, every processor busy, decided inline: a yield and every wake-up
+// pass here.
+inline void wakep(scheduler& s) noexcept {
+  if (s.npidle.load(std::memory_order_seq_cst) == 0) return;
+  wake_idle_processor(s);
+}
 
 // The owner's pop from its local queue: runnext first, unless the monitor saw the ring
 // starve behind runnext hand-offs for a time slice (runnext_expired).
