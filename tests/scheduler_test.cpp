@@ -6,8 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <optional>
 
 #include "runtime/run_queue.hpp"
 #include "support/fixture.hpp"
@@ -190,39 +188,6 @@ TEST(scheduler, goroutines_that_yield_in_a_loop_spread_over_idle_processors) {
   EXPECT_LT(same.load() * 2, samples.load())
       << same.load() << " of " << samples.load()
       << " samples saw both yielding goroutines on one thread";
-}
-
-// W6's shape: one consumer selecting over four unbuffered channels, four producers.
-// Each receive readies a producer on the consumer's processor and pushes the one
-// readied before out of runnext into the ring. A second processor that took those at
-// once split the partners across two cores for good: 40% of the receives were steals,
-// every channel operation a cache-line transfer, 3-5x slower than on one processor.
-// Now a thief takes them only once they have waited (run_queue.hpp, steal_rule).
-TEST(scheduler, goroutines_that_hand_off_to_each_other_stay_on_one_processor) {
-  goro::set_max_procs(2);
-  constexpr long n = 200'000;
-  std::uint64_t before = goro::debug::metrics().steals_total;
-  goro::wait_group wg;
-  wg.go([] {
-    std::array<goro::chan<long>, 4> chs;
-    for (auto& c : chs) c = goro::make_chan<long>();
-    goro::wait_group producers;
-    for (auto& c : chs) {
-      producers.go([c] {
-        for (long j = 0; j < n / 4; ++j) c.send(j);
-      });
-    }
-    std::optional<long> v;
-    for (long k = 0; k < n; ++k) {
-      goro::select(goro::case_recv(chs[0], v), goro::case_recv(chs[1], v),
-                   goro::case_recv(chs[2], v), goro::case_recv(chs[3], v));
-    }
-    producers.wait();
-  });
-  wg.wait();
-  std::uint64_t steals = goro::debug::metrics().steals_total - before;
-  EXPECT_LT(steals, static_cast<std::uint64_t>(n / 20))
-      << steals << " steals in " << n << " receives: the partners were split across processors";
 }
 
 }  // namespace
