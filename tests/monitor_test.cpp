@@ -407,6 +407,12 @@ TEST_P(monitor_, goroutines_that_block_again_and_again_are_never_lost) {
 }
 
 TEST_P(monitor_, a_goroutine_that_keeps_blocking_keeps_running_on_spare_threads) {
+#if defined(__SANITIZE_THREAD__)
+  // Under ThreadSanitizer a blocker's run computes more than the 50 us that keeps its
+  // credits (its channel operations and bookkeeping, instrumented): 20-38 of 150 runs
+  // held a slot in 2 of 4 runs at 2 and 4 processors.
+  GTEST_SKIP() << "ThreadSanitizer makes a blocker's runs compute too long to keep credits";
+#endif
   // Caught once holding its processor in the kernel, a goroutine that blocks in the
   // kernel again on each of its later runs keeps running on spare threads, without a
   // slot: once it has run on one, it never holds a slot again. Each run looks at the
