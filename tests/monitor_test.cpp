@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include "runtime/fault.hpp"
@@ -783,6 +784,41 @@ TEST(monitor_death, no_false_deadlock_while_a_retired_processor_runs_a_goroutine
           ch.recv();
         });
         std::exit(rc == 0 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(monitor_death, a_spawning_loop_is_asked_to_yield_while_others_serve_its_work) {
+  // A goroutine that spawns in a loop for 400 ms, with a second processor taking what
+  // it spawns: it reaches a preemption point (the spawn) every few microseconds, so
+  // after a time slice it yields, as Go preempts it, and is never named as running
+  // "without a scheduling point". Before, the monitor asked only when nobody served its
+  // queue, and the loop held its processor for the whole run.
+  EXPECT_EXIT(
+      {
+        setenv("GORO_STARVE_MS", "50", 1);
+        goro::set_max_procs(2);
+        int log = memfd_create("stderr", 0);
+        if (log < 0 || dup2(log, STDERR_FILENO) < 0) std::exit(3);
+        std::atomic<long> done{0};
+        long spawned = 0;
+        goro::wait_group wg;
+        wg.go([&] {
+          auto until = steady::now() + 400ms;
+          while (steady::now() < until) {
+            for (int i = 0; i < 64; ++i, ++spawned) {
+              goro::go([&] {
+                for (int k = 0; k < 200; ++k) asm volatile("" ::: "memory");
+                done.fetch_add(1, std::memory_order_relaxed);
+              });
+            }
+          }
+        });
+        wg.wait();
+        while (done.load() < spawned) goro::sleep(1ms);
+        char text[4096] = {};
+        ssize_t n = pread(log, text, sizeof text - 1, 0);
+        std::exit(n >= 0 && std::strstr(text, "without a scheduling point") == nullptr ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
 }

@@ -370,11 +370,12 @@ class monitor {
       if (!work && w.state == 'R' && now - w.state_read_at < idle_hold_ns) continue;
       if (w.state != 'R' || now - w.state_read_at >= recheck_running_ns) read_state(p, w, now);
       if (w.state == 'R') {
-        // Computing: handed off only for work that nobody serves (thieves take from
-        // its ring, or other processors from the global queue: then the work moves on
-        // without a new thread), after a time slice, while it really had a CPU (not
-        // just waited for one on a loaded machine), and within the budget of computing
-        // hand-offs.
+        // Computing: after a time slice with work waiting, asked to yield at its next
+        // preemption point, as Go preempts any goroutine that runs a whole slice. Handed
+        // off only for work that nobody serves (thieves take from its ring, or other
+        // processors from the global queue: then the work moves on without a new
+        // thread), while it really had a CPU (not just waited for one on a loaded
+        // machine), and within the budget of computing hand-offs.
         std::uint32_t head = p->runq.ring_head();
         if (head != w.held_head) {
           w.held_head = head;
@@ -383,10 +384,7 @@ class monitor {
         bool ring_stuck = own_work && now - w.held_head_since >= time_slice_ns;
         bool global_stuck = s_.global.size() > 0 && now - global_since_ >= time_slice_ns;
         bool starving = ring_stuck || global_stuck || stranded || earliest_timer(s_) <= now;
-        if (!work || !starving) {
-          if (work) note_check(r, now + recheck_running_ns);
-          continue;
-        }
+        if (!work) continue;
         if (held < time_slice_ns) {
           note_check(r, std::min(w.state_read_at + recheck_running_ns,
                                  p->tick_since.load(std::memory_order_relaxed) + time_slice_ns));
@@ -394,11 +392,18 @@ class monitor {
         }
         // First ask it to yield at its next preemption point (a spawn in a loop, say):
         // its queue then runs on its own thread, as Go's preempted goroutine lets it.
-        // A goroutine that reaches none within the grace gets its processor handed off.
+        // Asked even while thieves serve its work: a spawning loop that others keep up
+        // with only partly would otherwise queue without bound, and hold its processor
+        // for good. A goroutine that reaches no preemption point within the grace gets
+        // its processor handed off if its work starves.
         if (p->preempt_tick.load(std::memory_order_relaxed) != tick) {
           p->preempt_tick.store(tick, std::memory_order_relaxed);
           w.preempt_asked_at = now;
           note_check(r, now + preempt_grace_ns);
+          continue;
+        }
+        if (!starving) {
+          note_check(r, now + recheck_running_ns);
           continue;
         }
         if (now - w.preempt_asked_at < preempt_grace_ns || w.on_cpu_share < 0.5) {
