@@ -68,7 +68,15 @@ TEST(debug, parked_goroutines_show_their_wait_reason_and_duration) {
   });                                    // semacquire
   all.go([&] { goro::sleep(1500ms); });  // sleep
   std::this_thread::sleep_for(1200ms);
+  // One that parks now, after every processor sat idle (the monitor's deep sleep,
+  // whose clock a waking worker refreshes): it shows no duration.
+  auto fresh = goro::make_chan<int>();
+  all.go([&] { fresh.recv(); });
+  std::this_thread::sleep_for(20ms);
   std::string dump = goro::debug::goroutines(2);
+  EXPECT_TRUE(std::regex_search(dump, std::regex("goroutine [0-9]+ \\[chan receive\\]:")))
+      << "the goroutine that just parked shows a duration\n"
+      << dump;
   for (const char* reason :
        {"chan receive", "chan send", "select", "sync.Mutex.Lock", "sync.RWMutex.RLock",
         "sync.RWMutex.Lock", "sync.WaitGroup.Wait", "sync.Cond.Wait", "semacquire", "sleep"}) {
@@ -81,6 +89,7 @@ TEST(debug, parked_goroutines_show_their_wait_reason_and_duration) {
       dump, std::regex("created by .* in goroutine 0|created by .*\n\t.*debug_test.cpp:[0-9]+")))
       << dump;
   // release everything
+  fresh.send(3);
   to_receive.send(2);
   to_send.recv();
   cancel();

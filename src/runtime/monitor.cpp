@@ -243,6 +243,7 @@ class monitor {
     for (;;) {
       sleep_for(delay);
       std::int64_t now = nanotime();
+      refresh_coarse_clock(now);
       cycle_result r = look(now);
       // A safety net under the wake-up protocol: goroutines queued globally while a
       // processor sleeps idle and none spins. The protocol should never leave this

@@ -377,6 +377,7 @@ void start_runtime() {
   }
   if (n == 0) n = configured_max_procs();
   probe_zone_reads();  // before any goroutine switches (stack_intact reads it)
+  refresh_coarse_clock(nanotime());
   install_fault_handlers();
   install_dump_signal();
   note_exit_handler();

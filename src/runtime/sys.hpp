@@ -22,6 +22,29 @@ inline std::int64_t nanotime() {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+// A clock for diagnostics that need seconds, not nanoseconds (how long a goroutine
+// has waited, in a dump): one relaxed load where even CLOCK_MONOTONIC_COARSE costs a
+// vDSO call (~5 ns here, twice per channel round trip). The system monitor refreshes
+// it every cycle (at most 1 ms apart while anything runs), and a worker as it leaves
+// idle (the monitor may have slept in its deep sleep, up to a second), so it lags
+// CLOCK_MONOTONIC by about a millisecond, the deep sleep's wake-up at worst.
+struct alignas(64) coarse_clock_cell {
+  std::atomic<std::int64_t> ns{0};
+};
+inline coarse_clock_cell coarse_clock;
+
+inline std::int64_t coarse_nanotime() noexcept {
+  return coarse_clock.ns.load(std::memory_order_relaxed);
+}
+
+// Stores `now` if the clock has fallen 1 ms behind: most refreshes leave its line
+// shared in every core's cache.
+inline void refresh_coarse_clock(std::int64_t now) noexcept {
+  if (now - coarse_clock.ns.load(std::memory_order_relaxed) >= 1'000'000) {
+    coarse_clock.ns.store(now, std::memory_order_relaxed);
+  }
+}
+
 inline void cpu_relax() {
 #if defined(__x86_64__)
   __builtin_ia32_pause();
