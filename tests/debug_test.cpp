@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -104,6 +105,31 @@ TEST(debug, parked_goroutines_show_their_wait_reason_and_duration) {
   cv.broadcast();
   sem.release(1);
   all.wait();
+}
+
+TEST(debug, a_goroutine_that_parks_after_a_long_system_call_shows_its_own_wait) {
+  // A goroutine in a 1.3 s raw nanosleep: its processor is handed off, every other
+  // processor is idle, and the system monitor sleeps deeply (nothing refreshes the
+  // runtime's cached clock meanwhile). It then parks; 880 ms later the dump must not
+  // say it has waited a second: the time it parked is its own, not the clock's last
+  // refresh (up to a second old).
+  auto ch = goro::make_chan<int>();
+  std::atomic<bool> parking{false};
+  goro::wait_group wg;
+  wg.go([&] {
+    timespec ts{1, 300'000'000};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    parking = true;
+    ch.recv();
+  });
+  while (!parking) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(880ms);
+  std::string dump = goro::debug::goroutines(2);
+  EXPECT_TRUE(std::regex_search(dump, std::regex("goroutine [0-9]+ \\[chan receive\\]:")))
+      << dump;
+  ch.send(1);
+  wg.wait();
 }
 
 TEST(debug, nil_channel_and_empty_select_reasons) {

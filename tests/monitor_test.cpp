@@ -823,6 +823,42 @@ TEST(monitor_death, a_spawning_loop_is_asked_to_yield_while_others_serve_its_wor
       ::testing::ExitedWithCode(0), "");
 }
 
+TEST(monitor_death, a_goroutine_handed_off_for_computing_yields_at_its_next_spawn) {
+  // One processor: a goroutine computes 40 ms without a scheduling point while another
+  // waits, so the monitor asks it to yield and then hands its processor off; then it
+  // spawns in a loop for 300 ms. Its first spawn is a preemption point: it goes back in
+  // line for a slot, as Go's preempted goroutine does, instead of spawning outside
+  // max_procs for good (and being named as running "without a scheduling point").
+  EXPECT_EXIT(
+      {
+        setenv("GORO_STARVE_MS", "50", 1);
+        goro::set_max_procs(1);
+        int log = memfd_create("stderr", 0);
+        if (log < 0 || dup2(log, STDERR_FILENO) < 0) std::exit(3);
+        std::atomic<long> done{0};
+        long spawned = 0;
+        goro::wait_group wg;
+        wg.go([&] {
+          auto computed = steady::now() + 40ms;
+          while (steady::now() < computed) asm volatile("" ::: "memory");
+          auto until = steady::now() + 300ms;
+          while (steady::now() < until) {
+            for (int i = 0; i < 64; ++i, ++spawned) {
+              goro::go([&] { done.fetch_add(1, std::memory_order_relaxed); });
+            }
+          }
+        });
+        wg.go([] {});  // waits for the processor
+        wg.wait();
+        while (done.load() < spawned) goro::sleep(1ms);
+        char text[4096] = {};
+        ssize_t n = pread(log, text, sizeof text - 1, 0);
+        if (n > 0) std::fputs(text, stdout);
+        std::exit(n >= 0 && std::strstr(text, "without a scheduling point") == nullptr ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 TEST(monitor_death, goroutines_stuck_together_are_named_in_one_starvation_line) {
   EXPECT_EXIT(
       {

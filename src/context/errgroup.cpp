@@ -63,13 +63,16 @@ void errgroup::release_slot() noexcept {
 }
 
 void errgroup::start(std::unique_ptr<detail::group_task> task, const std::source_location& where) {
-  std::shared_ptr<state> s = state_;
-  s->wg.add(1);
+  state_->wg.add(1);
   spawn_options opts;
   opts.where = where;
-  // The limiter this task's token went to (nil: none): set_limit may replace the
-  // group's while the task runs.
-  auto body = [s, limiter = s->limiter, task = std::move(task)]() mutable {
+  // The limiter this task's token went to (null: none): set_limit may replace the
+  // group's while the task runs. Held as the channel's one shared pointer, not a chan
+  // handle (two): each copy is an atomic on a line the task's processor shares with
+  // the spawner's, and the task then fits a pooled block.
+  using limiter_ptr = std::shared_ptr<detail::channel<std::monostate>>;
+  limiter_ptr limiter = detail::chan_access::state(state_->limiter);
+  auto body = [s = state_, limiter = std::move(limiter), task = std::move(task)]() mutable {
     error err;
     try {
       err = task->run();
@@ -85,13 +88,15 @@ void errgroup::start(std::unique_ptr<detail::group_task> task, const std::source
         if (s->has_cancel) s->cancel(err);
       }
     }
-    if (limiter) (void)limiter.try_recv();  // give the token back
+    if (limiter) {  // give the token back
+      (void)detail::chan_access::make<recv_chan<std::monostate>>(std::move(limiter)).try_recv();
+    }
     s->wg.done();
   };
   try {
     goro::go(opts, std::move(body));
   } catch (...) {
-    s->wg.done();
+    state_->wg.done();
     throw;
   }
 }

@@ -66,8 +66,10 @@ class task_impl final : public task {
   void run() override { std::apply(std::move(f_), std::move(args_)); }
 
  private:
-  F f_;
-  std::tuple<Args...> args_;
+  // No bytes for a capture-less callable or no arguments: a lambda of 56 bytes then
+  // still fits the task pools' largest block (64 bytes with the vtable pointer).
+  [[no_unique_address]] F f_;
+  [[no_unique_address]] std::tuple<Args...> args_;
 };
 
 // Starts a goroutine running `t` (ownership passes to the runtime, also when this throws).
@@ -90,8 +92,8 @@ class bound_call {
   decltype(auto) operator()() { return std::apply(std::move(f_), std::move(args_)); }
 
  private:
-  F f_;
-  std::tuple<Args...> args_;
+  [[no_unique_address]] F f_;
+  [[no_unique_address]] std::tuple<Args...> args_;
 };
 
 template <class...>
