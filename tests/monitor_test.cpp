@@ -788,12 +788,12 @@ TEST(monitor_death, no_false_deadlock_while_a_retired_processor_runs_a_goroutine
       ::testing::ExitedWithCode(0), "");
 }
 
-TEST(monitor_death, a_spawning_loop_is_asked_to_yield_while_others_serve_its_work) {
+TEST(monitor_death, a_spawning_loop_whose_work_others_serve_is_not_named) {
   // A goroutine that spawns in a loop for 400 ms, with a second processor taking what
-  // it spawns: it reaches a preemption point (the spawn) every few microseconds, so
-  // after a time slice it yields, as Go preempts it, and is never named as running
-  // "without a scheduling point". Before, the monitor asked only when nobody served its
-  // queue, and the loop held its processor for the whole run.
+  // it spawns: nobody waits for its processor (a thief takes from its ring, the other
+  // processor pops the global queue), so it is not named as running "without a
+  // scheduling point" while goroutines waited. Before, every goroutine queued anywhere
+  // counted as waiting for it.
   EXPECT_EXIT(
       {
         setenv("GORO_STARVE_MS", "50", 1);

@@ -344,9 +344,28 @@ class monitor {
       }
       if (g == nullptr) continue;
       std::int64_t held = now - p->tick_since.load(std::memory_order_relaxed);
-      note_starvation(p, w, g, held);
+      std::uint32_t head = p->runq.ring_head();
+      if (head != w.held_head) {  // a thief took from its ring: that work moves on
+        w.held_head = head;
+        w.held_head_since = now;
+      }
+      note_starvation(p, w, g, held, now);
       if (p->retired.load(std::memory_order_seq_cst)) {
-        // Holds no slot: nothing to do but, maybe, name it later.
+        // Holds no slot. After a time slice on it (back from the system call its
+        // processor was handed off for, computing since its hand-off, or retired by
+        // set_max_procs), its goroutine is asked to yield at its next preemption point:
+        // it goes back in line for a slot, as Go's goroutine that leaves a system call
+        // and finds its P taken, instead of spawning outside max_procs for good. A
+        // locked goroutine's thread is its own.
+        if (p->preempt_tick.load(std::memory_order_relaxed) != tick &&
+            p->locked_g.load(std::memory_order_relaxed) == nullptr) {
+          if (held >= time_slice_ns) {
+            p->preempt_tick.store(tick, std::memory_order_relaxed);
+          } else {
+            note_check(r, p->tick_since.load(std::memory_order_relaxed) + time_slice_ns);
+          }
+        }
+        // Maybe name it later.
         if (starve_limit_ns_ > 0 && !w.reported && w.waiting > 0) {
           note_check(r, p->tick_since.load(std::memory_order_relaxed) + starve_limit_ns_);
         }
@@ -375,21 +394,20 @@ class monitor {
       if (!work && w.state == 'R' && now - w.state_read_at < idle_hold_ns) continue;
       if (w.state != 'R' || now - w.state_read_at >= recheck_running_ns) read_state(p, w, now);
       if (w.state == 'R') {
-        // Computing: after a time slice with work waiting, asked to yield at its next
-        // preemption point, as Go preempts any goroutine that runs a whole slice. Handed
-        // off only for work that nobody serves (thieves take from its ring, or other
-        // processors from the global queue: then the work moves on without a new
-        // thread), while it really had a CPU (not just waited for one on a loaded
-        // machine), and within the budget of computing hand-offs.
-        std::uint32_t head = p->runq.ring_head();
-        if (head != w.held_head) {
-          w.held_head = head;
-          w.held_head_since = now;
-        }
+        // Computing: asked to yield, then handed off, only for work that nobody serves
+        // (thieves take from its ring, or other processors from the global queue: then
+        // the work moves on without a new thread), after a time slice, while it really
+        // had a CPU (not just waited for one on a loaded machine), and within the
+        // budget of computing hand-offs. (Asking a spawning loop to yield while a thief
+        // keeps up with it made W1 with 2 processors 13-24% slower: the loop's
+        // processor stopped feeding the thief and both drained the global queue.)
         bool ring_stuck = own_work && now - w.held_head_since >= time_slice_ns;
         bool global_stuck = s_.global.size() > 0 && now - global_since_ >= time_slice_ns;
         bool starving = ring_stuck || global_stuck || stranded || earliest_timer(s_) <= now;
-        if (!work) continue;
+        if (!work || !starving) {
+          if (work) note_check(r, now + recheck_running_ns);
+          continue;
+        }
         if (held < time_slice_ns) {
           note_check(r, std::min(w.state_read_at + recheck_running_ns,
                                  p->tick_since.load(std::memory_order_relaxed) + time_slice_ns));
@@ -397,18 +415,11 @@ class monitor {
         }
         // First ask it to yield at its next preemption point (a spawn in a loop, say):
         // its queue then runs on its own thread, as Go's preempted goroutine lets it.
-        // Asked even while thieves serve its work: a spawning loop that others keep up
-        // with only partly would otherwise queue without bound, and hold its processor
-        // for good. A goroutine that reaches no preemption point within the grace gets
-        // its processor handed off if its work starves.
+        // A goroutine that reaches none within the grace gets its processor handed off.
         if (p->preempt_tick.load(std::memory_order_relaxed) != tick) {
           p->preempt_tick.store(tick, std::memory_order_relaxed);
           w.preempt_asked_at = now;
           note_check(r, now + preempt_grace_ns);
-          continue;
-        }
-        if (!starving) {
-          note_check(r, now + recheck_running_ns);
           continue;
         }
         if (now - w.preempt_asked_at < preempt_grace_ns || w.on_cpu_share < 0.5) {
@@ -500,13 +511,23 @@ class monitor {
   // A goroutine that has held its thread for GORO_STARVE_MS after others waited for
   // its processor is named once per hold. Several reaching the limit together make one
   // line (the dump has the rest), and lines come at most once a second.
-  void note_starvation(processor* p, watch& w, goroutine* g, std::int64_t held) {
+  // Waiting means not served meanwhile: goroutines on its ring that no thief took from
+  // for the limit, or on a global queue that nobody popped for it. (A spawning loop
+  // whose goroutines another processor runs as fast as they come holds its thread,
+  // but nobody waits for it.)
+  void note_starvation(processor* p, watch& w, goroutine* g, std::int64_t held,
+                       std::int64_t now) {
     if (starve_limit_ns_ == 0 || w.reported || held < starve_limit_ns_) return;
     // A locked goroutine (lock_os_thread) has its thread to itself and holds no slot:
     // nobody waits for it.
     if (p->locked_g.load(std::memory_order_relaxed) != nullptr) return;
     bool handed = p->handed_off.load(std::memory_order_relaxed);
-    std::uint32_t waiting = handed ? w.waiting : p->runq.waiting() + s_.global.size();
+    std::uint32_t waiting = w.waiting;
+    if (!handed) {
+      waiting = 0;
+      if (now - w.held_head_since >= starve_limit_ns_) waiting += p->runq.waiting();
+      if (now - global_since_ >= starve_limit_ns_) waiting += s_.global.size();
+    }
     if (waiting == 0) return;
     w.reported = true;
     if (pending_.g == nullptr) {

@@ -343,16 +343,10 @@ void preempt_point() noexcept {
       p->schedtick.load(std::memory_order_relaxed)) [[likely]] {
     return;
   }
-  // The monitor asks only processors that hold a slot, never a locked goroutine's. One
-  // it asked and then handed off, because the goroutine computed through the grace (on
-  // a loaded machine, say), still holds the ask: the goroutine goes back in line for a
-  // slot here, its thread becomes a spare, and a spawning loop does not run outside
-  // max_procs for good.
+  // The monitor never asks a locked goroutine's processor. One without a slot (handed
+  // off, retired) is asked after a time slice: the goroutine goes back in line for a
+  // slot here, and its thread becomes a spare.
   if (g->locked_to != nullptr) return;
-  if (p->retired.load(std::memory_order_relaxed) &&
-      !p->handed_for_cpu.load(std::memory_order_relaxed)) {
-    return;
-  }
   switch_out(p, g, after_switch::preempt, pick_local(p));
 }
 
