@@ -788,75 +788,63 @@ TEST(monitor_death, no_false_deadlock_while_a_retired_processor_runs_a_goroutine
       ::testing::ExitedWithCode(0), "");
 }
 
+// For the death tests below: with GORO_STARVE_MS=50 and stderr captured, a goroutine
+// computes for `compute_first` without a scheduling point (while another waits for the
+// processor, with `waiter`), then spawns small goroutines in a loop for `spawn_for`.
+// Exits 0 unless a starvation line named a goroutine as running "without a scheduling
+// point".
+[[noreturn]] void exit_unless_the_spawner_is_named(int procs,
+                                                   std::chrono::milliseconds compute_first,
+                                                   std::chrono::milliseconds spawn_for,
+                                                   bool waiter) {
+  setenv("GORO_STARVE_MS", "50", 1);
+  goro::set_max_procs(procs);
+  int log = memfd_create("stderr", 0);
+  if (log < 0 || dup2(log, STDERR_FILENO) < 0) std::exit(3);
+  std::atomic<long> done{0};
+  long spawned = 0;
+  goro::wait_group wg;
+  wg.go([&] {
+    auto computed = steady::now() + compute_first;
+    while (steady::now() < computed) asm volatile("" ::: "memory");
+    auto until = steady::now() + spawn_for;
+    while (steady::now() < until) {
+      for (int i = 0; i < 64; ++i, ++spawned) {
+        goro::go([&] {
+          for (int k = 0; k < 200; ++k) asm volatile("" ::: "memory");
+          done.fetch_add(1, std::memory_order_relaxed);
+        });
+      }
+    }
+  });
+  if (waiter) wg.go([] {});
+  wg.wait();
+  while (done.load() < spawned) goro::sleep(1ms);
+  char text[4096] = {};
+  ssize_t n = pread(log, text, sizeof text - 1, 0);
+  if (n > 0) std::fputs(text, stdout);
+  std::exit(n >= 0 && std::strstr(text, "without a scheduling point") == nullptr ? 0 : 1);
+}
+
 TEST(monitor_death, a_spawning_loop_whose_work_others_serve_is_not_named) {
   // A goroutine that spawns in a loop for 400 ms, with a second processor taking what
   // it spawns: nobody waits for its processor (a thief takes from its ring, the other
   // processor pops the global queue), so it is not named as running "without a
   // scheduling point" while goroutines waited. Before, every goroutine queued anywhere
   // counted as waiting for it.
-  EXPECT_EXIT(
-      {
-        setenv("GORO_STARVE_MS", "50", 1);
-        goro::set_max_procs(2);
-        int log = memfd_create("stderr", 0);
-        if (log < 0 || dup2(log, STDERR_FILENO) < 0) std::exit(3);
-        std::atomic<long> done{0};
-        long spawned = 0;
-        goro::wait_group wg;
-        wg.go([&] {
-          auto until = steady::now() + 400ms;
-          while (steady::now() < until) {
-            for (int i = 0; i < 64; ++i, ++spawned) {
-              goro::go([&] {
-                for (int k = 0; k < 200; ++k) asm volatile("" ::: "memory");
-                done.fetch_add(1, std::memory_order_relaxed);
-              });
-            }
-          }
-        });
-        wg.wait();
-        while (done.load() < spawned) goro::sleep(1ms);
-        char text[4096] = {};
-        ssize_t n = pread(log, text, sizeof text - 1, 0);
-        std::exit(n >= 0 && std::strstr(text, "without a scheduling point") == nullptr ? 0 : 1);
-      },
-      ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(exit_unless_the_spawner_is_named(2, 0ms, 400ms, false),
+              ::testing::ExitedWithCode(0), "");
 }
 
 TEST(monitor_death, a_goroutine_handed_off_for_computing_yields_at_its_next_spawn) {
   // One processor: a goroutine computes 40 ms without a scheduling point while another
   // waits, so the monitor asks it to yield and then hands its processor off; then it
   // spawns in a loop for 300 ms. Its first spawn is a preemption point: it goes back in
-  // line for a slot, as Go's preempted goroutine does, instead of spawning outside
-  // max_procs for good (and being named as running "without a scheduling point").
-  EXPECT_EXIT(
-      {
-        setenv("GORO_STARVE_MS", "50", 1);
-        goro::set_max_procs(1);
-        int log = memfd_create("stderr", 0);
-        if (log < 0 || dup2(log, STDERR_FILENO) < 0) std::exit(3);
-        std::atomic<long> done{0};
-        long spawned = 0;
-        goro::wait_group wg;
-        wg.go([&] {
-          auto computed = steady::now() + 40ms;
-          while (steady::now() < computed) asm volatile("" ::: "memory");
-          auto until = steady::now() + 300ms;
-          while (steady::now() < until) {
-            for (int i = 0; i < 64; ++i, ++spawned) {
-              goro::go([&] { done.fetch_add(1, std::memory_order_relaxed); });
-            }
-          }
-        });
-        wg.go([] {});  // waits for the processor
-        wg.wait();
-        while (done.load() < spawned) goro::sleep(1ms);
-        char text[4096] = {};
-        ssize_t n = pread(log, text, sizeof text - 1, 0);
-        if (n > 0) std::fputs(text, stdout);
-        std::exit(n >= 0 && std::strstr(text, "without a scheduling point") == nullptr ? 0 : 1);
-      },
-      ::testing::ExitedWithCode(0), "");
+  // line for a slot, as Go's goroutine leaving a system call without a P does, instead
+  // of spawning outside max_procs for good (and being named as running "without a
+  // scheduling point").
+  EXPECT_EXIT(exit_unless_the_spawner_is_named(1, 40ms, 300ms, true),
+              ::testing::ExitedWithCode(0), "");
 }
 
 TEST(monitor_death, goroutines_stuck_together_are_named_in_one_starvation_line) {
