@@ -345,8 +345,14 @@ void preempt_point() noexcept {
   }
   // The monitor never asks a locked goroutine's processor. One without a slot (handed
   // off, retired) is asked after a time slice: the goroutine goes back in line for a
-  // slot here, and its thread becomes a spare.
+  // slot here, and its thread becomes a spare. It computed meanwhile, so its blocker
+  // credits go, or the processor that takes it would hand it to a spare thread again
+  // at once; a run on a spare thread that only blocked gets them back
+  // (end_dispatched_run), and a goroutine that blocks again is caught again.
   if (g->locked_to != nullptr) return;
+  if (p->retired.load(std::memory_order_relaxed)) {
+    g->blocker_credit.store(0, std::memory_order_relaxed);
+  }
   switch_out(p, g, after_switch::preempt, pick_local(p));
 }
 
