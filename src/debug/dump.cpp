@@ -82,6 +82,11 @@ bool view_of(goroutine* g, bool with_stack, goroutine_view& v, bool sample_runni
   v.state = st;
   v.reason = g->reason.load(std::memory_order_relaxed);
   v.wait_since = g->wait_since.load(std::memory_order_relaxed);
+  {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    v.seen_at = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  }
   v.durable = st == g_state::waiting && g->park.durable.load(std::memory_order_relaxed);
   {
     std::lock_guard lk(g->meta_lock);
@@ -223,7 +228,8 @@ std::string header_status(const goroutine_view& v) {
   if (v.state != g_state::waiting) return to_string(v.state);
   std::string s = to_string(v.reason);
   if (v.durable) s += " (durable)";  // Go 1.25's mark for a synctest bubble's goroutine
-  std::int64_t waited = (coarse_now() - v.wait_since) / 1'000'000'000;
+  std::int64_t seen = v.seen_at != 0 ? v.seen_at : coarse_now();
+  std::int64_t waited = (seen - v.wait_since) / 1'000'000'000;
   if (waited >= 60) {
     s += ", " + std::to_string(waited / 60) + (waited / 60 == 1 ? " minute" : " minutes");
   } else if (waited >= 1) {

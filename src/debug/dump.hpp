@@ -17,6 +17,9 @@ struct goroutine_view {
   g_state state = g_state::free;
   wait_reason reason = wait_reason::none;
   std::int64_t wait_since = 0;
+  // When the view was taken (CLOCK_MONOTONIC_COARSE): a wait is measured to it, not
+  // to the moment the text is written (symbolizing a dump can take a second).
+  std::int64_t seen_at = 0;
   std::uint64_t parent_id = 0;
   std::uint64_t root_id = 0;  // goroutine.hpp
   std::uint64_t bubble_id = 0;  // its synctest bubble's, or 0
