@@ -21,25 +21,36 @@ namespace {
 
 constexpr int local_free_max = 64;  // beyond this a processor gives half back
 spinlock global_free_lock;
-goroutine* global_free = nullptr;  // under global_free_lock
-int global_free_count = 0;         // under global_free_lock
+// The global free list is a stack of batches, each a list linked through sched_next,
+// so that a processor takes or gives a whole batch without walking it: the
+// descriptors in it were freed long ago and are out of the cache, and walking them
+// was one dependent miss after another (W1 with 1 processor: ~10% of its time). A
+// free descriptor's saved_sp and stack_size are unused; a batch's first descriptor
+// keeps there the next batch and its own batch's length.
+goroutine* global_batches = nullptr;  // under global_free_lock
+int global_free_count = 0;            // under global_free_lock
 
-// Takes up to `want` descriptors from the global list, or makes a new chunk.
-goroutine* refill(int want, int* got) {
+void give_batch_locked(goroutine* first, int n) noexcept {
+  first->saved_sp = global_batches;
+  first->stack_size = static_cast<std::uint32_t>(n);
+  global_batches = first;
+  global_free_count += n;
+}
+
+void give_batch(goroutine* first, int n) noexcept {
+  std::lock_guard lk(global_free_lock);
+  give_batch_locked(first, n);
+}
+
+// A batch of free descriptors from the global list, or a new chunk's.
+goroutine* refill(int* got) {
   {
     std::lock_guard lk(global_free_lock);
-    if (global_free != nullptr) {
-      goroutine* first = global_free;
-      goroutine* last = first;
-      int n = 1;
-      while (n < want && last->sched_next) {
-        last = last->sched_next;
-        ++n;
-      }
-      global_free = last->sched_next;
-      global_free_count -= n;
-      last->sched_next = nullptr;
-      *got = n;
+    if (goroutine* first = global_batches) {
+      global_batches = static_cast<goroutine*>(first->saved_sp);
+      first->saved_sp = nullptr;
+      *got = static_cast<int>(first->stack_size);
+      global_free_count -= *got;
       return first;
     }
   }
@@ -106,27 +117,19 @@ void bad_state_change(goroutine* g, g_state from, g_state to) noexcept {
 goroutine* allocate_goroutine(processor* p) {
   if (p == nullptr) {
     int got = 0;
-    goroutine* list = refill(1, &got);
-    if (got > 1) {
-      // A fresh chunk: keep the first, give the rest to the global list.
-      goroutine* rest = list->sched_next;
-      goroutine* last = rest;
-      while (last->sched_next) last = last->sched_next;
-      std::lock_guard lk(global_free_lock);
-      last->sched_next = global_free;
-      global_free = rest;
-      global_free_count += got - 1;
-    }
+    goroutine* list = refill(&got);
+    if (got > 1) give_batch(list->sched_next, got - 1);  // keep one, the rest go back
     list->sched_next = nullptr;
     return list;
   }
   if (p->free_goroutines == nullptr) {
     int got = 0;
-    p->free_goroutines = refill(local_free_max / 2, &got);
+    p->free_goroutines = refill(&got);
     p->free_count = got;
   }
   goroutine* g = p->free_goroutines;
   p->free_goroutines = g->sched_next;
+  prefetch_descriptor(g->sched_next);
   --p->free_count;
   g->sched_next = nullptr;
   return g;
@@ -134,12 +137,7 @@ goroutine* allocate_goroutine(processor* p) {
 
 void flush_goroutine_cache(processor* p) noexcept {
   if (p->free_goroutines == nullptr) return;
-  goroutine* last = p->free_goroutines;
-  while (last->sched_next != nullptr) last = last->sched_next;
-  std::lock_guard lk(global_free_lock);
-  last->sched_next = global_free;
-  global_free = p->free_goroutines;
-  global_free_count += p->free_count;
+  give_batch(p->free_goroutines, p->free_count);
   p->free_goroutines = nullptr;
   p->free_count = 0;
 }
@@ -156,14 +154,12 @@ void free_goroutine(processor* p, goroutine* g) noexcept {
   if (++p->free_count <= local_free_max) return;
   // Give half back so descriptors freed here can be reused where goroutines are made.
   goroutine* first = p->free_goroutines;
-  goroutine* last = first;
+  goroutine* last = first;  // the most recently freed half: still in the cache
   for (int i = 1; i < local_free_max / 2; ++i) last = last->sched_next;
   p->free_goroutines = last->sched_next;
   p->free_count -= local_free_max / 2;
-  std::lock_guard lk(global_free_lock);
-  last->sched_next = global_free;
-  global_free = first;
-  global_free_count += local_free_max / 2;
+  last->sched_next = nullptr;
+  give_batch(first, local_free_max / 2);
 }
 
 }  // namespace goro::detail

@@ -6,6 +6,7 @@
 #include "runtime/run_queue.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "runtime/goroutine.hpp"
 
@@ -16,17 +17,15 @@ const std::atomic<std::uint64_t> local_run_queue::no_tick{0};
 bool local_run_queue::push_slow(goroutine* g, std::uint32_t h,
                                 global_run_queue& overflow) noexcept {
   constexpr std::uint32_t n = capacity / 2;
-  goroutine* batch[n];
+  goroutine* batch[n + 1];
   for (std::uint32_t i = 0; i < n; ++i) {
     batch[i] = slots_[(h + i) % capacity].load(std::memory_order_relaxed);
   }
   if (!head_.compare_exchange_strong(h, h + n, std::memory_order_acq_rel)) {
     return false;  // thieves took some; the ring has room again
   }
-  for (std::uint32_t i = 0; i + 1 < n; ++i) batch[i]->sched_next = batch[i + 1];
-  batch[n - 1]->sched_next = g;
-  g->sched_next = nullptr;
-  overflow.push_batch(batch[0], g, n + 1);
+  batch[n] = g;
+  overflow.push_batch(batch, n + 1);
   return true;
 }
 
@@ -86,52 +85,94 @@ void local_run_queue::drain_to(global_run_queue& to) noexcept {
   while (goroutine* g = pop()) to.push(g);
 }
 
-void global_run_queue::push(goroutine* g) noexcept {
-  g->sched_next = nullptr;
-  push_batch(g, g, 1);
+global_run_queue::~global_run_queue() {
+  for (segment* list : {head_, spares_}) {
+    while (list != nullptr) delete std::exchange(list, list->next);
+  }
 }
 
-void global_run_queue::push_batch(goroutine* first, goroutine* last, std::uint32_t n) noexcept {
-  last->sched_next = nullptr;
-  std::lock_guard lk(lock_);
-  if (tail_ != nullptr) {
-    tail_->sched_next = first;
-  } else {
-    head_ = first;
+void global_run_queue::push_batch(goroutine* const* gs, std::uint32_t n) noexcept {
+  segment* fresh = nullptr;  // allocated outside the lock when no segment has room
+  for (;;) {
+    {
+      std::lock_guard lk(lock_);
+      std::uint32_t room = tail_ ? segment::capacity - tail_->tail : 0;
+      if (n <= room || spares_ != nullptr || fresh != nullptr) {
+        std::uint32_t first = std::min(n, room);
+        if (first > 0) {
+          std::copy_n(gs, first, tail_->items + tail_->tail);
+          tail_->tail += first;
+        }
+        if (first < n) {
+          segment* s = fresh;
+          if (s != nullptr) {
+            fresh = nullptr;
+          } else {
+            s = spares_;
+            spares_ = s->next;
+            --spare_count_;
+          }
+          s->next = nullptr;
+          s->head = 0;
+          s->tail = n - first;
+          std::copy_n(gs + first, n - first, s->items);
+          if (tail_ != nullptr) {
+            tail_->next = s;
+          } else {
+            head_ = s;
+          }
+          tail_ = s;
+        }
+        size_.store(size_.load(std::memory_order_relaxed) + n, std::memory_order_seq_cst);
+        break;
+      }
+    }
+    fresh = new segment;  // std::bad_alloc here ends the process, as for a descriptor
   }
-  tail_ = last;
-  size_.store(size_.load(std::memory_order_relaxed) + n, std::memory_order_seq_cst);
+  delete fresh;  // another push made room meanwhile
 }
 
 goroutine* global_run_queue::pop_batch(local_run_queue* into, global_run_queue& overflow,
                                        std::uint32_t max_extra) noexcept {
   if (size_.load(std::memory_order_acquire) == 0) return nullptr;
-  goroutine* first;
-  goroutine* extra = nullptr;
+  goroutine* got[max_batch];
+  std::uint32_t take = 0;
+  segment* unused = nullptr;  // beyond max_spares: freed outside the lock
   {
     std::lock_guard lk(lock_);
     std::uint32_t n = size_.load(std::memory_order_relaxed);
     if (n == 0) return nullptr;
-    std::uint32_t take = std::min(n, max_extra + 1);
-    first = head_;
-    goroutine* last = first;
-    for (std::uint32_t i = 1; i < take; ++i) last = last->sched_next;
-    head_ = last->sched_next;
-    if (head_ == nullptr) tail_ = nullptr;
-    extra = take > 1 ? first->sched_next : nullptr;
-    last->sched_next = nullptr;
+    take = std::min({n, max_extra + 1, max_batch});
+    std::uint32_t done = 0;
+    while (done < take) {
+      segment* s = head_;
+      std::uint32_t k = std::min(take - done, s->tail - s->head);
+      std::copy_n(s->items + s->head, k, got + done);
+      s->head += k;
+      done += k;
+      if (s->head == s->tail) {
+        if (s == tail_) {
+          s->head = s->tail = 0;  // the last one stays, empty
+        } else {
+          head_ = s->next;
+          if (spare_count_ < max_spares) {
+            s->next = spares_;
+            spares_ = s;
+            ++spare_count_;
+          } else {
+            s->next = unused;
+            unused = s;
+          }
+        }
+      }
+    }
     size_.store(n - take, std::memory_order_seq_cst);
     popped_.store(popped_.load(std::memory_order_relaxed) + take, std::memory_order_relaxed);
   }
-  first->sched_next = nullptr;
+  while (unused != nullptr) delete std::exchange(unused, unused->next);
   // Outside the lock: a full local ring overflows back into this queue.
-  while (extra != nullptr) {
-    goroutine* next = extra->sched_next;
-    extra->sched_next = nullptr;
-    into->push(extra, false, overflow);
-    extra = next;
-  }
-  return first;
+  for (std::uint32_t i = 1; i < take; ++i) into->push(got[i], false, overflow);
+  return got[0];
 }
 
 }  // namespace goro::detail
