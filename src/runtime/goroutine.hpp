@@ -66,7 +66,7 @@ struct alignas(64) goroutine {
   // --- diagnostics ---
   std::atomic<std::uint64_t> id{0};
   std::atomic<wait_reason> reason{wait_reason::none};
-  std::atomic<std::int64_t> wait_since{0};  // coarse_nanotime() when it parked
+  std::atomic<std::int64_t> wait_since{0};  // CLOCK_MONOTONIC_COARSE when it parked
   spinlock meta_lock;                       // guards the fields below
   std::uint64_t parent_id = 0;              // under meta_lock
   // The main goroutine of the goro::run this one descends from (0: started from a

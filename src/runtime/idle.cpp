@@ -436,7 +436,6 @@ void idle(scheduler& s, processor* p) {
     }
   }
   if (poller) s.poll_owner.store(nullptr, std::memory_order_seq_cst);
-  refresh_coarse_clock(nanotime());  // the monitor may be in its deep sleep
   {
     std::lock_guard lk(s.idle_lock);
     if (remove_idle_locked(s, p)) {

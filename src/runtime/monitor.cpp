@@ -243,7 +243,6 @@ class monitor {
     for (;;) {
       sleep_for(delay);
       std::int64_t now = nanotime();
-      refresh_coarse_clock(now);
       cycle_result r = look(now);
       // A safety net under the wake-up protocol: goroutines queued globally while a
       // processor sleeps idle and none spins. The protocol should never leave this
@@ -293,11 +292,7 @@ class monitor {
   // seq_cst), so either we see it busy or it sees us asleep.
   void deep_sleep() {
     monitor_deep.store(true, std::memory_order_seq_cst);
-    // Nothing refreshes the clock meanwhile. Marked after the flag: a worker that
-    // stores a fresh time after this reads the flag next and wakes us (sys.hpp).
-    mark_coarse_clock_stale();
     if (all_idle(s_)) futex_wait(&monitor_word, 0, deep_sleep_ns);
-    refresh_coarse_clock(nanotime());
     monitor_deep.store(false, std::memory_order_seq_cst);
     monitor_word.store(0, std::memory_order_relaxed);
   }

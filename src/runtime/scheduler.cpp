@@ -377,7 +377,6 @@ void start_runtime() {
   }
   if (n == 0) n = configured_max_procs();
   probe_zone_reads();  // before any goroutine switches (stack_intact reads it)
-  refresh_coarse_clock(nanotime());
   install_fault_handlers();
   install_dump_signal();
   note_exit_handler();
@@ -446,7 +445,6 @@ namespace {
 
 void on_fork_child() {
   forked_child.store(true, std::memory_order_relaxed);
-  mark_coarse_clock_stale();  // the monitor is not copied into the child
   // A goroutine that called fork goes on in the child; its processor must not switch
   // straight to a queued goroutine (pick_local) but reach find_runnable's check.
   if (processor* p = tls_processor) p->retired.store(true, std::memory_order_relaxed);

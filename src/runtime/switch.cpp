@@ -297,7 +297,10 @@ void goroutine_entry(void* arg) {
 
 void park_goroutine(goroutine* g, wait_reason reason, parker* pk) noexcept {
   g->reason.store(reason, std::memory_order_relaxed);  // relaxed: diagnostics only
-  g->wait_since.store(coarse_nanotime(), std::memory_order_relaxed);  // dumps show seconds
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // coarse: dumps show minutes, not ns
+  g->wait_since.store(std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec,
+                      std::memory_order_relaxed);
   processor* p = current_processor();
   p->park_target = pk;
   p->parks.store(p->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

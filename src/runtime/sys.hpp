@@ -22,44 +22,6 @@ inline std::int64_t nanotime() {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-// A clock for diagnostics that need seconds, not nanoseconds (how long a goroutine
-// has waited, in a dump): one relaxed load where even CLOCK_MONOTONIC_COARSE costs a
-// vDSO call (~5 ns here, twice per channel round trip). The system monitor refreshes
-// it every cycle, at most 1 ms apart while anything holds a slot, and a worker as it
-// leaves idle. While the monitor is in its deep sleep (up to a second; a goroutine on
-// a handed-off or locked thread may still run then) and in a child of fork(), it
-// reads 0, "stale": readers then ask the kernel.
-struct alignas(64) coarse_clock_cell {
-  std::atomic<std::int64_t> ns{0};
-};
-inline coarse_clock_cell coarse_clock;
-
-inline std::int64_t coarse_nanotime() noexcept {
-  std::int64_t t = coarse_clock.ns.load(std::memory_order_relaxed);
-  if (t == 0) [[unlikely]] {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    t = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-  }
-  return t;
-}
-
-// Stores `now` if the clock has fallen 1 ms behind: most refreshes leave its line
-// shared in every core's cache. The store and the stale mark are seq_cst: a worker
-// stores, then reads the monitor's deep-sleep flag (monitor_wake); the monitor sets
-// that flag, then marks the clock stale. So a fresh time stored after the mark is
-// followed by a wake-up, and none stays unrefreshed through a deep sleep.
-inline void refresh_coarse_clock(std::int64_t now) noexcept {
-  if (now - coarse_clock.ns.load(std::memory_order_relaxed) >= 1'000'000) {
-    coarse_clock.ns.store(now, std::memory_order_seq_cst);
-  }
-}
-
-// Until the next refresh, coarse_nanotime() asks the kernel.
-inline void mark_coarse_clock_stale() noexcept {
-  coarse_clock.ns.store(0, std::memory_order_seq_cst);
-}
-
 // Asks for the three cache lines of a goroutine descriptor (goroutine.hpp) ahead of
 // the write that needs them: the next one a run queue or a free list hands out.
 // A prefetch never faults, so a stale or null pointer costs nothing but the hint.
