@@ -890,6 +890,53 @@ TEST(monitor_death, the_starvation_line_names_a_goroutine_holding_its_thread_in_
       "another thread \\(created at .*monitor_test.cpp:[0-9]+\\)");
 }
 
+TEST(monitor_death, a_stderr_nobody_reads_does_not_stop_the_monitor) {
+  // stderr is a full pipe nobody reads, as a daemon's may be. The first starvation line
+  // cannot be written; the monitor must still hand off the processor of the next
+  // goroutine that holds its thread in a system call, so that the goroutine waiting
+  // for it runs in well under the 600 ms of that call.
+  EXPECT_EXIT(
+      {
+        setenv("GORO_STARVE_MS", "50", 1);
+        goro::set_max_procs(1);
+        int fds[2];
+        if (pipe(fds) != 0 || dup2(fds[1], STDERR_FILENO) < 0) std::_Exit(3);
+        fcntl(STDERR_FILENO, F_SETFL, O_NONBLOCK);
+        char block[4096] = {};
+        while (write(STDERR_FILENO, block, sizeof block) > 0) {
+        }
+        while (write(STDERR_FILENO, block, 1) > 0) {
+        }
+        fcntl(STDERR_FILENO, F_SETFL, 0);  // full, and blocking again
+        {
+          goro::wait_group wg;
+          wg.go([] { raw_sleep(300ms); });  // reported: the line cannot get out
+          wg.go([] { goro::sleep(1ms); });
+          wg.wait();
+        }
+        goro::sleep(100ms);
+        std::atomic<bool> in_call{false};
+        std::atomic<std::int64_t> waited_ms{-1};
+        goro::wait_group wg;
+        wg.go([&] {
+          in_call = true;
+          raw_sleep(600ms);
+        });
+        while (!in_call) std::this_thread::sleep_for(1ms);
+        auto started = steady::now();
+        wg.go([&] {
+          waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() -
+                                                                            started)
+                          .count();
+        });
+        wg.wait();
+        std::printf("waited %lld ms\n", static_cast<long long>(waited_ms.load()));
+        std::fflush(stdout);
+        std::_Exit(waited_ms.load() >= 0 && waited_ms.load() < 400 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 // The stack sampler's unwinding runs in a signal handler over another goroutine's
 // frames; a wild read there (a CFA off the stack, between two instructions of a
 // switch) must end the walk, not the program: the fault handler jumps to the escape.

@@ -100,8 +100,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <string>
+#include <system_error>
+#include <utility>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -205,6 +209,73 @@ std::string activity_text(char state, const thread_activity& a) {
   const char* name = syscall_name(a.syscall);
   if (name != nullptr) return std::string("in system call ") + name;
   return "blocked in the kernel";
+}
+
+// The monitor's report lines go out from a thread of their own, started at the first:
+// a write to stderr can block for good (a full pipe nobody reads, a terminal stopped
+// with Ctrl-S), and the monitor must go on handing processors off meanwhile. Lines
+// posted while the writer is stuck wait, up to max_pending; later ones are counted and
+// the count is written when it gets through. Never destroyed: the writer may be blocked
+// in a write at exit.
+class report_writer {
+ public:
+  void post(std::string line) {
+    std::lock_guard lk(lock_);
+    if (lines_.size() >= max_pending) {
+      ++dropped_;
+      return;
+    }
+    lines_.push_back(std::move(line));
+    if (!started_) {
+      started_ = true;
+      try {
+        std::thread([this] { run(); }).detach();
+      } catch (const std::system_error&) {
+        started_ = false;  // no thread to be had: write this one here, as before
+        std::fputs(lines_.back().c_str(), stderr);
+        lines_.pop_back();
+        return;
+      }
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  static constexpr std::size_t max_pending = 64;
+
+  void run() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals are for the program's threads
+    pthread_setname_np(pthread_self(), "goro-report");
+    for (;;) {
+      std::vector<std::string> lines;
+      std::uint64_t dropped = 0;
+      {
+        std::unique_lock lk(lock_);
+        wake_.wait(lk, [&] { return !lines_.empty(); });
+        lines.swap(lines_);
+        dropped = std::exchange(dropped_, 0);
+      }
+      if (dropped > 0) {
+        std::fprintf(stderr, "goro: %llu monitor report line(s) dropped: stderr blocked\n",
+                     static_cast<unsigned long long>(dropped));
+      }
+      for (const std::string& line : lines) std::fputs(line.c_str(), stderr);
+      std::fflush(stderr);
+    }
+  }
+
+  std::mutex lock_;
+  std::condition_variable wake_;
+  std::vector<std::string> lines_;  // under lock_
+  std::uint64_t dropped_ = 0;       // under lock_
+  bool started_ = false;            // under lock_
+};
+
+report_writer& reports() {
+  static report_writer* w = new report_writer;
+  return *w;
 }
 
 [[noreturn]] void report_thread_limit(scheduler& s) {
@@ -558,9 +629,10 @@ class monitor {
                " more goroutine(s) hold their threads too (see the "
                "goroutine dump)";
     }
-    std::fprintf(stderr, "goro: goroutine %llu %s while %u goroutine(s) waited to run%s (%s)%s\n",
-                 static_cast<unsigned long long>(v.g->id.load(std::memory_order_relaxed)),
-                 what.c_str(), v.waiting, outcome.c_str(), describe(v.g).c_str(), others.c_str());
+    reports().post("goro: goroutine " + std::to_string(v.g->id.load(std::memory_order_relaxed)) +
+                   " " + what + " while " + std::to_string(v.waiting) +
+                   " goroutine(s) waited to run" + outcome + " (" + describe(v.g) + ")" + others +
+                   "\n");
   }
 
   // Go's sysmon: poll the network when nobody has for a while (every worker may be
