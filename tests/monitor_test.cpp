@@ -890,6 +890,31 @@ TEST(monitor_death, the_starvation_line_names_a_goroutine_holding_its_thread_in_
       "another thread \\(created at .*monitor_test.cpp:[0-9]+\\)");
 }
 
+TEST(monitor_death, a_deadlock_after_a_starvation_line_is_still_reported) {
+  // The line is written by a thread of goro's own, which the deadlock check must count
+  // as the runtime's: counted as the program's, it could wake the goroutines, and the
+  // program hung instead.
+  EXPECT_EXIT(
+      {
+        alarm(30);  // a hang fails the test instead of stalling the suite
+        setenv("GORO_STARVE_MS", "50", 1);
+        goro::set_max_procs(1);
+        goro::run([] {
+          goro::wait_group wg;
+          wg.go([] {
+            goro::go([] {});
+            raw_sleep(300ms);  // named while the goroutine it started waits
+          });
+          wg.wait();
+          auto ch = goro::make_chan<int>();
+          ch.recv();  // nobody will ever send
+        });
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(2),
+      "has held its thread for(.|\n)*all goroutines are asleep - deadlock!");
+}
+
 TEST(monitor_death, a_stderr_nobody_reads_does_not_stop_the_monitor) {
   // stderr is a full pipe nobody reads, as a daemon's may be. The first starvation line
   // cannot be written; the monitor must still hand off the processor of the next

@@ -45,7 +45,7 @@ const char* to_string(g_state s) noexcept;
 struct alignas(64) goroutine {
   // --- scheduling (owned by whoever owns the goroutine in its current state) ---
   void* saved_sp = nullptr;         // the suspended context when not running
-  goroutine* sched_next = nullptr;  // link in the global run queue and the free lists
+  goroutine* sched_next = nullptr;  // link in the free lists (goroutine.cpp)
   task* body = nullptr;             // what it runs; deleted on the goroutine's stack
   stack_slot stack{};               // bound on first run
   std::uint32_t stack_size = 0;     // requested usable size, bytes

@@ -228,9 +228,13 @@ class report_writer {
     lines_.push_back(std::move(line));
     if (!started_) {
       started_ = true;
+      // goro's own thread: the deadlock check and the metrics count it as the runtime's,
+      // not the program's.
+      note_runtime_thread(+1);
       try {
         std::thread([this] { run(); }).detach();
       } catch (const std::system_error&) {
+        note_runtime_thread(-1);
         started_ = false;  // no thread to be had: write this one here, as before
         std::fputs(lines_.back().c_str(), stderr);
         lines_.pop_back();
@@ -257,11 +261,11 @@ class report_writer {
         lines.swap(lines_);
         dropped = std::exchange(dropped_, 0);
       }
-      if (dropped > 0) {
-        std::fprintf(stderr, "goro: %llu monitor report line(s) dropped: stderr blocked\n",
+      for (const std::string& line : lines) std::fputs(line.c_str(), stderr);
+      if (dropped > 0) {  // the lines after these, while stderr was blocked
+        std::fprintf(stderr, "goro: %llu later monitor report line(s) dropped: stderr blocked\n",
                      static_cast<unsigned long long>(dropped));
       }
-      for (const std::string& line : lines) std::fputs(line.c_str(), stderr);
       std::fflush(stderr);
     }
   }
