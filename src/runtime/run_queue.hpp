@@ -92,11 +92,15 @@ class local_run_queue {
       std::uint32_t t = tail_.load(std::memory_order_relaxed);  // relaxed: our own
       if (t == h) return nullptr;
       g = slots_[h % capacity].load(std::memory_order_relaxed);
-      if (head_.compare_exchange_strong(h, h + 1, std::memory_order_acq_rel)) {
-        if (h + 1 != t) prefetch_descriptor(slots_[(h + 1) % capacity].load(std::memory_order_relaxed));
-        return g;
-      }
+      if (head_.compare_exchange_strong(h, h + 1, std::memory_order_acq_rel)) return g;
     }
+  }
+  // Owner only: the goroutine at the head of the ring, or null; a hint (a thief may
+  // take it meanwhile).
+  goroutine* peek_ring() const noexcept {
+    std::uint32_t h = head_.load(std::memory_order_relaxed);
+    if (tail_.load(std::memory_order_relaxed) == h) return nullptr;
+    return slots_[h % capacity].load(std::memory_order_relaxed);
   }
   // Owner only, with its ring empty: moves about half of the victim's goroutines that
   // `rule` lets it take into this ring and returns one of them to run now (null if

@@ -289,7 +289,12 @@ void goroutine_entry(void* arg) {
 #if defined(GORO_TSAN)
   __tsan_func_exit();  // this frame never returns (see switch_context)
 #endif
-  switch_out(p, g, after_switch::exit, pick_local(p));
+  goroutine* next = pick_local(p);
+  // The goroutine after the next one, asked from memory now: spawned in a burst, it
+  // was queued long ago and its descriptor is out of the cache (W1: 7% at 2
+  // processors). Only here: on a yield's path the check costs more than it saves.
+  if (goroutine* after = p->runq.peek_ring()) prefetch_descriptor(after);
+  switch_out(p, g, after_switch::exit, next);
   __builtin_trap();  // an exited goroutine is never resumed
 }
 
