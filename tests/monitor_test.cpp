@@ -260,10 +260,11 @@ TEST_P(monitor_, a_goroutine_in_a_long_raw_read_shows_its_system_call_in_the_dum
   EXPECT_TRUE(seen) << dump;
   EXPECT_NE(dump.find("holding its thread]"), std::string::npos) << dump;
   // The stack of the stuck goroutine, read without disturbing its thread, down to the
-  // function that made the system call. (Under ThreadSanitizer its interceptor frames
-  // sit between that function and the C library's wrapper, and the stack scan that
-  // bridges a frame without a frame pointer recovers only one.)
-#if !defined(__SANITIZE_THREAD__)
+  // function that made the system call. (Under ThreadSanitizer and AddressSanitizer
+  // their interceptor frames sit between that function and the C library's wrapper, and
+  // the stack scan that bridges a frame without a frame pointer recovers only one: under
+  // AddressSanitizer the walk ended in libasan's read interceptor in 9 of 15 runs.)
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
   EXPECT_NE(dump.find("raw_read_full"), std::string::npos) << dump;
 #endif
   std::string grouped = goro::debug::goroutines(1);
