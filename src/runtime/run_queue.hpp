@@ -17,8 +17,9 @@
 // peeks. It holds pointers in segments, not links through the descriptors: taking a
 // batch then copies pointers instead of walking descriptors that were queued long ago
 // and are out of the cache, one dependent miss each (a spawning loop's overflow, 100k
-// goroutines deep: its pop_batch walk was ~20% of W1's time with 1 processor). The
-// next goroutine the owner takes from its ring is prefetched instead (pop_ring).
+// goroutines deep: its pop_batch walk was ~20% of W1's time with 1 processor). As a
+// goroutine exits, the one after the next in its processor's ring is prefetched
+// instead (goroutine_entry, switch.cpp).
 #pragma once
 
 #include <atomic>
