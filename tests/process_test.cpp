@@ -606,6 +606,58 @@ TEST_P(fork_, goro_blocking_in_a_child_is_the_fatal_error_even_while_the_parent_
   EXPECT_EQ(fatal, 20);
 }
 
+TEST_P(fork_, a_child_touching_a_channel_locked_at_the_fork_ends_with_the_fatal_error) {
+  // Goroutines on every processor keep one channel's lock busy; a child forked from a
+  // plain thread meanwhile may inherit it held by a worker it does not have. try_send
+  // never schedules, so where the lock was free the child exits normally; where it was
+  // held, the child must end with the fork's fatal error, not spin on it forever.
+  auto ch = goro::make_chan<int>(1);
+  std::atomic<bool> stop{false};
+  goro::wait_group busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.go([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        (void)ch.try_send(1);
+        (void)ch.try_recv();
+      }
+    });
+  }
+  int hung = 0, fatal = 0, clean = 0, other = 0;
+  std::string fatal_text;
+  for (int i = 0; i < 40; ++i) {
+    int err[2];
+    ASSERT_EQ(pipe(err), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(err[1], 2);
+      (void)ch.try_send(2);
+      _exit(0);
+    }
+    close(err[1]);
+    int status = wait_child(pid, 3000ms);
+    std::string text = drain(err[0]);
+    close(err[0]);
+    if (status == -1) {
+      ++hung;
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+      ++fatal;
+      fatal_text = text;
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      ++clean;
+    } else {
+      ++other;
+    }
+  }
+  stop = true;
+  busy.wait();
+  std::printf("children: %d exited cleanly, %d with the fatal error\n", clean, fatal);
+  EXPECT_EQ(hung, 0) << "children spun on an inherited channel lock";
+  EXPECT_EQ(other, 0);
+  if (fatal > 0) {
+    EXPECT_NE(fatal_text.find("in a child of fork()"), std::string::npos) << fatal_text;
+  }
+}
+
 TEST_P(fork_, a_child_closing_an_inherited_socket_leaves_the_parents_poller_alone) {
   auto [ln, lerr] = goro::net::listen("tcp", "127.0.0.1:0");
   ASSERT_FALSE(lerr) << lerr.message();

@@ -259,15 +259,6 @@ void note_worker_wakeup() noexcept;
 void disable_deadlock_detection() noexcept;
 void resize_processors(int n);
 
-// fork(): set in the child of a process whose runtime had started. The parent's
-// worker threads do not exist there, so anything that would schedule (start, park or
-// wake a goroutine, wait in a goro primitive) ends the child with a fatal error
-// instead of hanging (scheduler.cpp, "fork").
-extern std::atomic<bool> forked_child;
-[[noreturn]] void fatal_in_forked_child(const char* what) noexcept;
-inline void check_not_forked(const char* what) noexcept {
-  if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] fatal_in_forked_child(what);
-}
 // lock_os_thread / unlock_os_thread for the goroutine g running on p (see "Locked
 // goroutines" in scheduler.cpp's essay).
 void lock_thread(processor* p, goroutine* g);

@@ -59,8 +59,20 @@ inline void futex_wake(std::atomic<std::uint32_t>* word, int count) {
           nullptr, 0);
 }
 
+// fork(): set in the child of a process whose runtime had started. The parent's
+// worker threads do not exist there, so anything that would schedule (start, park or
+// wake a goroutine, wait in a goro primitive) ends the child with a fatal error
+// instead of hanging (scheduler.cpp, "fork").
+extern std::atomic<bool> forked_child;
+[[noreturn]] void fatal_in_forked_child(const char* what) noexcept;
+inline void check_not_forked(const char* what) noexcept {
+  if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] fatal_in_forked_child(what);
+}
+
 // Takes a spin lock word: spins briefly, then yields the CPU so a preempted holder can
 // finish. For critical sections of a few dozen instructions, never across a park.
+// In a child of fork() a lock still held was held by a thread the child does not
+// have, and is never released: the child ends with fork's fatal error, not a hang.
 inline void spin_acquire(std::atomic<bool>& locked) noexcept {
   // Test-and-test-and-set with exponential backoff: a waiter that keeps re-reading the
   // word while the holder works pulls the cache line away from it at every release.
@@ -71,6 +83,7 @@ inline void spin_acquire(std::atomic<bool>& locked) noexcept {
         for (std::uint32_t i = 0; i < backoff; ++i) cpu_relax();
         if (backoff < 64) backoff <<= 1;
       } else {
+        check_not_forked("a runtime lock held at the fork waited for");
         sched_yield();
       }
     }
