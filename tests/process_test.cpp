@@ -10,6 +10,10 @@
 #include <array>
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
 #include <string>
 #include <thread>
 #include <vector>
@@ -658,6 +662,119 @@ TEST_P(fork_, a_child_touching_a_channel_locked_at_the_fork_ends_with_the_fatal_
   }
 }
 
+// Forks from a goroutine while `busy` keeps the parent's runtime working, runs `child`
+// in the child with stderr to a pipe, and returns the child's status (-1: it hung)
+// with what it wrote.
+std::pair<int, std::string> fork_and_run(const std::function<void()>& child) {
+  int err[2];
+  if (pipe(err) != 0) return {-2, "pipe failed"};
+  auto result = goro::make_chan<int>(1);
+  goro::go([&] {
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(err[1], 2);
+      child();
+      _exit(0);
+    }
+    result.send(goro::blocking([&] { return wait_child(pid); }));
+  });
+  int status = result.recv().value_or(-1);
+  close(err[1]);
+  std::string text = drain(err[0]);
+  close(err[0]);
+  return {status, text};
+}
+
+TEST_P(fork_, debug_functions_in_a_child_are_the_fatal_error_even_while_the_parent_uses_them) {
+  // The parent dumps from a plain thread (the symbol table's lock) and goroutines use
+  // goro::blocking (the pool's lock): a child forked meanwhile may inherit either held.
+  // Its debug calls read the parent's copied runtime state, so they end it with fork's
+  // fatal error, never wait for good (metrics hung in 11 of 20 forks before, dumps 5).
+  std::atomic<bool> stop{false};
+  std::thread dumper([&] {
+    while (!stop.load()) (void)goro::debug::goroutines(2);
+  });
+  goro::wait_group busy;
+  for (int i = 0; i < 4; ++i) {
+    busy.go([&] {
+      while (!stop.load()) goro::blocking([] { return 0; });
+    });
+  }
+  const std::vector<std::pair<const char*, std::function<void()>>> calls = {
+      {"goroutines", [] { (void)goro::debug::goroutines(2); }},
+      {"goroutine_ids", [] { (void)goro::debug::goroutine_ids(); }},
+      {"metrics", [] { (void)goro::debug::metrics(); }},
+      {"write_metrics", [] {
+         std::ostringstream os;
+         goro::debug::write_metrics(os);
+       }},
+      {"write_vars", [] {
+         std::ostringstream os;
+         goro::debug::write_vars(os);
+       }},
+      {"write_goroutine_profile", [] {
+         std::ostringstream os;
+         (void)goro::debug::write_goroutine_profile(os);
+       }},
+      {"check_no_leaks", [] { (void)goro::debug::check_no_leaks(); }},
+  };
+  for (const auto& [name, call] : calls) {
+    for (int i = 0; i < 4; ++i) {
+      auto [status, text] = fork_and_run(call);
+      ASSERT_NE(status, -1) << name << ": the child hung";
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << name << ": " << text;
+      EXPECT_NE(text.find("goro::debug::"), std::string::npos) << name << ": " << text;
+      EXPECT_NE(text.find("in a child of fork()"), std::string::npos) << name << ": " << text;
+    }
+  }
+  stop = true;
+  dumper.join();
+  busy.wait();
+}
+
+TEST_P(fork_, an_exception_escaping_a_goroutine_in_a_child_is_reported_with_the_fatal_error) {
+  // The panic report symbolizes; in a child it must not wait for the symbol table's
+  // lock a dumping parent thread held at the fork (5 of 20 hung before), and it shows
+  // the exception, not a dump of the parent's goroutines.
+  std::atomic<bool> stop{false};
+  std::thread dumper([&] {
+    while (!stop.load()) (void)goro::debug::goroutines(2);
+  });
+  for (int i = 0; i < 10; ++i) {
+    int err[2];
+    ASSERT_EQ(pipe(err), 0);
+    auto result = goro::make_chan<int>(1);
+    goro::go([&] {
+      pid_t pid = fork();
+      if (pid == 0) {
+        dup2(err[1], 2);
+        throw std::runtime_error("thrown in the child");  // escapes this goroutine
+      }
+      result.send(goro::blocking([&] { return wait_child(pid); }));
+    });
+    int status = result.recv().value_or(-1);
+    close(err[1]);
+    std::string text = drain(err[0]);
+    close(err[0]);
+    ASSERT_NE(status, -1) << "the child hung";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << text;
+    EXPECT_NE(text.find("panic: thrown in the child [std::runtime_error]"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("in a child of fork()"), std::string::npos) << text;
+  }
+  stop = true;
+  dumper.join();
+}
+
+TEST_P(fork_, set_max_procs_in_a_child_is_the_fatal_error) {
+  // It would start workers for the parent's copied goroutines (before: it returned, and
+  // a new worker then killed the child from another thread with a misleading message).
+  auto [status, text] = fork_and_run([] { goro::set_max_procs(goro::max_procs() + 2); });
+  ASSERT_NE(status, -1) << "the child hung";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << text;
+  EXPECT_NE(text.find("goro::set_max_procs in a child of fork()"), std::string::npos) << text;
+}
+
 TEST_P(fork_, a_child_closing_an_inherited_socket_leaves_the_parents_poller_alone) {
   auto [ln, lerr] = goro::net::listen("tcp", "127.0.0.1:0");
   ASSERT_FALSE(lerr) << lerr.message();
@@ -766,6 +883,58 @@ void set_max_procs_racing_start_up() {
 TEST(process_start, set_max_procs_racing_start_up_neither_crashes_nor_is_lost) {
   EXPECT_EXIT(set_max_procs_racing_start_up(), ::testing::ExitedWithCode(0),
               "crashed 0 hung 0 wrong 0");
+}
+
+// In fresh processes: a thread starts the runtime (its first goro::go) while main forks
+// after 0 to 2000 us. A child forked while start-up ran used to run start-up again and
+// wait for good on its lock (every child at 50 and 200 us). Now fork waits for start-up
+// to finish, so a child is either from before it (its own runtime starts: exit 0) or a
+// child of a started runtime (fork's fatal error: exit 2).
+void fork_racing_start_up() {
+  int hung = 0, wrong = 0, before = 0, after = 0;
+  const int delays_us[] = {0, 50, 100, 150, 200, 300, 500, 1000, 2000};
+  for (int round = 0; round < 3; ++round) {
+    for (int delay : delays_us) {
+      pid_t fresh = fork();  // the runtime has not started in this process
+      if (fresh == 0) {
+        std::thread starter([] { goro::go([] {}); });
+        auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(delay);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+          int devnull = ::open("/dev/null", O_WRONLY);
+          dup2(devnull, 2);
+          goro::go([] {});
+          _exit(0);
+        }
+        int status = wait_child(pid, 5000ms);
+        starter.join();
+        if (status == -1) _exit(10);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) _exit(0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 2) _exit(2);
+        _exit(11);
+      }
+      int status = wait_child(fresh, 20000ms);
+      int code = status == -1 ? 10 : WIFEXITED(status) ? WEXITSTATUS(status) : 11;
+      if (code == 10) {
+        ++hung;
+      } else if (code == 0) {
+        ++before;
+      } else if (code == 2) {
+        ++after;
+      } else {
+        ++wrong;
+      }
+    }
+  }
+  std::fprintf(stderr, "forked before start-up %d, after %d; hung %d wrong %d\n", before, after,
+               hung, wrong);
+  std::exit(0);
+}
+
+TEST(process_start, a_fork_racing_start_up_gives_a_child_that_never_hangs) {
+  EXPECT_EXIT(fork_racing_start_up(), ::testing::ExitedWithCode(0), "hung 0 wrong 0");
 }
 
 TEST_P(locked_, goroutines_exiting_locked_again_and_again_do_not_use_up_threads) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "runtime/run_queue.hpp"
 #include "support/fixture.hpp"
@@ -20,8 +21,11 @@ TEST(scheduler, two_processors_run_two_cpu_bound_goroutines_at_once) {
     volatile std::uint64_t x = 0;
     for (std::uint64_t i = 0; i < 250'000'000; ++i) x = x + i;
   };
-  // Best of five: the machine is shared, and one slow attempt says nothing.
-  double best = 10;
+  // Best of five: the machine is shared, and one slow attempt says nothing. Each attempt
+  // also times two plain threads: a virtual machine whose two vCPUs share one core for a
+  // while runs those no faster than one after the other either, and then nothing here
+  // can show goro's parallelism.
+  double best = 10, threads_best = 10;
   bool different_threads = false;
   for (int attempt = 0; attempt < 5 && (best > 0.75 || !different_threads); ++attempt) {
     goro::wait_group wg;
@@ -44,9 +48,20 @@ TEST(scheduler, two_processors_run_two_cpu_bound_goroutines_at_once) {
     double parallel = ms_since(t0);
     best = std::min(best, parallel / serial);
     if (tid[0].load() != tid[1].load()) different_threads = true;
+    t0 = steady::now();
+    std::thread a(burn), b(burn);
+    a.join();
+    b.join();
+    threads_best = std::min(threads_best, ms_since(t0) / serial);
   }
   EXPECT_TRUE(different_threads) << "both goroutines always ran on one thread";
-  EXPECT_LT(best, 0.75) << "two goroutines did not run in parallel on two processors";
+  if (best >= 0.75 && threads_best >= 0.75) {
+    GTEST_SKIP() << "the machine ran two plain threads no faster than one after the other ("
+                 << threads_best << " of the serial time; goroutines " << best << ")";
+  }
+  EXPECT_LT(best, 0.75) << "two goroutines did not run in parallel on two processors (plain "
+                           "threads: "
+                        << threads_best << " of the serial time)";
 }
 
 // CPU time this process has used, in ms.

@@ -404,7 +404,12 @@ void write_bubble_dump(std::ostream& os, std::uint64_t bubble_id) {
 
 namespace goro::debug {
 
-void write_goroutines(std::ostream& os, int level) { detail::write_goroutine_dump(os, level, 0); }
+// In a child of fork(), every function here is fork's fatal error: the goroutines are
+// the parent's copies, and the locks the dump takes may have been held at the fork.
+void write_goroutines(std::ostream& os, int level) {
+  detail::check_not_forked("goro::debug::goroutines");
+  detail::write_goroutine_dump(os, level, 0);
+}
 
 std::string goroutines(int level) {
   std::ostringstream os;
@@ -413,12 +418,14 @@ std::string goroutines(int level) {
 }
 
 std::vector<std::uint64_t> goroutine_ids() {
+  detail::check_not_forked("goro::debug::goroutine_ids");
   std::vector<std::uint64_t> ids;
   for (const auto& v : detail::collect_goroutines(false)) ids.push_back(v.id);
   return ids;
 }
 
 error check_no_leaks(const leak_options& options) {
+  detail::check_not_forked("goro::debug::check_no_leaks");
   auto deadline = std::chrono::steady_clock::now() + options.grace;
   for (;;) {
     auto all = detail::collect_goroutines(true);

@@ -28,6 +28,9 @@
 namespace goro::debug {
 
 runtime_metrics metrics() {
+  // The parent's runtime state, copied with whatever locks its threads held: reading it
+  // here could wait for good, and would describe threads the child does not have.
+  detail::check_not_forked("goro::debug::metrics");
   runtime_metrics m;
   m.max_procs = goro::max_procs();
   std::map<std::string, std::uint64_t> waiting;
@@ -72,12 +75,6 @@ runtime_metrics metrics() {
   m.blocking_threads = detail::blocking_helper_threads();
   m.runtime_threads = detail::runtime_thread_count();
   m.threads = detail::process_thread_count();
-  if (detail::forked_child.load(std::memory_order_relaxed)) {
-    // A child of fork() has only the thread that forked: the parent's workers and
-    // helpers, still described in the copied memory, are not there.
-    m.worker_threads = m.blocking_threads = m.runtime_threads = 0;
-    m.processors_idle = m.processors_spinning = 0;
-  }
   detail::stack_memory st = detail::stack_memory_stats();
   m.stack_bytes_reserved = st.reserved;
   m.stack_bytes_committed = st.committed;

@@ -19,6 +19,7 @@
 
 #include "debug/dump.hpp"
 #include "goro/debug.hpp"
+#include "runtime/sys.hpp"
 
 #if defined(GORO_HAVE_PPROF)
 #include <zlib.h>
@@ -222,6 +223,7 @@ bool gzip(const std::string& raw, std::string& out) {
 namespace goro::debug {
 
 error write_goroutine_profile(std::ostream& os) {
+  detail::check_not_forked("goro::debug::write_goroutine_profile");
 #if !defined(GORO_HAVE_PPROF)
   (void)os;
   return make_error(

@@ -176,6 +176,14 @@ void check_abandoned(std::uint64_t main_id) {
 // throw site takes a while, and other threads (the monitor) may write meanwhile.
 void report_panic(goroutine* g, std::exception_ptr e) noexcept {
   std::string what = describe_exception(e);
+  if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] {
+    // No dump in a child of fork(): symbolizing takes locks the parent's threads may
+    // have held at the fork, and the other goroutines are the parent's copies.
+    std::string line = "panic: " + what + "\n";
+    ssize_t ignored = ::write(2, line.data(), line.size());
+    (void)ignored;
+    fatal_in_forked_child("an exception escaped a goroutine");
+  }
   goroutine_view info;
   view_of(g, false, info);
   std::ostringstream os;

@@ -198,7 +198,9 @@ namespace {
 
 std::once_flag start_once;
 // Orders set_max_procs before start-up against start-up itself, so that a request made
-// while the runtime starts is applied, never lost.
+// while the runtime starts is applied, never lost. fork() waits for it (start_lock_at_fork),
+// so a child never inherits it held: a fork during start-up comes after it, and the
+// child is a child of a started runtime.
 std::mutex start_lock;
 std::atomic<int> requested_procs{0};  // set_max_procs before start
 // max_procs() follows the default as the cgroup's CPU limit changes (the monitor calls
@@ -406,8 +408,10 @@ void start_runtime() {
 // ---- public-facing pieces ---------------------------------------------------------------
 
 scheduler& sched() {
-  std::call_once(start_once, start_runtime);
+  // Before call_once: in a child forked while another thread was inside it, call_once
+  // would run start_runtime again.
   check_not_forked("goro used");
+  std::call_once(start_once, start_runtime);
   return *the_scheduler.load(std::memory_order_acquire);
 }
 
@@ -444,12 +448,21 @@ void fatal_in_forked_child(const char* what) noexcept {
 namespace {
 
 void on_fork_child() {
-  forked_child.store(true, std::memory_order_relaxed);
+  forked_child.store(true, std::memory_order_relaxed);  // start_runtime registered this
   // A goroutine that called fork goes on in the child; its processor must not switch
   // straight to a queued goroutine (pick_local) but reach find_runnable's check.
   if (processor* p = tls_processor) p->retired.store(true, std::memory_order_relaxed);
   backend_after_fork_child();
 }
+
+// start_lock across fork(), registered before anything can take it: the forking thread
+// holds it through the fork, so the child's copy is free and consistent.
+struct start_lock_at_fork {
+  start_lock_at_fork() {
+    pthread_atfork([] { start_lock.lock(); }, [] { start_lock.unlock(); },
+                   [] { start_lock.unlock(); });
+  }
+} const start_lock_at_fork_registered;
 
 }  // namespace
 
@@ -654,6 +667,7 @@ void unlock_thread(processor* p, goroutine* g) {
 }
 
 void resize_processors(int n) {
+  check_not_forked("goro::set_max_procs");
   {
     std::lock_guard early(start_lock);
     if (the_scheduler.load(std::memory_order_acquire) == nullptr) {
