@@ -905,7 +905,9 @@ void fork_racing_start_up() {
         if (pid == 0) {
           int devnull = ::open("/dev/null", O_WRONLY);
           dup2(devnull, 2);
-          goro::go([] {});
+          // Waits for a goroutine: a child that took itself for one from before
+          // start-up while it held the parent's copied scheduler would wait for good.
+          goro::run([] { goro::sleep(1ms); });
           _exit(0);
         }
         int status = wait_child(pid, 5000ms);
@@ -934,6 +936,11 @@ void fork_racing_start_up() {
 }
 
 TEST(process_start, a_fork_racing_start_up_gives_a_child_that_never_hangs) {
+#if defined(__SANITIZE_THREAD__)
+  // A child of a multithreaded process that starts threads is outside ThreadSanitizer's
+  // fork support (die_after_fork): the children that start a runtime of their own fail.
+  GTEST_SKIP() << "ThreadSanitizer does not support threads in a child of fork()";
+#endif
   EXPECT_EXIT(fork_racing_start_up(), ::testing::ExitedWithCode(0), "hung 0 wrong 0");
 }
 

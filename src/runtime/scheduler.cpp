@@ -198,9 +198,8 @@ namespace {
 
 std::once_flag start_once;
 // Orders set_max_procs before start-up against start-up itself, so that a request made
-// while the runtime starts is applied, never lost. fork() waits for it (start_lock_at_fork),
-// so a child never inherits it held: a fork during start-up comes after it, and the
-// child is a child of a started runtime.
+// while the runtime starts is applied, never lost. fork() waits for it (fork_handlers),
+// so a child never inherits it held.
 std::mutex start_lock;
 std::atomic<int> requested_procs{0};  // set_max_procs before start
 // max_procs() follows the default as the cgroup's CPU limit changes (the monitor calls
@@ -382,7 +381,6 @@ void start_runtime() {
   install_fault_handlers();
   install_dump_signal();
   note_exit_handler();
-  pthread_atfork(nullptr, nullptr, on_fork_child);
   if (n > max_threads()) {
     std::fprintf(stderr,
                  "fatal error: goro: %d processors need more worker threads than "
@@ -448,21 +446,27 @@ void fatal_in_forked_child(const char* what) noexcept {
 namespace {
 
 void on_fork_child() {
-  forked_child.store(true, std::memory_order_relaxed);  // start_runtime registered this
+  forked_child.store(true, std::memory_order_relaxed);
   // A goroutine that called fork goes on in the child; its processor must not switch
   // straight to a queued goroutine (pick_local) but reach find_runnable's check.
   if (processor* p = tls_processor) p->retired.store(true, std::memory_order_relaxed);
   backend_after_fork_child();
 }
 
-// start_lock across fork(), registered before anything can take it: the forking thread
-// holds it through the fork, so the child's copy is free and consistent.
-struct start_lock_at_fork {
-  start_lock_at_fork() {
+// fork()'s handlers, registered at load time, before anything can take start_lock
+// (glibc runs only the child handlers registered before the fork began, so one that
+// start-up registered while a fork waited for start_lock would not run). The forking
+// thread holds start_lock through the fork: start-up is either over, and the child is
+// a child of a started runtime, or not begun, and the child may start its own.
+struct fork_handlers {
+  fork_handlers() {
     pthread_atfork([] { start_lock.lock(); }, [] { start_lock.unlock(); },
-                   [] { start_lock.unlock(); });
+                   [] {
+                     start_lock.unlock();
+                     if (the_scheduler.load(std::memory_order_acquire) != nullptr) on_fork_child();
+                   });
   }
-} const start_lock_at_fork_registered;
+} const fork_handlers_registered;
 
 }  // namespace
 
