@@ -662,9 +662,8 @@ TEST_P(fork_, a_child_touching_a_channel_locked_at_the_fork_ends_with_the_fatal_
   }
 }
 
-// Forks from a goroutine while `busy` keeps the parent's runtime working, runs `child`
-// in the child with stderr to a pipe, and returns the child's status (-1: it hung)
-// with what it wrote.
+// Forks from a goroutine, runs `child` in the child (still in that goroutine) with
+// stderr to a pipe, and returns the child's status (-1: it hung) with what it wrote.
 std::pair<int, std::string> fork_and_run(const std::function<void()>& child) {
   int err[2];
   if (pipe(err) != 0) return {-2, "pipe failed"};
@@ -741,21 +740,8 @@ TEST_P(fork_, an_exception_escaping_a_goroutine_in_a_child_is_reported_with_the_
     while (!stop.load()) (void)goro::debug::goroutines(2);
   });
   for (int i = 0; i < 10; ++i) {
-    int err[2];
-    ASSERT_EQ(pipe(err), 0);
-    auto result = goro::make_chan<int>(1);
-    goro::go([&] {
-      pid_t pid = fork();
-      if (pid == 0) {
-        dup2(err[1], 2);
-        throw std::runtime_error("thrown in the child");  // escapes this goroutine
-      }
-      result.send(goro::blocking([&] { return wait_child(pid); }));
-    });
-    int status = result.recv().value_or(-1);
-    close(err[1]);
-    std::string text = drain(err[0]);
-    close(err[0]);
+    // Thrown in the forking goroutine, in the child: it escapes that goroutine.
+    auto [status, text] = fork_and_run([] { throw std::runtime_error("thrown in the child"); });
     ASSERT_NE(status, -1) << "the child hung";
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << text;
     EXPECT_NE(text.find("panic: thrown in the child [std::runtime_error]"), std::string::npos)
