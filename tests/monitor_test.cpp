@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 #include "runtime/fault.hpp"
 #include "runtime/scheduler_internal.hpp"
@@ -495,29 +496,40 @@ TEST_P(monitor_, a_goroutine_spawning_in_a_loop_is_preempted_at_a_spawn_not_hand
 #if defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "ThreadSanitizer's runtime blocks computing threads in the kernel";
 #endif
-  std::atomic<bool> ran{false};
-  std::atomic<pid_t> ran_on{0};
-  pid_t spawner_on = 0;
-  long spawned = 0;
-  double waited = 0;
-  goro::wait_group wg, spawner;
-  spawner.go([&] {
-    spawner_on = gettid();
-    auto t0 = steady::now();
-    while (!ran.load() && ms_since(t0) < 5000) {
-      wg.go([&] {
-        if (!ran.exchange(true)) ran_on.store(gettid());
-      });
-      ++spawned;
-    }
-    waited = ms_since(t0);
-  });
-  spawner.wait();
-  EXPECT_TRUE(ran.load()) << "nothing spawned ran in 5 s (" << spawned << " spawned)";
-  EXPECT_EQ(ran_on.load(), spawner_on) << "the spawned goroutines ran on another thread after "
-                                       << waited << " ms: the processor was handed off";
-  EXPECT_GE(waited, 5.0) << "they ran before a time slice had passed";
-  wg.wait();
+  // Up to three attempts: a spawner whose thread really blocks in the kernel (a page
+  // fault waiting for the address space's lock while other processes load the machine)
+  // is rightly handed off. Without preemption at a spawn, every attempt is handed off.
+  std::string attempts;
+  bool preempted = false;
+  for (int attempt = 0; attempt < 3 && !preempted; ++attempt) {
+    std::atomic<bool> ran{false};
+    std::atomic<pid_t> ran_on{0};
+    pid_t spawner_on = 0;
+    long spawned = 0;
+    double waited = 0;
+    goro::wait_group wg, spawner;
+    spawner.go([&] {
+      spawner_on = gettid();
+      auto t0 = steady::now();
+      while (!ran.load() && ms_since(t0) < 5000) {
+        wg.go([&] {
+          if (!ran.exchange(true)) ran_on.store(gettid());
+        });
+        ++spawned;
+      }
+      waited = ms_since(t0);
+    });
+    spawner.wait();
+    wg.wait();
+    EXPECT_TRUE(ran.load()) << "nothing spawned ran in 5 s (" << spawned << " spawned)";
+    EXPECT_GE(waited, 5.0) << "they ran before a time slice had passed";
+    preempted = ran.load() && ran_on.load() == spawner_on;
+    attempts += " " + std::to_string(waited) + " ms (" +
+                (preempted ? "preempted" : "handed off") + ");";
+  }
+  EXPECT_TRUE(preempted) << "the spawned goroutines ran on another thread: the processor was "
+                            "handed off in every attempt:"
+                         << attempts;
 }
 
 TEST_P(monitor_, work_waiting_in_the_global_queue_runs_when_a_spawning_loop_is_preempted) {
