@@ -504,26 +504,39 @@ TEST_P(fork_, children_forked_from_goroutines_while_others_churn_exit_and_never_
   EXPECT_EQ(wrong, 0);
 }
 
+// Forks from a goroutine, runs `child` in the child (still in that goroutine) with
+// stderr to a pipe, and returns the child's status (-1: it hung) with what it wrote.
+// The child then _exits, or with `then_return` goes on: its goroutine returns.
+std::pair<int, std::string> fork_and_run(const std::function<void()>& child,
+                                         bool then_return = false) {
+  int err[2];
+  if (pipe(err) != 0) return {-2, "pipe failed"};
+  auto result = goro::make_chan<int>(1);
+  goro::go([&] {
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(err[1], 2);
+      child();
+      if (then_return) return;
+      _exit(0);
+    }
+    result.send(goro::blocking([&] { return wait_child(pid); }));
+  });
+  int status = result.recv().value_or(-1);
+  close(err[1]);
+  std::string text = drain(err[0]);
+  close(err[0]);
+  return {status, text};
+}
+
 TEST_P(fork_, a_child_that_goes_on_scheduling_ends_with_a_clear_fatal_error) {
   for (int how = 0; how < 3; ++how) {
-    int err[2];
-    ASSERT_EQ(pipe(err), 0);
-    auto result = goro::make_chan<int>(1);
-    goro::go([&] {
-      pid_t pid = fork();
-      if (pid == 0) {
-        dup2(err[1], 2);
-        if (how == 0) goro::sleep(1ms);                 // parks
-        if (how == 1) goro::go([] {});                  // starts a goroutine, then returns
-        if (how == 2) return;                           // the goroutine just returns
-        _exit(0);
-      }
-      result.send(goro::blocking([&] { return wait_child(pid); }));
-    });
-    int status = result.recv().value_or(-1);
-    close(err[1]);
-    std::string text = drain(err[0]);
-    close(err[0]);
+    auto [status, text] = fork_and_run(
+        [how] {
+          if (how == 0) goro::sleep(1ms);  // parks
+          if (how == 1) goro::go([] {});   // starts a goroutine, then returns
+        },
+        /*then_return=*/how == 2);         // the goroutine just returns
     ASSERT_NE(status, -1) << "the child hung (case " << how << ")";
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << "case " << how;
     EXPECT_NE(text.find("in a child of fork()"), std::string::npos) << "case " << how << ": " << text;
@@ -660,28 +673,6 @@ TEST_P(fork_, a_child_touching_a_channel_locked_at_the_fork_ends_with_the_fatal_
   if (fatal > 0) {
     EXPECT_NE(fatal_text.find("in a child of fork()"), std::string::npos) << fatal_text;
   }
-}
-
-// Forks from a goroutine, runs `child` in the child (still in that goroutine) with
-// stderr to a pipe, and returns the child's status (-1: it hung) with what it wrote.
-std::pair<int, std::string> fork_and_run(const std::function<void()>& child) {
-  int err[2];
-  if (pipe(err) != 0) return {-2, "pipe failed"};
-  auto result = goro::make_chan<int>(1);
-  goro::go([&] {
-    pid_t pid = fork();
-    if (pid == 0) {
-      dup2(err[1], 2);
-      child();
-      _exit(0);
-    }
-    result.send(goro::blocking([&] { return wait_child(pid); }));
-  });
-  int status = result.recv().value_or(-1);
-  close(err[1]);
-  std::string text = drain(err[0]);
-  close(err[0]);
-  return {status, text};
 }
 
 TEST_P(fork_, debug_functions_in_a_child_are_the_fatal_error_even_while_the_parent_uses_them) {
