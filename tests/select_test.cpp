@@ -56,8 +56,10 @@ TEST_P(select_, blocks_until_a_case_is_ready) {
 }
 
 TEST_P(select_, chooses_uniformly_among_ready_cases) {
-  // Four always-ready cases: a chi-square test over 100,000 selects (3 degrees of
-  // freedom; 16.27 is the 0.1% critical value, so a fair select fails 1 run in 1000).
+  // Four always-ready cases: a chi-square test over 100,000 selects with 3 degrees of
+  // freedom. 30.66 is the critical value at p = 1e-6: the suite runs this test
+  // dozens of times per CI run, and the 0.1% value (16.27) failed a fair select once
+  // (chi2 20.77, p = 1.2e-4). A one-point bias (one case at 26%) still gives ~53.
   constexpr int n = 100'000;
   std::array<goro::chan<int>, 4> chs;
   for (auto& c : chs) {
@@ -74,7 +76,7 @@ TEST_P(select_, chooses_uniformly_among_ready_cases) {
   }
   double chi2 = 0;
   for (int h : hits) chi2 += (h - n / 4.0) * (h - n / 4.0) / (n / 4.0);
-  EXPECT_LT(chi2, 16.27) << hits[0] << " " << hits[1] << " " << hits[2] << " " << hits[3];
+  EXPECT_LT(chi2, 30.66) << hits[0] << " " << hits[1] << " " << hits[2] << " " << hits[3];
 }
 
 TEST_P(select_, send_and_receive_on_the_same_channel) {
@@ -296,7 +298,8 @@ TEST_P(select_, select_recv_fans_in_every_value_from_n_producers) {
 
 TEST_P(select_, select_recv_chooses_uniformly_among_list_and_extra_cases) {
   // Four ready channels in the list and a fifth as an extra case: a chi-square test over
-  // 100,000 selects (4 degrees of freedom; 18.47 is the 0.1% critical value).
+  // 100,000 selects (4 degrees of freedom; 33.38 is the critical value at p = 1e-6,
+  // for the reason given in chooses_uniformly_among_ready_cases).
   constexpr int n = 100'000;
   std::vector<goro::chan<int>> list(4);
   for (auto& c : list) {
@@ -316,7 +319,7 @@ TEST_P(select_, select_recv_chooses_uniformly_among_list_and_extra_cases) {
   }
   double chi2 = 0;
   for (int h : hits) chi2 += (h - n / 5.0) * (h - n / 5.0) / (n / 5.0);
-  EXPECT_LT(chi2, 18.47) << hits[0] << " " << hits[1] << " " << hits[2] << " " << hits[3] << " "
+  EXPECT_LT(chi2, 33.38) << hits[0] << " " << hits[1] << " " << hits[2] << " " << hits[3] << " "
                          << hits[4];
 }
 
