@@ -919,10 +919,13 @@ TEST(process_start, a_fork_racing_start_up_gives_a_child_that_never_hangs) {
   GTEST_SKIP() << "ThreadSanitizer does not support threads in a child of fork()";
 #endif
 #if defined(__SANITIZE_ADDRESS__)
-  // Under AddressSanitizer one child in about four runs hangs; none did in the release
-  // and clang builds. The suspect, not confirmed, is the sanitizer runtime's own state
-  // in a child forked while another thread was creating threads.
-  GTEST_SKIP() << "a child hangs now and then under AddressSanitizer (not yet explained)";
+  // GCC 12's AddressSanitizer does not lock its allocator around fork(): a child forked
+  // while a parent thread held a size class's lock (a new thread frees memory in
+  // pthread_getattr_np, which ASan quarantines) waits for that lock for good. gdb on a
+  // hung child (1 in 90 forks) shows every thread of the child's runtime in
+  // SizeClassAllocator64::GetFromAllocator and main waiting for them; the release build
+  // had no hang in 2,700 forks of the same probe.
+  GTEST_SKIP() << "GCC 12's AddressSanitizer allocator is not fork-safe with threads running";
 #endif
   EXPECT_EXIT(fork_racing_start_up(), ::testing::ExitedWithCode(0), "hung 0 wrong 0");
 }
