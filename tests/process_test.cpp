@@ -752,6 +752,55 @@ TEST_P(fork_, set_max_procs_in_a_child_is_the_fatal_error) {
   EXPECT_NE(text.find("goro::set_max_procs in a child of fork()"), std::string::npos) << text;
 }
 
+TEST_P(fork_, a_send_to_a_waiting_receiver_in_a_child_is_the_fatal_error_not_a_lost_value) {
+  // A goroutine or a plain thread waits to receive in the parent; its copy in the child
+  // never runs, so a value handed to it would be lost while the send reported success
+  // (before: exit 0, nothing said). A buffered send with room and a receive of a
+  // buffered value stay allowed: nothing is handed to a copy there. The third round
+  // sends with a select, which hands off the same way.
+  for (int round = 0; round < 3; ++round) {
+    bool thread_receiver = round == 1;
+    auto ch = goro::make_chan<int>();
+    auto got = goro::make_chan<int>(1);
+    std::thread plain;
+    if (thread_receiver) {
+      plain = std::thread([ch, got] { got.send(ch.recv().value_or(-1)); });
+    } else {
+      goro::go([ch, got] { got.send(ch.recv().value_or(-1)); });
+    }
+    auto buffered = goro::make_chan<int>(2);
+    buffered.send(1);
+    int status = -1;
+    std::string text;
+    // try_send in the child hands off only to a receiver already waiting: exit 5 says
+    // the receiver was not waiting yet at the fork, and the round is tried again.
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      goro::sleep(std::chrono::milliseconds(10 << std::min(attempt, 5)));
+      std::tie(status, text) = fork_and_run([ch, buffered, round] {
+        if (!buffered.try_send(2)) _exit(3);  // room in the buffer: fine
+        if (buffered.recv() != 1) _exit(3);   // a buffered value: fine
+        if (round < 2 ? !ch.try_send(7)
+                      : goro::select(goro::case_send(ch, 7), goro::case_default()) != 0) {
+          _exit(5);
+        }
+        _exit(4);  // the value was handed to a receiver that never runs here
+      });
+      if (!(WIFEXITED(status) && WEXITSTATUS(status) == 5)) break;
+    }
+    const char* who = round == 0 ? "goroutine" : round == 1 ? "thread" : "select to a goroutine";
+    ASSERT_NE(status, -1) << who << " receiver: the child hung";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2)
+        << who << " receiver: exit status " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1)
+        << " " << text;
+    EXPECT_NE(text.find("a channel send to a waiting receiver in a child of fork()"),
+              std::string::npos)
+        << text;
+    ch.send(8);  // the parent's receiver is still there and gets the parent's value
+    EXPECT_EQ(got.recv(), 8);
+    if (plain.joinable()) plain.join();
+  }
+}
+
 TEST_P(fork_, a_child_closing_an_inherited_socket_leaves_the_parents_poller_alone) {
   auto [ln, lerr] = goro::net::listen("tcp", "127.0.0.1:0");
   ASSERT_FALSE(lerr) << lerr.message();
