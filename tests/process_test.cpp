@@ -801,6 +801,62 @@ TEST_P(fork_, a_send_to_a_waiting_receiver_in_a_child_is_the_fatal_error_not_a_l
   }
 }
 
+TEST_P(fork_, an_unlock_or_release_to_a_waiter_in_a_child_is_the_fatal_error_not_a_lost_grant) {
+  // A goroutine of the parent waits for a goro::mutex, an rw_mutex's write lock or
+  // semaphore units. In the child, the unlock or release would hand them to its copy,
+  // which never runs: before, a semaphore unit vanished (try_acquire failed for good
+  // afterwards) and a mutex in starvation mode stayed taken by nobody.
+  const char* names[] = {"mutex", "rw_mutex", "semaphore"};
+  for (int kind = 0; kind < 3; ++kind) {
+    goro::mutex mu;
+    goro::rw_mutex rw;
+    goro::semaphore sem(2);
+    auto done = goro::make_chan<int>(1);
+    if (kind == 0) mu.lock();
+    if (kind == 1) rw.lock();
+    if (kind == 2) sem.acquire(2);
+    goro::go([&, kind, done] {
+      if (kind == 0) mu.lock(), mu.unlock();
+      if (kind == 1) rw.lock(), rw.unlock();
+      if (kind == 2) sem.acquire(1), sem.release(1);
+      done.send(kind);
+    });
+    goro::sleep(50ms);  // the goroutine waits; for the mutex, past starvation's 1 ms
+    auto [status, text] = fork_and_run([&, kind] {
+      if (kind == 0) mu.unlock();
+      if (kind == 1) rw.unlock();
+      if (kind == 2) sem.release(2);
+      _exit(4);  // handed to a waiter that never runs here
+    });
+    ASSERT_NE(status, -1) << names[kind] << ": the child hung";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2)
+        << names[kind] << ": exit status " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << " "
+        << text;
+    const char* said = kind == 2 ? "a semaphore release that grants units to a waiter in a child"
+                                 : "an unlock that hands over to a waiting goroutine or thread in a "
+                                   "child of fork()";
+    EXPECT_NE(text.find(said), std::string::npos) << names[kind] << ": " << text;
+    if (kind == 0) mu.unlock();  // the parent's goroutine gets what the child could not give
+    if (kind == 1) rw.unlock();
+    if (kind == 2) sem.release(2);
+    EXPECT_EQ(done.recv(), kind);
+  }
+}
+
+TEST_P(fork_, a_timer_reset_in_a_child_is_the_fatal_error) {
+  // Like a new timer (`goro used`), a reset arms the parent's copied timer heap, which
+  // no worker watches here: before, reset returned and the timer never fired.
+  goro::timer t(1h);
+  auto [status, text] = fork_and_run([&] {
+    (void)t.reset(1ms);
+    _exit(4);
+  });
+  ASSERT_NE(status, -1) << "the child hung";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << text;
+  EXPECT_NE(text.find("a timer reset in a child of fork()"), std::string::npos) << text;
+  EXPECT_TRUE(t.stop());
+}
+
 TEST_P(fork_, a_child_closing_an_inherited_socket_leaves_the_parents_poller_alone) {
   auto [ln, lerr] = goro::net::listen("tcp", "127.0.0.1:0");
   ASSERT_FALSE(lerr) << lerr.message();
@@ -860,6 +916,54 @@ void fork_before_start_then_use_goro_in_both() {
   std::fprintf(stderr, "parent %d child %d\n", sum,
                status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   std::exit(0);
+}
+
+// The runtime never starts in this process: only plain threads use goro, and one waits
+// on a channel, a mutex or a semaphore when main forks. The child's handing over to
+// that thread's copy (it does not exist in the child) is fork's fatal error; before, a
+// send returned success and the value was lost.
+void fork_while_plain_threads_wait_then_hand_over() {
+  const char* names[] = {"channel", "mutex", "semaphore"};
+  for (int kind = 0; kind < 3; ++kind) {
+    auto ch = goro::make_chan<int>();
+    goro::mutex mu;
+    goro::semaphore sem(1);
+    if (kind == 1) mu.lock();
+    if (kind == 2) sem.acquire(1);
+    std::thread waiter([&, kind] {
+      if (kind == 0) (void)ch.recv();
+      if (kind == 1) mu.lock(), mu.unlock();
+      if (kind == 2) sem.acquire(1), sem.release(1);
+    });
+    std::this_thread::sleep_for(100ms);  // it waits
+    int err[2];
+    if (pipe(err) != 0) std::exit(9);
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(err[1], 2);
+      if (kind == 0 && !ch.try_send(7)) _exit(5);  // it was not waiting yet
+      if (kind == 1) mu.unlock();
+      if (kind == 2) sem.release(1);
+      _exit(4);  // handed to a thread that does not exist here
+    }
+    close(err[1]);
+    int status = wait_child(pid, 5000ms);
+    std::string text = drain(err[0]);
+    close(err[0]);
+    if (kind == 0) ch.send(1);
+    if (kind == 1) mu.unlock();
+    if (kind == 2) sem.release(1);
+    waiter.join();
+    int code = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+    bool said = text.find("in a child of fork()") != std::string::npos;
+    std::fprintf(stderr, "%s: child %d%s\n", names[kind], code, said ? " said" : "");
+  }
+  std::exit(0);
+}
+
+TEST(fork_death, a_child_handing_over_to_a_plain_thread_of_a_parent_without_a_runtime_is_fatal) {
+  EXPECT_EXIT(fork_while_plain_threads_wait_then_hand_over(), ::testing::ExitedWithCode(0),
+              "channel: child 2 said\nmutex: child 2 said\nsemaphore: child 2 said\n");
 }
 
 TEST(fork_death, a_process_forked_before_the_runtime_starts_uses_goro_in_both) {

@@ -78,11 +78,7 @@ void channel_core::recv_from_sender(chan_waiter* w, void* dst) noexcept {
 }
 
 void channel_core::send_to_receiver(chan_waiter* w, void* src) noexcept {
-  // In a child of fork() the waiter is a copy of a parent's goroutine or thread that
-  // never runs here: the value would be lost while the send reported success.
-  if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] {
-    fatal_in_forked_child("a channel send to a waiting receiver");
-  }
+  check_waiter_exists(w->sel ? w->sel->who : w->who, "a channel send to a waiting receiver");
   hand_off(src, w->elem);
   w->success = true;
 }

@@ -55,11 +55,20 @@ thread_local thread_parker_slot thread_parker;
     }
   }
   if (p == nullptr) p = new parker;  // never freed (see above)
+  p->fork_gen = fork_generation.load(std::memory_order_relaxed);
   thread_parker.p = p;
   return p;
 }
 
 }  // namespace
+
+std::atomic<std::uint32_t> fork_generation{0};
+
+void parkers_after_fork_child() noexcept {
+  std::uint32_t gen = fork_generation.load(std::memory_order_relaxed) + 1;
+  fork_generation.store(gen, std::memory_order_relaxed);
+  if (thread_parker.p != nullptr) thread_parker.p->fork_gen = gen;
+}
 
 // Reads the thread-local processor itself (one call on every channel operation that
 // blocks), and so, like current_processor(), is never inlined.

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "runtime/sys.hpp"
 #include "runtime/wait_reason.hpp"
 
 namespace goro::detail {
@@ -41,8 +42,31 @@ struct parker {
   std::atomic<bool> bubbled{false};
   std::atomic<bool> durable{false};
   std::atomic<bool> acting{false};  // goroutine::acting is set (a driver goroutine)
+  // A plain thread's parker: the fork generation (below) in which its thread took it.
+  std::uint32_t fork_gen = 0;
   goroutine* g = nullptr;  // the goroutine it belongs to; null for a plain thread
 };
+
+// How many fork()s this process descends from (each child adds one, the runtime
+// started or not). A plain thread's parker from an earlier generation belongs to a
+// thread of an ancestor, which does not exist here.
+extern std::atomic<std::uint32_t> fork_generation;
+
+// Called by a primitive about to hand something a waiter cannot do without (a value,
+// a lock, semaphore units) to the waiter parked on `who`: in a child of fork(), a
+// copy of a parent's goroutine or thread never runs, and what it was given would be
+// lost while the giver reported success, so that is fork's fatal error instead.
+// (A wake that hands nothing over, as a close does, stays allowed: see make_runnable.)
+inline void check_waiter_exists(const parker* who, const char* what) noexcept {
+  bool copy = forked_child.load(std::memory_order_relaxed) ||
+              (who->g == nullptr &&
+               who->fork_gen != fork_generation.load(std::memory_order_relaxed));
+  if (copy) [[unlikely]] fatal_in_forked_child(what);
+}
+
+// fork()'s child handler: the calling thread, the only one in the child, keeps its
+// parker (a new generation).
+void parkers_after_fork_child() noexcept;
 
 // The calling goroutine's parker, or the calling thread's.
 parker* current_parker() noexcept;

@@ -463,6 +463,7 @@ struct fork_handlers {
     pthread_atfork([] { start_lock.lock(); }, [] { start_lock.unlock(); },
                    [] {
                      start_lock.unlock();
+                     parkers_after_fork_child();
                      if (the_scheduler.load(std::memory_order_acquire) != nullptr) on_fork_child();
                    });
   }

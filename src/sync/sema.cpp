@@ -52,6 +52,8 @@ void sema::release() {
     if (waiters_.head == nullptr) waiters_.tail = nullptr;
   }
   parker* who = w->who;
+  // A mutex's or rwmutex's hand-over (or the wake-up its waiter counts on).
+  check_waiter_exists(who, "an unlock that hands over to a waiting goroutine or thread");
   w->granted.store(true, std::memory_order_release);  // w may vanish now
   unpark(who);
 }

@@ -35,6 +35,7 @@ void wake_all(sem_waiter* list) {
   while (list) {
     sem_waiter* next = list->next;
     detail::parker* who = list->who;
+    detail::check_waiter_exists(who, "a semaphore release that grants units to a waiter");
     list->granted.store(true, std::memory_order_release);  // it may vanish now
     detail::unpark(who);
     list = next;

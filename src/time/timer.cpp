@@ -233,6 +233,7 @@ void timer_drop(timer_impl& t) noexcept {
 bool timer_reset(const std::shared_ptr<timer_impl>& t, std::int64_t delay_ns,
                  std::int64_t period_ns) {
   check_bubble(t->clock, "resetting a timer");
+  check_not_forked("a timer reset");  // it would arm the parent's copied timer heap
   std::shared_ptr<timer_impl> release;
   std::lock_guard lk(t->lock);
   bool was = stop_locked(*t, &release);
