@@ -100,6 +100,42 @@ TEST_P(select_, send_and_receive_on_the_same_channel) {
   EXPECT_EQ(sends.load() + recvs.load(), 1000);
 }
 
+TEST_P(select_, cases_repeating_channels_in_any_order_lock_each_channel_once) {
+  // Up to 16 cases, in every order, with repeats and nil channels: each channel is
+  // locked once (a repeat locked twice would deadlock the select), and a value sent to
+  // any of them wakes the blocked select with a case on that channel.
+  std::uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::array<goro::chan<int>, 5> chs;
+  for (auto& c : chs) c = goro::make_chan<int>();
+  for (int round = 0; round < 200; ++round) {
+    std::array<std::size_t, 16> pick{};  // 5 = a nil case
+    for (auto& k : pick) k = rng() % 6;
+    std::array<goro::chan<int>, 16> use;
+    for (std::size_t i = 0; i < 16; ++i) use[i] = pick[i] < 5 ? chs[pick[i]] : goro::chan<int>{};
+    std::size_t target = pick[rng() % 16];
+    if (target == 5) target = 0;
+    bool present = std::find(pick.begin(), pick.end(), target) != pick.end();
+    if (!present) continue;
+    goro::wait_group wg;
+    wg.go([&, target] { chs[target].send(round); });
+    std::array<std::optional<int>, 16> v;
+    int k = goro::select(
+        goro::case_recv(use[0], v[0]), goro::case_recv(use[1], v[1]),
+        goro::case_recv(use[2], v[2]), goro::case_recv(use[3], v[3]),
+        goro::case_recv(use[4], v[4]), goro::case_recv(use[5], v[5]),
+        goro::case_recv(use[6], v[6]), goro::case_recv(use[7], v[7]),
+        goro::case_recv(use[8], v[8]), goro::case_recv(use[9], v[9]),
+        goro::case_recv(use[10], v[10]), goro::case_recv(use[11], v[11]),
+        goro::case_recv(use[12], v[12]), goro::case_recv(use[13], v[13]),
+        goro::case_recv(use[14], v[14]), goro::case_recv(use[15], v[15]));
+    wg.wait();
+    ASSERT_GE(k, 0) << "seed " << seed;
+    ASSERT_EQ(pick[static_cast<std::size_t>(k)], target) << "seed " << seed << " round " << round;
+    ASSERT_EQ(v[static_cast<std::size_t>(k)], round) << "seed " << seed;
+  }
+}
+
 TEST_P(select_, nil_cases_are_never_ready) {
   goro::chan<int> nil;
   auto ready = goro::make_chan<int>(1);
