@@ -821,11 +821,13 @@ TEST_P(fork_, an_unlock_or_release_to_a_waiter_in_a_child_is_the_fatal_error_not
   // semaphore units. In the child, the unlock or release would hand them to its copy,
   // which never runs: before, a semaphore unit vanished (try_acquire failed for good
   // afterwards) and a mutex in starvation mode stayed taken by nobody.
-  const char* names[] = {"mutex", "rw_mutex", "semaphore"};
-  for (int kind = 0; kind < 3; ++kind) {
+  const char* names[] = {"mutex", "rw_mutex", "semaphore", "cond"};
+  for (int kind = 0; kind < 4; ++kind) {
     goro::mutex mu;
     goro::rw_mutex rw;
     goro::semaphore sem(2);
+    goro::cond cv;
+    bool ready = false;  // under mu
     auto done = goro::make_chan<int>(1);
     if (kind == 0) mu.lock();
     if (kind == 1) rw.lock();
@@ -834,6 +836,11 @@ TEST_P(fork_, an_unlock_or_release_to_a_waiter_in_a_child_is_the_fatal_error_not
       if (kind == 0) mu.lock(), mu.unlock();
       if (kind == 1) rw.lock(), rw.unlock();
       if (kind == 2) sem.acquire(1), sem.release(1);
+      if (kind == 3) {
+        mu.lock();
+        while (!ready) cv.wait(mu);
+        mu.unlock();
+      }
       done.send(kind);
     });
     goro::sleep(50ms);  // the goroutine waits; for the mutex, past starvation's 1 ms
@@ -841,19 +848,28 @@ TEST_P(fork_, an_unlock_or_release_to_a_waiter_in_a_child_is_the_fatal_error_not
       if (kind == 0) mu.unlock();
       if (kind == 1) rw.unlock();
       if (kind == 2) sem.release(2);
+      if (kind == 3) cv.signal();  // its ticket is the copy's: a new waiter would hang
       _exit(4);  // handed to a waiter that never runs here
     });
     ASSERT_NE(status, -1) << names[kind] << ": the child hung";
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2)
         << names[kind] << ": exit status " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << " "
         << text;
-    const char* said = kind == 2 ? "a semaphore release that grants units to a waiter in a child"
-                                 : "an unlock that hands over to a waiting goroutine or thread in a "
-                                   "child of fork()";
-    EXPECT_NE(text.find(said), std::string::npos) << names[kind] << ": " << text;
+    const char* said[] = {
+        "an unlock that hands over to a waiting goroutine or thread in a child of fork()",
+        "an unlock that hands over to a waiting goroutine or thread in a child of fork()",
+        "a semaphore release that grants units to a waiter in a child of fork()",
+        "a cond signal to a waiting goroutine or thread in a child of fork()"};
+    EXPECT_NE(text.find(said[kind]), std::string::npos) << names[kind] << ": " << text;
     if (kind == 0) mu.unlock();  // the parent's goroutine gets what the child could not give
     if (kind == 1) rw.unlock();
     if (kind == 2) sem.release(2);
+    if (kind == 3) {
+      mu.lock();
+      ready = true;
+      cv.signal();
+      mu.unlock();
+    }
     EXPECT_EQ(done.recv(), kind);
   }
 }
@@ -974,6 +990,46 @@ void fork_while_plain_threads_wait_then_hand_over() {
     std::fprintf(stderr, "%s: child %d%s\n", names[kind], code, said ? " said" : "");
   }
   std::exit(0);
+}
+
+// A library whose fork child handler starts a worker thread of its own, waiting on a
+// fresh channel, registered from a static constructor of this program (before libgoro's
+// in link order). The child's send to it is a hand-over to a thread that exists: fatal
+// only if goro's child handler had not yet started the child's new fork generation
+// when the worker began to wait (the handler then ran after this one).
+std::atomic<bool> fork_handler_starts_a_worker{false};
+goro::chan<int> fork_worker_jobs;
+std::atomic<int> fork_worker_served{0};
+void start_fork_worker() {
+  fork_worker_jobs = goro::make_chan<int>();
+  std::thread([jobs = fork_worker_jobs] {
+    while (auto v = jobs.recv()) fork_worker_served += *v;
+  }).detach();
+}
+const int fork_worker_handler_registered = [] {
+  return pthread_atfork(nullptr, nullptr, [] {
+    if (!fork_handler_starts_a_worker.load()) return;
+    start_fork_worker();
+    std::this_thread::sleep_for(20ms);  // it waits before the other child handlers run
+  });
+}();
+
+void fork_with_a_library_handler_that_starts_a_worker() {
+  fork_handler_starts_a_worker = true;
+  pid_t pid = fork();  // the runtime never starts in this process
+  if (pid == 0) {
+    fork_worker_jobs.send(5);
+    for (int i = 0; i < 500 && fork_worker_served.load() != 5; ++i) std::this_thread::sleep_for(1ms);
+    _exit(fork_worker_served.load() == 5 ? 0 : 3);
+  }
+  int status = wait_child(pid, 5000ms);
+  std::fprintf(stderr, "child %d\n", status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 100);
+  std::exit(0);
+}
+
+TEST(fork_death, a_worker_a_library_starts_in_its_fork_handler_is_not_taken_for_a_copy) {
+  EXPECT_EXIT(fork_with_a_library_handler_that_starts_a_worker(), ::testing::ExitedWithCode(0),
+              "child 0\n");
 }
 
 TEST(fork_death, a_child_handing_over_to_a_plain_thread_of_a_parent_without_a_runtime_is_fatal) {

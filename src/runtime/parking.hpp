@@ -57,11 +57,13 @@ extern std::atomic<std::uint32_t> fork_generation;
 // copy of a parent's goroutine or thread never runs, and what it was given would be
 // lost while the giver reported success, so that is fork's fatal error instead.
 // (A wake that hands nothing over, as a close does, stays allowed: see make_runnable.)
+[[noreturn]] void fatal_thread_waiter_in_forked_child(const char* what) noexcept;
 inline void check_waiter_exists(const parker* who, const char* what) noexcept {
-  bool copy = forked_child.load(std::memory_order_relaxed) ||
-              (who->g == nullptr &&
-               who->fork_gen != fork_generation.load(std::memory_order_relaxed));
-  if (copy) [[unlikely]] fatal_in_forked_child(what);
+  if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] fatal_in_forked_child(what);
+  if (who->g == nullptr &&
+      who->fork_gen != fork_generation.load(std::memory_order_relaxed)) [[unlikely]] {
+    fatal_thread_waiter_in_forked_child(what);  // the runtime never started
+  }
 }
 
 // fork()'s child handler: the calling thread, the only one in the child, keeps its

@@ -458,6 +458,10 @@ void on_fork_child() {
 // start-up registered while a fork waited for start_lock would not run). The forking
 // thread holds start_lock through the fork: start-up is either over, and the child is
 // a child of a started runtime, or not begun, and the child may start its own.
+// Registered before the program's own static constructors (init_priority 101, the
+// first that programs may use): glibc runs child handlers in the order registered,
+// and a library's child handler that starts a thread waiting on a channel must find
+// the child's new fork generation (parking.hpp) already there.
 struct fork_handlers {
   fork_handlers() {
     pthread_atfork([] { start_lock.lock(); }, [] { start_lock.unlock(); },
@@ -467,7 +471,7 @@ struct fork_handlers {
                      if (the_scheduler.load(std::memory_order_acquire) != nullptr) on_fork_child();
                    });
   }
-} const fork_handlers_registered;
+} const fork_handlers_registered [[gnu::init_priority(101)]];
 
 }  // namespace
 

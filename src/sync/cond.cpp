@@ -65,7 +65,11 @@ void cond::signal() {
     }
     // Not found: that waiter has not parked yet and will see its ticket notified.
   }
-  if (w) wake(w);
+  if (w) {
+    // The ticket is the copy's: a waiter of the child's own would never be woken.
+    detail::check_waiter_exists(w->who, "a cond signal to a waiting goroutine or thread");
+    wake(w);
+  }
 }
 
 void cond::broadcast() {
