@@ -15,7 +15,7 @@
 
 namespace goro::detail {
 
-void chan_lock::lock() noexcept { spin_acquire(locked_); }
+void chan_lock::lock_contended() noexcept { spin_acquire_contended(locked_); }
 
 void waiter_queue::push_back(chan_waiter* w) noexcept {
   w->next = nullptr;

@@ -73,11 +73,13 @@ inline void check_not_forked(const char* what) noexcept {
 // finish. For critical sections of a few dozen instructions, never across a park.
 // In a child of fork() a lock still held was held by a thread the child does not
 // have, and is never released: the child ends with fork's fatal error, not a hang.
-inline void spin_acquire(std::atomic<bool>& locked) noexcept {
+inline void spin_acquire_contended(std::atomic<bool>& locked) noexcept {
   // Test-and-test-and-set with exponential backoff: a waiter that keeps re-reading the
   // word while the holder works pulls the cache line away from it at every release.
+  // Called after a failed exchange, so it waits for the word to clear before the next.
   std::uint32_t backoff = 1;
-  for (int spins = 0; locked.exchange(true, std::memory_order_acquire); ++spins) {
+  int spins = 0;
+  do {
     while (locked.load(std::memory_order_relaxed)) {
       if (++spins < 64) {
         for (std::uint32_t i = 0; i < backoff; ++i) cpu_relax();
@@ -87,6 +89,12 @@ inline void spin_acquire(std::atomic<bool>& locked) noexcept {
         sched_yield();
       }
     }
+  } while (locked.exchange(true, std::memory_order_acquire));
+}
+
+inline void spin_acquire(std::atomic<bool>& locked) noexcept {
+  if (locked.exchange(true, std::memory_order_acquire)) [[unlikely]] {
+    spin_acquire_contended(locked);
   }
 }
 

@@ -35,11 +35,16 @@ void unpark(parker* p) noexcept;
 // A lock for channel state: critical sections are a few dozen instructions.
 class chan_lock {
  public:
-  void lock() noexcept;
+  // The uncontended exchange inline; spinning and yielding out of line.
+  void lock() noexcept {
+    if (locked_.exchange(true, std::memory_order_acquire)) [[unlikely]] lock_contended();
+  }
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
   bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
 
  private:
+  void lock_contended() noexcept;
+
   std::atomic<bool> locked_{false};
 };
 
