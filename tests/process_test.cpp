@@ -1019,11 +1019,14 @@ void fork_with_a_library_handler_that_starts_a_worker() {
   pid_t pid = fork();  // the runtime never starts in this process
   if (pid == 0) {
     fork_worker_jobs.send(5);
-    for (int i = 0; i < 500 && fork_worker_served.load() != 5; ++i) std::this_thread::sleep_for(1ms);
+    for (int i = 0; i < 500 && fork_worker_served.load() != 5; ++i) {
+      std::this_thread::sleep_for(1ms);
+    }
     _exit(fork_worker_served.load() == 5 ? 0 : 3);
   }
   int status = wait_child(pid, 5000ms);
-  std::fprintf(stderr, "child %d\n", status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 100);
+  int code = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+  std::fprintf(stderr, "child %d\n", code);
   std::exit(0);
 }
 

@@ -26,14 +26,19 @@
 namespace goro::detail {
 namespace {
 
+[[gnu::noinline]] std::uint32_t random_seed() {
+  std::random_device rd;
+  std::uint32_t s = rd();
+  return s ? s : 0x9E3779B9u;
+}
+
 std::uint32_t random_below(std::uint32_t n) {
-  // xorshift per thread: select's choice needs to be uniform, not cryptographic.
-  thread_local std::uint32_t state = [] {
-    std::random_device rd;
-    std::uint32_t s = rd();
-    return s ? s : 0x9E3779B9u;
-  }();
+  // xorshift per thread: select's choice needs to be uniform, not cryptographic. Zero
+  // (never a state of xorshift) means not yet seeded: a constant-initialized
+  // thread_local needs no guard on every call.
+  thread_local std::uint32_t state = 0;
   std::uint32_t x = state;
+  if (x == 0) [[unlikely]] x = random_seed();
   x ^= x << 13;
   x ^= x >> 17;
   x ^= x << 5;
@@ -138,7 +143,8 @@ int select_impl(select_case* cases, int n) {
       dflt = i;
     } else if (cases[i].ch) {
       bubbled |= cases[i].ch->owner != nullptr;
-      int j = static_cast<int>(random_below(static_cast<std::uint32_t>(live + 1)));
+      // (the first case has nowhere else to go: no draw for it)
+      int j = live == 0 ? 0 : static_cast<int>(random_below(static_cast<std::uint32_t>(live + 1)));
       order[live] = order[j];
       order[j] = i;
       ++live;
