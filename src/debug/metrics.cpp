@@ -218,6 +218,8 @@ void write_metrics(std::ostream& os) {
 }
 
 void write_vars(std::ostream& os) {
+  // Before any work: the command line is read and formatted ahead of the metrics.
+  detail::check_not_forked("goro::debug::write_vars");
   os << "{\n\"cmdline\": [";
   auto args = command_line();
   for (std::size_t i = 0; i < args.size(); ++i) os << (i ? ", " : "") << json_string(args[i]);
