@@ -33,10 +33,16 @@ namespace {
 spinlock free_parkers_lock;
 std::vector<parker*>* free_parkers = nullptr;  // under free_parkers_lock; never freed
 
+// The calling thread's parker, or null. A plain pointer, constant-initialized: fork's
+// child handler reads it without the first-use set-up of thread_parker below, which
+// allocates (registering the destructor) and may not in a child of fork().
+thread_local parker* own_parker = nullptr;
+
 struct thread_parker_slot {
   parker* p = nullptr;
   ~thread_parker_slot() {
     if (p == nullptr) return;
+    own_parker = nullptr;
     std::lock_guard lk(free_parkers_lock);
     if (free_parkers == nullptr) free_parkers = new std::vector<parker*>;
     free_parkers->push_back(p);
@@ -58,6 +64,7 @@ thread_local thread_parker_slot thread_parker;
   if (p == nullptr) p = new parker;  // never freed (see above)
   p->fork_gen = fork_generation.load(std::memory_order_relaxed);
   thread_parker.p = p;
+  own_parker = p;
   return p;
 }
 
@@ -83,7 +90,7 @@ void fatal_thread_waiter_in_forked_child(const char* what) noexcept {
 void parkers_after_fork_child() noexcept {
   std::uint32_t gen = fork_generation.load(std::memory_order_relaxed) + 1;
   fork_generation.store(gen, std::memory_order_relaxed);
-  if (thread_parker.p != nullptr) thread_parker.p->fork_gen = gen;
+  if (own_parker != nullptr) own_parker->fork_gen = gen;
 }
 
 // Reads the thread-local processor itself (one call on every channel operation that
