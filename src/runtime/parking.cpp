@@ -16,7 +16,6 @@
 #include "runtime/scheduler_internal.hpp"
 #include "runtime/sys.hpp"
 
-#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -73,18 +72,11 @@ thread_local thread_parker_slot thread_parker;
 std::atomic<std::uint32_t> fork_generation{0};
 
 void fatal_thread_waiter_in_forked_child(const char* what) noexcept {
-  // No stdio, no locks, as fatal_in_forked_child.
-  static const char tail[] =
-      " in a child of fork(): the waiter is a thread that was waiting in the parent, and "
-      "no thread but the one that forked exists here, so what it was given would be "
-      "lost. A child may exec or _exit; to use goro in both, fork before the first goro "
-      "call.\n";
-  static const char head[] = "fatal error: goro: ";
-  ssize_t ignored = ::write(2, head, sizeof head - 1);
-  ignored = ::write(2, what, std::strlen(what));
-  ignored = ::write(2, tail, sizeof tail - 1);
-  (void)ignored;
-  ::_exit(2);
+  fatal_in_child_of_fork(
+      what,
+      "the waiter is a thread that was waiting in the parent, and no thread but the one "
+      "that forked exists here, so what it was given would be lost. A child may exec or "
+      "_exit; to use goro in both, fork before the first goro call.\n");
 }
 
 void parkers_after_fork_child() noexcept {

@@ -429,18 +429,24 @@ scheduler& sched() {
 
 std::atomic<bool> forked_child{false};
 
-void fatal_in_forked_child(const char* what) noexcept {
+void fatal_in_child_of_fork(const char* what, const char* why) noexcept {
   // No stdio, no locks: another thread of the parent may have held them at the fork.
-  static const char tail[] =
-      " in a child of fork(): the parent's goroutines and worker threads do not exist "
-      "here. A child of a process running goro may only exec or _exit (posix_spawn and "
-      "system() are fine); to use goro in both, fork before the runtime starts.\n";
   static const char head[] = "fatal error: goro: ";
+  static const char middle[] = " in a child of fork(): ";
   ssize_t ignored = ::write(2, head, sizeof head - 1);
   ignored = ::write(2, what, std::strlen(what));
-  ignored = ::write(2, tail, sizeof tail - 1);
+  ignored = ::write(2, middle, sizeof middle - 1);
+  ignored = ::write(2, why, std::strlen(why));
   (void)ignored;
   ::_exit(2);
+}
+
+void fatal_in_forked_child(const char* what) noexcept {
+  fatal_in_child_of_fork(
+      what,
+      "the parent's goroutines and worker threads do not exist here. A child of a process "
+      "running goro may only exec or _exit (posix_spawn and system() are fine); to use "
+      "goro in both, fork before the runtime starts.\n");
 }
 
 namespace {

@@ -65,6 +65,9 @@ inline void futex_wake(std::atomic<std::uint32_t>* word, int count) {
 // instead of hanging (scheduler.cpp, "fork").
 extern std::atomic<bool> forked_child;
 [[noreturn]] void fatal_in_forked_child(const char* what) noexcept;
+// Writes "fatal error: goro: <what> in a child of fork(): <why>" with write(2) alone
+// and _exits with status 2.
+[[noreturn]] void fatal_in_child_of_fork(const char* what, const char* why) noexcept;
 inline void check_not_forked(const char* what) noexcept {
   if (forked_child.load(std::memory_order_relaxed)) [[unlikely]] fatal_in_forked_child(what);
 }
