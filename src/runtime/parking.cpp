@@ -69,7 +69,7 @@ thread_local thread_parker_slot thread_parker;
 
 }  // namespace
 
-std::atomic<std::uint32_t> fork_generation{0};
+std::atomic<std::uint8_t> fork_generation{0};
 
 void fatal_thread_waiter_in_forked_child(const char* what) noexcept {
   fatal_in_child_of_fork(
@@ -80,7 +80,7 @@ void fatal_thread_waiter_in_forked_child(const char* what) noexcept {
 }
 
 void parkers_after_fork_child() noexcept {
-  std::uint32_t gen = fork_generation.load(std::memory_order_relaxed) + 1;
+  auto gen = static_cast<std::uint8_t>(fork_generation.load(std::memory_order_relaxed) + 1);
   fork_generation.store(gen, std::memory_order_relaxed);
   if (own_parker != nullptr) own_parker->fork_gen = gen;
 }

@@ -43,14 +43,16 @@ struct parker {
   std::atomic<bool> durable{false};
   std::atomic<bool> acting{false};  // goroutine::acting is set (a driver goroutine)
   // A plain thread's parker: the fork generation (below) in which its thread took it.
-  std::uint32_t fork_gen = 0;
+  // One byte, in what was padding: a parker is part of every goroutine (W7).
+  std::uint8_t fork_gen = 0;
   goroutine* g = nullptr;  // the goroutine it belongs to; null for a plain thread
 };
+static_assert(sizeof(parker) == 16, "a parker is part of every goroutine's descriptor");
 
-// How many fork()s this process descends from (each child adds one, the runtime
-// started or not). A plain thread's parker from an earlier generation belongs to a
-// thread of an ancestor, which does not exist here.
-extern std::atomic<std::uint32_t> fork_generation;
+// How many fork()s this process descends from, modulo 256 (each child adds one, the
+// runtime started or not). A plain thread's parker from an earlier generation belongs
+// to a thread of an ancestor, which does not exist here.
+extern std::atomic<std::uint8_t> fork_generation;
 
 // Called by a primitive about to hand something a waiter cannot do without (a value,
 // a lock, semaphore units) to the waiter parked on `who`: in a child of fork(), a
