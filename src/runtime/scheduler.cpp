@@ -266,7 +266,14 @@ void launch_worker(scheduler& s, processor* p) {
 }  // namespace
 
 void start_processor(scheduler& s, int id, goroutine* blocker) {
-  launch_worker(s, new_processor(s, id, blocker));
+  // Counted in `created` before its thread runs, as at start-up: the worker's first
+  // idle() looks for the earliest timer across processors 0..created-1, its own
+  // included. Launched first, a worker whose goroutine armed a timer before the count
+  // caught up went to sleep without a deadline, and the timer never fired (a hang
+  // seen under ThreadSanitizer, whose slowness widened the window).
+  processor* p = new_processor(s, id, blocker);
+  s.created.store(id + 1, std::memory_order_release);
+  launch_worker(s, p);
 }
 
 namespace {
@@ -524,7 +531,6 @@ bool activate_one_locked(scheduler& s, bool must_be_free) {
   if (revive_locked(s, nullptr)) return true;
   if (created >= max_threads() || created >= s.procs_capacity) return false;
   start_processor(s, created);
-  s.created.store(created + 1, std::memory_order_release);
   return true;
 }
 
@@ -601,7 +607,6 @@ bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread) noexcep
   if (created >= max_threads() || created >= s.procs_capacity) return false;
   g->blocker_credit.store(static_cast<std::uint8_t>(credit - 1), std::memory_order_relaxed);
   start_processor(s, created, g);
-  s.created.store(created + 1, std::memory_order_release);
   return true;
 }
 

@@ -284,7 +284,8 @@ bool hand_off_locked(scheduler& s, processor* p);
 // With may_start_thread false, only a spare already asleep is used (make_runnable
 // calls it from any context, timer callbacks included).
 bool dispatch_blocker(processor* p, goroutine* g, bool may_start_thread = true) noexcept;
-// Creates processor `id` and its worker thread (procs_lock held, or at start-up).
+// Creates processor `id` (the next one: id == created) and counts it in `created`,
+// then starts its worker thread (procs_lock held).
 // With `blocker`, the processor starts retired and runs that goroutine without a slot.
 void start_processor(scheduler& s, int id, goroutine* blocker = nullptr);
 // The worker thread limit (GORO_MAX_THREADS, default 10,000).
